@@ -1,0 +1,28 @@
+"""``thermostat table create``: create the DynamoDB table if missing (dev, tests, local)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from handlers.cli._output import emit
+from infra.settings import get_settings
+from infra.table import create_table
+
+
+def register(commands: Any) -> None:
+    """Add the ``table`` command group."""
+    table = commands.add_parser("table", help="manage thermostat's DynamoDB table")
+    actions = table.add_subparsers(dest="table_command", metavar="ACTION")
+    actions.required = True
+    create = actions.add_parser("create", help="create the table if it does not exist")
+    create.set_defaults(run=run_create)
+
+
+def run_create(args: argparse.Namespace) -> int:
+    """Create the table named by THERMOSTAT_TABLE."""
+    settings = get_settings()
+    name = settings.require_table()
+    created = create_table(name, settings.region)
+    emit(args, {"table": name, "region": settings.region, "created": created})
+    return 0

@@ -1,0 +1,77 @@
+"""Logging and metrics for thermostat's own functions: one place, built lazily.
+
+Our handlers wear the same ``@warmable`` as our users' functions, so there is one
+classification of starts. Powertools' ``inject_lambda_context``/``capture_cold_start_metric``
+are deliberately not used: they keep their own cold-start flags (snap-start counted as cold,
+pings counted as the cold start), which would contradict the runtime module's record.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from functools import cache
+from typing import Any, TypeVar
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from thermostat_runtime import warmable
+
+F = TypeVar("F", bound=Callable[[Any, Any], Any])
+
+__all__ = ["MetricUnit", "entrypoint", "get_logger", "get_metrics", "publish_metrics"]
+
+
+@cache
+def get_logger() -> Logger:
+    """The control plane's structured logger (service from ``POWERTOOLS_SERVICE_NAME``)."""
+    return Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "thermostat")
+
+
+@cache
+def get_metrics() -> Metrics:
+    """The control plane's EMF metrics (namespace from ``POWERTOOLS_METRICS_NAMESPACE``)."""
+    return Metrics(
+        namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "Thermostat",
+        service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "thermostat",
+    )
+
+
+def publish_metrics() -> None:
+    """Flush the metrics recorded during this invocation, if any (never an empty document)."""
+    metrics = get_metrics()
+    if metrics.metric_set:
+        metrics.flush_metrics()
+    else:
+        metrics.clear_metrics()
+
+
+class _LazyLogger:
+    """Lets ``@warmable`` hold the logger at import time without building it then."""
+
+    def append_keys(self, **keys: object) -> None:
+        get_logger().append_keys(**keys)
+
+    def clear_buffer(self) -> None:
+        get_logger().clear_buffer()
+
+    def flush_buffer(self) -> None:
+        get_logger().flush_buffer()
+
+
+def entrypoint(function: F) -> F:
+    """Make ``function`` a thermostat Lambda handler: warm pings, start kinds, logs, metrics."""
+
+    def handler(event: Any, context: Any) -> Any:
+        logger = get_logger()
+        request_id = getattr(context, "aws_request_id", None)
+        if request_id is not None:
+            logger.append_keys(function_request_id=request_id)
+        try:
+            return function(event, context)
+        finally:
+            publish_metrics()
+
+    handler.__name__ = getattr(function, "__name__", "handler")
+    handler.__doc__ = function.__doc__
+    return warmable(logger=_LazyLogger())(handler)  # type: ignore[return-value]

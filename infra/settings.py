@@ -1,0 +1,127 @@
+"""Settings read from the environment, lazily and once, with errors that name the variable.
+
+Each control-plane function reads only what it needs; a missing or malformed variable is
+reported by its environment name (``THERMOSTAT_HOOK_CONCURRENCY: …``), never as a stack trace
+from deep inside a handler.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from functools import cache
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from domain.errors import InvalidInput
+
+DEFAULT_STRAY_PATTERNS = (r"^zappa-[a-z0-9]{9}$",)
+
+
+class SettingsError(InvalidInput):
+    """A required environment variable is missing or malformed."""
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+class Settings(BaseModel):
+    """Every environment variable thermostat reads. Field aliases are the variable names."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    table: Annotated[str | None, Field(alias="THERMOSTAT_TABLE", min_length=3, max_length=255)] = None
+    payload_buckets: Annotated[tuple[str, ...], Field(alias="THERMOSTAT_PAYLOAD_BUCKETS")] = ()
+    hook_target: Annotated[str | None, Field(alias="THERMOSTAT_HOOK_TARGET")] = None
+    hook_version: Annotated[str | None, Field(alias="THERMOSTAT_HOOK_VERSION")] = None
+    hook_concurrency: Annotated[int, Field(alias="THERMOSTAT_HOOK_CONCURRENCY", ge=1, le=100)] = 5
+    hook_jitter: Annotated[tuple[float, float], Field(alias="THERMOSTAT_HOOK_JITTER")] = (0.25, 0.4)
+    max_in_flight: Annotated[int, Field(alias="THERMOSTAT_MAX_IN_FLIGHT", ge=1, le=1000)] = 64
+    stray_patterns: Annotated[tuple[str, ...], Field(alias="THERMOSTAT_STRAY_PATTERNS")] = DEFAULT_STRAY_PATTERNS
+    bucket_quota: Annotated[int, Field(alias="THERMOSTAT_BUCKET_QUOTA", ge=1)] = 10_000
+    sweep_delete: Annotated[bool, Field(alias="THERMOSTAT_SWEEP_DELETE")] = False
+    event_bus: Annotated[str, Field(alias="THERMOSTAT_EVENT_BUS", min_length=1)] = "default"
+    region: Annotated[str, Field(alias="AWS_REGION", min_length=1)] = "us-east-1"
+    service_name: Annotated[str, Field(alias="POWERTOOLS_SERVICE_NAME")] = "thermostat"
+    metrics_namespace: Annotated[str, Field(alias="POWERTOOLS_METRICS_NAMESPACE")] = "Thermostat"
+
+    @field_validator("payload_buckets", "stray_patterns", mode="before")
+    @classmethod
+    def _split_csv(cls, value: Any) -> Any:
+        return _csv(value) if isinstance(value, str) else value
+
+    @field_validator("hook_jitter", mode="before")
+    @classmethod
+    def _split_jitter(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = _csv(value)
+            if len(parts) != 2:
+                raise ValueError("expected two numbers in seconds, 'MIN,MAX', e.g. '0.25,0.4'")
+            return parts
+        return value
+
+    @field_validator("hook_jitter")
+    @classmethod
+    def _check_jitter(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if low < 0 or high < low or high > 60:
+            raise ValueError(f"need 0 <= MIN <= MAX <= 60 seconds, got {low},{high}")
+        return value
+
+    @field_validator("stray_patterns")
+    @classmethod
+    def _compile_patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _check_hook_pair(self) -> Settings:
+        if self.hook_version is not None and self.hook_target is None:
+            raise ValueError("THERMOSTAT_HOOK_VERSION is set but THERMOSTAT_HOOK_TARGET is not; set both or neither")
+        return self
+
+    def require_table(self) -> str:
+        """The table name, or a clear error when the variable is missing."""
+        if not self.table:
+            raise SettingsError(
+                "THERMOSTAT_TABLE is not set: name the DynamoDB table (e.g. THERMOSTAT_TABLE=thermostat)"
+            )
+        return self.table
+
+
+def _alias_of(field: str) -> str:
+    info = Settings.model_fields.get(field)
+    return info.alias if info is not None and info.alias else field
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from an environment mapping (``os.environ`` by default)."""
+    env = os.environ if environ is None else environ
+    names = {info.alias for info in Settings.model_fields.values() if info.alias}
+    raw: dict[str, str] = {name: env[name] for name in names if name in env and env[name] != ""}
+    if "AWS_REGION" not in raw and env.get("AWS_DEFAULT_REGION"):
+        raw["AWS_REGION"] = env["AWS_DEFAULT_REGION"]
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = error.get("loc") or ("settings",)
+            name = _alias_of(str(loc[0]))
+            given = raw.get(name)
+            suffix = f" (got {given!r})" if given is not None else ""
+            problems.append(f"{name}: {error['msg']}{suffix}")
+        raise SettingsError("invalid environment: " + "; ".join(problems)) from exc
+
+
+@cache
+def get_settings() -> Settings:
+    """The process's settings, read at first use (never at import)."""
+    return load_settings()

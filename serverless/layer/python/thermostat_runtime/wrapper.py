@@ -1,0 +1,345 @@
+"""``@warmable``: answer warm pings, classify every start, emit one telemetry line per invocation."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from .protocol import DEFAULT_HOLD_MS_MAX, PROTOCOL_VERSION, detect_ping
+from .start import Environment
+from .telemetry import Telemetry
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, Final, Protocol, TypeVar, overload
+
+    from .protocol import Ping
+    from .start import StartKind
+
+    Handler = Callable[[Any, Any], Any]
+    H = TypeVar("H", bound=Handler)
+
+    class BufferingLogger(Protocol):
+        """The parts of a Powertools ``Logger`` that ``@warmable`` uses (duck-typed, no import)."""
+
+        def append_keys(self, **additional_keys: object) -> None: ...
+        def clear_buffer(self) -> None: ...
+        def flush_buffer(self) -> None: ...
+
+
+TRACE_ENV: Final = "_X_AMZN_TRACE_ID"
+#: Time kept back from a hold so that the reply always leaves before the function times out.
+HOLD_SAFETY_MS: Final = 200
+_POWERTOOLS_COLD_FLAGS: Final = (
+    "aws_lambda_powertools.logging.logger",
+    "aws_lambda_powertools.metrics.provider.cold_start",
+    "aws_lambda_powertools.metrics.base",
+    "aws_lambda_powertools.tracing.tracer",
+)
+
+
+#: The environment this process is; one per module import, as in Lambda.
+ENVIRONMENT: Final = Environment()
+
+
+def _remaining_ms(context: object) -> int | None:
+    getter = getattr(context, "get_remaining_time_in_millis", None)
+    if getter is None:
+        return None
+    try:
+        value = getter()
+    except Exception:  # noqa: BLE001 - a broken test context must not break the function
+        return None
+    return int(value) if isinstance(value, int | float) else None
+
+
+def _synthetic_trace_id() -> str:
+    return f"Root=1-{int(time.time()):08x}-{os.urandom(12).hex()};Sampled=0"
+
+
+def _silence_powertools_cold_start() -> None:
+    """A ping consumed this environment's cold start: keep Powertools from claiming it later.
+
+    Touches only modules already imported; never imports Powertools itself.
+    """
+    for name in _POWERTOOLS_COLD_FLAGS:
+        module = sys.modules.get(name)
+        if module is not None and hasattr(module, "is_cold_start"):
+            module.is_cold_start = False  # type: ignore[attr-defined]
+
+
+class _Warmable:
+    """The wrapped handler. Holds its options; shares the process-wide environment."""
+
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        probe: Callable[[], object] | None,
+        logger: BufferingLogger | None,
+        hold_ms_max: int,
+        environment: Environment,
+        telemetry: Telemetry | None,
+        resolve_refs: bool,
+        offload_to: str | None,
+        offload_threshold_bytes: int,
+        clock: Callable[[], float],
+        sleep: Callable[[float], object],
+    ) -> None:
+        self.handler = handler
+        self.probe = probe
+        self.logger = logger
+        self.hold_ms_max = max(0, hold_ms_max)
+        self.environment = environment
+        self._telemetry = telemetry
+        self.resolve_refs = resolve_refs
+        self.offload_to = offload_to
+        self.offload_threshold_bytes = offload_threshold_bytes
+        self.clock = clock
+        self.sleep = sleep
+        environment.mark_ready(clock())
+
+    @property
+    def telemetry(self) -> Telemetry:
+        # Built at the first invocation: the function's name and version are read from the
+        # environment that Lambda sets, not from whatever was there at import.
+        if self._telemetry is None:
+            self._telemetry = Telemetry()
+        return self._telemetry
+
+    def __call__(self, event: Any, context: Any) -> Any:
+        started = self.clock()
+        ping = detect_ping(event, context)
+        kind, found = self.environment.begin(started, ping is not None)
+        restore_trace = self._prepare_logger(kind) if self.logger is not None else False
+        try:
+            if ping is not None:
+                if found != "warm":
+                    _silence_powertools_cold_start()
+                return self._answer(ping, found, context, started)
+            return self._invoke(event, context, kind, found, started)
+        finally:
+            if restore_trace:
+                os.environ.pop(TRACE_ENV, None)
+
+    def _prepare_logger(self, kind: StartKind) -> bool:
+        logger = self.logger
+        assert logger is not None
+        restore = False
+        if not os.environ.get(TRACE_ENV):
+            # Powertools keys its buffer by the trace id and silently drops buffered records
+            # when there is none (local runs, some test harnesses): give this invocation one.
+            os.environ[TRACE_ENV] = _synthetic_trace_id()
+            restore = True
+        # Clear at the START: Powertools clears in inject_lambda_context's finally, which a
+        # ping short-circuit or a handler without that decorator never reaches.
+        logger.clear_buffer()
+        logger.append_keys(
+            start_kind=kind,
+            cold_start=kind in ("cold", "restore"),
+            environment_id=self.environment.environment_id,
+        )
+        return restore
+
+    def _invoke(self, event: Any, context: Any, kind: StartKind, found: StartKind, started: float) -> Any:
+        error: str | None = None
+        try:
+            if self.resolve_refs:
+                from .refs import resolve_refs
+
+                event = resolve_refs(event)
+            result = self.handler(event, context)
+            if self.offload_to is not None:
+                from .refs import offload
+
+                result = offload(result, bucket=self.offload_to, threshold_bytes=self.offload_threshold_bytes)
+            return result
+        except BaseException as exc:
+            error = type(exc).__name__
+            if self.logger is not None:
+                try:
+                    self.logger.flush_buffer()
+                except Exception:  # noqa: BLE001, S110 - never mask the handler's own exception
+                    pass
+            raise
+        finally:
+            env = self.environment
+            self.telemetry.emit(
+                self.telemetry.line(
+                    kind=kind,
+                    found=found,
+                    init_type=env.init_type,
+                    init_ms=env.init_ms,
+                    environment_id=env.environment_id,
+                    request_id=getattr(context, "aws_request_id", None),
+                    duration_ms=(self.clock() - started) * 1000.0,
+                    error=error,
+                )
+            )
+
+    def _hold_ms(self, requested: int, context: object) -> int:
+        hold = min(requested, self.hold_ms_max)
+        remaining = _remaining_ms(context)
+        if remaining is not None:
+            hold = min(hold, max(0, remaining - HOLD_SAFETY_MS))
+        return hold
+
+    def _run_probe(self) -> dict[str, Any]:
+        if self.probe is None:
+            return {"ok": False, "error": "no probe registered: use @warmable(probe=fn)", "duration_ms": 0.0}
+        began = self.clock()
+        try:
+            result = self.probe()
+        except Exception as exc:  # noqa: BLE001 - a failing probe is a verdict, not a crash
+            return {
+                "ok": False,
+                "error": f"{type(exc).__name__}: {exc}",
+                "duration_ms": round((self.clock() - began) * 1000.0, 3),
+            }
+        ok = result is not False
+        answer: dict[str, Any] = {"ok": ok, "duration_ms": round((self.clock() - began) * 1000.0, 3)}
+        if not ok:
+            answer["error"] = "probe returned False"
+        elif result is not None and result is not True:
+            answer["result"] = result
+        return answer
+
+    def _answer(self, ping: Ping, found: StartKind, context: Any, started: float) -> dict[str, Any]:
+        env = self.environment
+        telemetry = self.telemetry
+        body: dict[str, Any] = {
+            "v": PROTOCOL_VERSION,
+            "warm": ping.error is None,
+            "environment_id": env.environment_id,
+            "start_kind": found,
+            "init_type": env.init_type,
+            "init_ms": env.init_ms,
+            "function_name": telemetry.function_name,
+            "function_version": telemetry.function_version,
+            "correlation_id": ping.correlation_id,
+            "probe": None,
+        }
+        if ping.peer != "thermostat":
+            body["peer"] = ping.peer
+        if ping.error is not None:
+            body["error"] = ping.error
+        else:
+            if ping.index is not None:
+                body["index"] = ping.index
+            if ping.of is not None:
+                body["of"] = ping.of
+            if ping.action == "probe":
+                body["probe"] = self._run_probe()
+            hold = self._hold_ms(ping.hold_ms, context) if ping.hold_ms else 0
+            if hold:
+                elapsed_ms = (self.clock() - started) * 1000.0
+                if hold > elapsed_ms:
+                    self.sleep((hold - elapsed_ms) / 1000.0)
+            if ping.hold_ms:
+                body["held_ms"] = hold
+                if hold < ping.hold_ms:
+                    body["hold_capped"] = True
+        reply: dict[str, Any] = {"thermostat": body}
+        reply.update(ping.peer_reply)
+        if ping.peer == "opennext":
+            reply["serverId"] = env.environment_id
+        telemetry.emit(
+            telemetry.line(
+                kind="warm_ping",
+                found=found,
+                init_type=env.init_type,
+                init_ms=env.init_ms,
+                environment_id=env.environment_id,
+                request_id=getattr(context, "aws_request_id", None),
+                duration_ms=(self.clock() - started) * 1000.0,
+                error=ping.error,
+                peer=ping.peer,
+            )
+        )
+        return reply
+
+
+if TYPE_CHECKING:
+
+    @overload
+    def warmable(handler: H, /) -> H: ...
+
+    @overload
+    def warmable(
+        handler: None = None,
+        /,
+        *,
+        probe: Callable[[], object] | None = None,
+        logger: BufferingLogger | None = None,
+        hold_ms_max: int = DEFAULT_HOLD_MS_MAX,
+        environment: Environment | None = None,
+        telemetry: Telemetry | None = None,
+        resolve_refs: bool = False,
+        offload_to: str | None = None,
+        offload_threshold_bytes: int = 200_000,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] = time.sleep,
+    ) -> Callable[[H], H]: ...
+
+
+def warmable(
+    handler: H | None = None,
+    /,
+    *,
+    probe: Callable[[], object] | None = None,
+    logger: BufferingLogger | None = None,
+    hold_ms_max: int = DEFAULT_HOLD_MS_MAX,
+    environment: Environment | None = None,
+    telemetry: Telemetry | None = None,
+    resolve_refs: bool = False,
+    offload_to: str | None = None,
+    offload_threshold_bytes: int = 200_000,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], object] = time.sleep,
+) -> H | Callable[[H], H]:
+    """Wrap a Lambda handler ``(event, context)``.
+
+    * Warm pings (ours and the common peers') are answered without running the handler;
+      ``action: probe`` runs ``probe()`` and reports ``{"ok", "duration_ms", "result"|"error"}``.
+    * Every invocation is classified (cold / restore / provisioned / warm / warm_ping) and
+      written as one JSON line that is also an EMF document.
+    * With a Powertools ``logger`` carrying a ``buffer_config``, its buffer is cleared at the
+      start of every invocation and flushed when the handler raises.
+    * ``resolve_refs=True`` replaces ``fileRef``/``payloadS3`` references in the event;
+      ``offload_to=BUCKET`` stores a large result in S3 and returns a reference instead.
+
+    Put it outermost, above any Powertools decorator.
+    """
+
+    def decorate(function: H) -> H:
+        wrapped = _Warmable(
+            function,
+            probe=probe,
+            logger=logger,
+            hold_ms_max=hold_ms_max,
+            environment=environment or ENVIRONMENT,
+            telemetry=telemetry,
+            resolve_refs=resolve_refs,
+            offload_to=offload_to,
+            offload_threshold_bytes=offload_threshold_bytes,
+            clock=clock,
+            sleep=sleep,
+        )
+
+        def entry(event: Any, context: Any) -> Any:
+            return wrapped(event, context)
+
+        # What functools.wraps does, without importing functools on the cold path.
+        for name in ("__module__", "__name__", "__qualname__", "__doc__"):
+            value = getattr(function, name, None)
+            if value is not None:
+                setattr(entry, name, value)
+        entry.__wrapped__ = function  # type: ignore[attr-defined]
+        entry.thermostat = wrapped  # type: ignore[attr-defined]
+        return entry  # type: ignore[return-value]
+
+    if handler is not None:
+        return decorate(handler)
+    return decorate
