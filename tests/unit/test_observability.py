@@ -1,0 +1,61 @@
+"""Our own handlers' wrapper: one start classification, metrics flushed only when present."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from infra import observability
+from thermostat_runtime import build_request
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def fresh(monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "thermostat-test")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ThermostatTest")
+    observability.get_logger.cache_clear()
+    observability.get_metrics.cache_clear()
+    yield
+    observability.get_metrics().clear_metrics()
+    observability.get_logger.cache_clear()
+    observability.get_metrics.cache_clear()
+
+
+def test_entrypoint_answers_pings_without_running_the_function(fresh: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    calls: list[Any] = []
+
+    @observability.entrypoint
+    def lambda_handler(event: Any, context: Any) -> Any:
+        calls.append(event)
+        return {"done": True}
+
+    reply = lambda_handler(build_request("warm"), SimpleNamespace(aws_request_id="r-1"))
+    assert reply["thermostat"]["warm"] is True
+    assert calls == []
+    assert lambda_handler({"group": "default"}, SimpleNamespace(aws_request_id="r-2")) == {"done": True}
+    assert calls == [{"group": "default"}]
+
+
+def test_metrics_are_published_only_when_recorded(fresh: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    @observability.entrypoint
+    def lambda_handler(event: Any, context: Any) -> Any:
+        if event.get("count"):
+            observability.get_metrics().add_metric(name="Things", unit=observability.MetricUnit.Count, value=2)
+        return None
+
+    # No metric recorded: no empty EMF document and no Powertools warning (warnings are errors here)
+    lambda_handler({"count": False}, None)
+    quiet = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert all("Things" not in document for document in quiet)
+
+    lambda_handler({"count": True}, None)
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    published = [d for d in documents if "Things" in d]
+    assert len(published) == 1
+    assert published[0]["Things"] == [2.0] or published[0]["Things"] == 2.0
+    assert published[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "ThermostatTest"
