@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+
 from thermostat_runtime import warmable
 
 F = TypeVar("F", bound=Callable[[Any, Any], Any])
