@@ -1,0 +1,301 @@
+"""A local EventBridge: rules and schedules from the template, delivered to the local Lambda runner.
+
+moto stores rules but never delivers to a Lambda target (``put_events`` to one raises) and never
+fires schedules. This router serves ``PutEvents`` itself on 127.0.0.1 (so an unchanged boto3
+``events`` client works through ``AWS_ENDPOINT_URL_EVENTS``), matches each entry against the
+rules with moto's EventBridge pattern matcher, and delivers matches asynchronously, as
+EventBridge does. Every other EventBridge call is forwarded to the moto server unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from domain.errors import InvalidInput
+from domain.schedules import Schedule, parse_schedule
+from infra.local.template import LocalRule
+
+Deliver = Callable[[str, dict[str, Any]], None]
+MAX_ENTRIES = 10
+MAX_ENTRY_BYTES = 256 * 1024
+
+
+@dataclass
+class Delivery:
+    """One event handed to one target, and how it went."""
+
+    rule: str
+    target: str
+    event: dict[str, Any]
+    error: str | None = None
+
+
+@dataclass
+class _ScheduledRule:
+    rule: LocalRule
+    schedule: Schedule
+    anchor: datetime
+    next_at: datetime
+
+
+@dataclass
+class RouterState:
+    """What the router has seen and done (for the status view and tests)."""
+
+    received: list[dict[str, Any]] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+
+
+class EventRouter:
+    """Matches events to rules and delivers them; fires schedules when due."""
+
+    def __init__(
+        self,
+        rules: list[LocalRule],
+        deliver: Deliver,
+        *,
+        upstream_url: str | None = None,
+        account: str = "123456789012",
+        region: str = "us-east-1",
+        now: Callable[[], datetime] | None = None,
+        max_workers: int = 8,
+    ) -> None:
+        from moto.events.models import EventPattern
+
+        self._now = now or (lambda: datetime.now(UTC))
+        self.rules = [rule for rule in rules if rule.enabled]
+        self._patterns = [(rule, EventPattern.load(json.dumps(rule.pattern))) for rule in self.rules if rule.pattern]
+        start = self._now()
+        self._scheduled = []
+        for rule in self.rules:
+            if rule.schedule:
+                schedule = parse_schedule(rule.schedule)
+                self._scheduled.append(_ScheduledRule(rule, schedule, start, schedule.next_after(start, start)))
+        self.deliver = deliver
+        self.upstream_url = upstream_url
+        self.account = account
+        self.region = region
+        self.state = RouterState()
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="event-router")
+        self._server: ThreadingHTTPServer | None = None
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+
+    # --- events -------------------------------------------------------------------------
+
+    def envelope(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """Turn a PutEvents entry into the event a target receives."""
+        for required in ("Source", "DetailType", "Detail"):
+            if not entry.get(required):
+                raise InvalidInput(f"PutEvents entry is missing {required}")
+        try:
+            detail = json.loads(entry["Detail"])
+        except (TypeError, json.JSONDecodeError) as exc:
+            raise InvalidInput(f"PutEvents entry Detail is not a JSON object: {exc}") from exc
+        if not isinstance(detail, dict):
+            raise InvalidInput("PutEvents entry Detail must be a JSON object")
+        when = entry.get("Time") or self._now()
+        if isinstance(when, datetime):
+            when = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": entry["DetailType"],
+            "source": entry["Source"],
+            "account": self.account,
+            "time": str(when),
+            "region": self.region,
+            "resources": list(entry.get("Resources") or []),
+            "detail": detail,
+        }
+
+    def matching_rules(self, event: dict[str, Any]) -> list[LocalRule]:
+        """Rules whose pattern matches ``event`` (the real EventBridge matcher, from moto)."""
+        return [rule for rule, pattern in self._patterns if pattern.matches_event(event)]  # type: ignore[arg-type]
+
+    def publish(self, event: dict[str, Any], wait: bool = False) -> list[Delivery]:
+        """Route one enveloped event; returns the deliveries started (``wait`` blocks until done)."""
+        with self._lock:
+            self.state.received.append(event)
+        deliveries = [Delivery(rule.name, rule.target, event) for rule in self.matching_rules(event)]
+        futures = [self._pool.submit(self._deliver, delivery) for delivery in deliveries]
+        if wait:
+            for future in futures:
+                future.result()
+        return deliveries
+
+    def put_entries(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
+        """The PutEvents API: per-entry results, failures reported per entry as AWS does."""
+        if not entries or len(entries) > MAX_ENTRIES:
+            raise InvalidInput(f"PutEvents takes 1 to {MAX_ENTRIES} entries, got {len(entries)}")
+        results: list[dict[str, Any]] = []
+        failed = 0
+        for entry in entries:
+            try:
+                if len(json.dumps(entry)) > MAX_ENTRY_BYTES:
+                    raise InvalidInput("entry is larger than 256 KB")
+                event = self.envelope(entry)
+            except InvalidInput as exc:
+                failed += 1
+                results.append({"ErrorCode": "MalformedDetail", "ErrorMessage": str(exc)})
+                continue
+            self.publish(event)
+            results.append({"EventId": event["id"]})
+        return {"FailedEntryCount": failed, "Entries": results}
+
+    def _deliver(self, delivery: Delivery) -> None:
+        try:
+            self.deliver(delivery.target, delivery.event)
+        except Exception as exc:  # noqa: BLE001 - a failed delivery is recorded, as EventBridge would
+            delivery.error = f"{type(exc).__name__}: {exc}"
+        with self._lock:
+            self.state.deliveries.append(delivery)
+
+    # --- schedules ----------------------------------------------------------------------
+
+    def schedule_event(self, rule: LocalRule) -> dict[str, Any]:
+        """What a scheduled rule delivers: its constant input, or the Scheduled Event envelope."""
+        if rule.input is not None:
+            loaded = json.loads(rule.input)
+            return loaded if isinstance(loaded, dict) else {"input": loaded}
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": self.account,
+            "time": self._now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": self.region,
+            "resources": [f"arn:aws:events:{self.region}:{self.account}:rule/{rule.name}"],
+            "detail": {},
+        }
+
+    def fire(self, rule_name: str, wait: bool = True) -> Delivery:
+        """Fire one scheduled rule now (``thermostat local`` and the demo use this)."""
+        for scheduled in self._scheduled:
+            if scheduled.rule.name == rule_name:
+                delivery = Delivery(rule_name, scheduled.rule.target, self.schedule_event(scheduled.rule))
+                future = self._pool.submit(self._deliver, delivery)
+                if wait:
+                    future.result()
+                return delivery
+        raise InvalidInput(f"no scheduled rule named {rule_name!r}; known: {[s.rule.name for s in self._scheduled]}")
+
+    def due(self, moment: datetime | None = None) -> list[Delivery]:
+        """Fire every schedule due at ``moment`` (once each, however late), and re-arm it."""
+        now = moment or self._now()
+        fired = []
+        for scheduled in self._scheduled:
+            if scheduled.next_at <= now:
+                fired.append(self.fire(scheduled.rule.name, wait=False))
+                scheduled.next_at = scheduled.schedule.next_after(now, scheduled.anchor)
+        return fired
+
+    @property
+    def schedules(self) -> list[tuple[str, str, datetime]]:
+        """(rule, expression, next firing) for every enabled schedule."""
+        return [(s.rule.name, s.rule.schedule or "", s.next_at) for s in self._scheduled]
+
+    # --- HTTP ---------------------------------------------------------------------------
+
+    def start(self, host: str = "127.0.0.1", port: int = 0, run_schedules: bool = True) -> str:
+        """Serve the EventBridge API; returns its URL. Schedules tick every second when asked."""
+        router = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: ARG002 - quiet server
+                return
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                target = self.headers.get("X-Amz-Target", "")
+                if target == "AWSEvents.PutEvents":
+                    self._put_events(body)
+                else:
+                    self._forward(body)
+
+            def _reply(self, status: int, payload: bytes, headers: dict[str, str]) -> None:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def _put_events(self, body: bytes) -> None:
+                try:
+                    request = json.loads(body or b"{}")
+                    answer = router.put_entries(list(request.get("Entries") or []))
+                except (InvalidInput, json.JSONDecodeError, AttributeError) as exc:
+                    error = {"__type": "ValidationException", "message": str(exc)}
+                    self._reply(
+                        400,
+                        json.dumps(error).encode(),
+                        {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": "ValidationException"},
+                    )
+                    return
+                self._reply(200, json.dumps(answer).encode(), {"Content-Type": "application/x-amz-json-1.1"})
+
+            def _forward(self, body: bytes) -> None:
+                if router.upstream_url is None:
+                    error = {"__type": "UnknownOperationException", "message": "only PutEvents is served locally"}
+                    self._reply(400, json.dumps(error).encode(), {"Content-Type": "application/x-amz-json-1.1"})
+                    return
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in {"host", "content-length"}}
+                request = urllib.request.Request(  # noqa: S310 - the upstream is the local moto server
+                    router.upstream_url + self.path, data=body, headers=headers, method="POST"
+                )
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                        self._reply(response.status, response.read(), dict(response.headers.items()))
+                except urllib.error.HTTPError as exc:
+                    self._reply(exc.code, exc.read(), dict(exc.headers.items()))
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        serve = threading.Thread(target=self._server.serve_forever, name="event-router-http", daemon=True)
+        serve.start()
+        self._threads.append(serve)
+        if run_schedules and self._scheduled:
+            ticker = threading.Thread(target=self._tick_forever, name="event-router-schedules", daemon=True)
+            ticker.start()
+            self._threads.append(ticker)
+        return self.url
+
+    def _tick_forever(self) -> None:
+        while not self._stop.wait(1.0):
+            self.due()
+
+    @property
+    def url(self) -> str:
+        """The router's endpoint (after ``start``)."""
+        if self._server is None:
+            raise RuntimeError("the event router is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def stop(self) -> None:
+        """Stop serving and ticking; wait for deliveries in flight."""
+        self._stop.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        self._pool.shutdown(wait=True, cancel_futures=False)
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads.clear()

@@ -1,0 +1,210 @@
+"""The local EventBridge: boto3 put_events → rule match → delivery; schedules; the rest to moto."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from domain.errors import InvalidInput
+from infra.local.event_router import EventRouter
+from infra.local.template import LocalRule, load_template
+
+pytestmark = pytest.mark.integration
+
+DEPLOYMENTS = LocalRule(
+    "DeploymentEvents.Requested",
+    "DeploymentEventsFunction",
+    pattern={"source": ["thermostat.deployments"], "detail-type": ["Deployment Requested"]},
+)
+CREATE_BUCKET = LocalRule(
+    "DeploymentEvents.CreateBucket",
+    "DeploymentEventsFunction",
+    pattern={
+        "source": ["aws.s3"],
+        "detail-type": ["AWS API Call via CloudTrail"],
+        "detail": {"eventName": ["CreateBucket"], "errorCode": [{"exists": False}]},
+    },
+)
+KEEP_WARM = LocalRule("KeepWarm.Default", "KeepWarmFunction", schedule="rate(5 minutes)", input='{"group": "default"}')
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.done = threading.Event()
+
+    def __call__(self, target: str, event: dict[str, Any]) -> None:
+        self.calls.append((target, event))
+        self.done.set()
+
+
+@pytest.fixture
+def router(moto_server: str) -> Iterator[tuple[EventRouter, Recorder, Any]]:
+    recorder = Recorder()
+    router = EventRouter([DEPLOYMENTS, CREATE_BUCKET, KEEP_WARM], recorder, upstream_url=moto_server)
+    url = router.start(run_schedules=False)
+    client = boto3.client("events", endpoint_url=url)
+    try:
+        yield router, recorder, client
+    finally:
+        router.stop()
+
+
+def test_put_events_through_boto3_reaches_the_matching_rule(router: tuple[EventRouter, Recorder, Any]) -> None:
+    events_router, recorder, client = router
+    answer = client.put_events(
+        Entries=[
+            {
+                "Source": "thermostat.deployments",
+                "DetailType": "Deployment Requested",
+                "Detail": json.dumps({"project": "shop", "stage": "dev"}),
+            }
+        ]
+    )
+    assert answer["FailedEntryCount"] == 0
+    events_router.stop()  # waits for deliveries in flight
+    [(target, event)] = recorder.calls
+    assert target == "DeploymentEventsFunction"
+    assert event["detail"] == {"project": "shop", "stage": "dev"}
+    assert event["source"] == "thermostat.deployments"
+    assert event["id"] == answer["Entries"][0]["EventId"]
+
+
+def test_near_misses_are_not_delivered(router: tuple[EventRouter, Recorder, Any]) -> None:
+    events_router, recorder, client = router
+    failed_call = {"eventName": "CreateBucket", "errorCode": "AccessDenied", "requestParameters": {"bucketName": "x"}}
+    client.put_events(
+        Entries=[
+            {"Source": "aws.s3", "DetailType": "AWS API Call via CloudTrail", "Detail": json.dumps(failed_call)},
+            {"Source": "other.source", "DetailType": "Deployment Requested", "Detail": "{}"},
+        ]
+    )
+    events_router.stop()
+    assert recorder.calls == []
+    assert len(events_router.state.received) == 2
+
+
+def test_a_malformed_entry_fails_alone(router: tuple[EventRouter, Recorder, Any]) -> None:
+    events_router, recorder, client = router
+    answer = client.put_events(
+        Entries=[
+            {"Source": "thermostat.deployments", "DetailType": "Deployment Requested", "Detail": "not json"},
+            {"Source": "thermostat.deployments", "DetailType": "Deployment Requested", "Detail": "{}"},
+        ]
+    )
+    events_router.stop()
+    assert answer["FailedEntryCount"] == 1
+    assert "not a JSON object" in answer["Entries"][0]["ErrorMessage"]
+    assert len(recorder.calls) == 1
+
+
+def test_other_calls_go_to_moto(router: tuple[EventRouter, Recorder, Any]) -> None:
+    _, _, client = router
+    client.create_event_bus(Name="deployments")
+    names = [bus["Name"] for bus in client.list_event_buses()["EventBuses"]]
+    assert "deployments" in names
+
+
+def test_schedules_fire_when_due_with_their_constant_input() -> None:
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    recorder = Recorder()
+    router = EventRouter([KEEP_WARM], recorder, now=lambda: now[0])
+    try:
+        assert router.due() == []
+        now[0] += timedelta(minutes=5)
+        fired = router.due()
+        now[0] += timedelta(minutes=1)
+        assert router.due() == []
+    finally:
+        router.stop()
+    assert [d.rule for d in fired] == ["KeepWarm.Default"]
+    assert recorder.calls == [("KeepWarmFunction", {"group": "default"})]
+
+
+def test_firing_an_unknown_schedule_names_the_known_ones() -> None:
+    router = EventRouter([KEEP_WARM], Recorder())
+    try:
+        with pytest.raises(InvalidInput, match=r"KeepWarm\.Default"):
+            router.fire("Nope")
+    finally:
+        router.stop()
+
+
+def test_a_failing_delivery_is_recorded_not_raised() -> None:
+    def broken(target: str, event: dict[str, Any]) -> None:
+        raise ConnectionRefusedError("runner down")
+
+    router = EventRouter([DEPLOYMENTS], broken)
+    try:
+        router.publish(
+            {"source": "thermostat.deployments", "detail-type": "Deployment Requested", "detail": {}}, wait=True
+        )
+    finally:
+        router.stop()
+    [delivery] = router.state.deliveries
+    assert delivery.error == "ConnectionRefusedError: runner down"
+
+
+TEMPLATE = """
+Parameters:
+  KeepWarmSchedule: {Type: String, Default: rate(5 minutes)}
+Globals:
+  Function:
+    Timeout: 30
+    Environment:
+      Variables:
+        THERMOSTAT_TABLE: !Ref Table
+Resources:
+  Table: {Type: AWS::DynamoDB::Table}
+  KeepWarmFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: handlers.keep_warm.lambda_handler
+      FunctionName: !Sub "${AWS::StackName}-keep-warm"
+      Events:
+        Default:
+          Type: Schedule
+          Properties: {Schedule: !Ref KeepWarmSchedule, Input: '{"group": "default"}'}
+        Paused:
+          Type: Schedule
+          Properties: {Schedule: rate(1 hour), Enabled: false}
+  DeploymentEventsFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: handlers.deployment_events.lambda_handler
+      MemorySize: 256
+      Events:
+        Requested:
+          Type: EventBridgeRule
+          Properties:
+            Pattern: {source: [thermostat.deployments]}
+"""
+
+
+def test_template_rules_and_functions_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "template.yaml"
+    path.write_text(TEMPLATE)
+    template = load_template(path, {"Table": "thermostat-local"})
+    functions = {f.logical_id: f for f in template.functions()}
+    assert functions["KeepWarmFunction"].name == "thermostat-local-keep-warm"
+    assert functions["KeepWarmFunction"].environment == {"THERMOSTAT_TABLE": "thermostat-local"}
+    assert functions["KeepWarmFunction"].timeout_s == 30.0
+    assert functions["DeploymentEventsFunction"].memory_mb == 256
+    rules = {r.name: r for r in template.rules()}
+    assert rules["KeepWarmFunction.Default"].schedule == "rate(5 minutes)"
+    assert rules["KeepWarmFunction.Paused"].enabled is False
+    assert rules["DeploymentEventsFunction.Requested"].pattern == {"source": ["thermostat.deployments"]}
+
+
+def test_a_broken_template_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "template.yaml"
+    path.write_text("just: text\n")
+    with pytest.raises(InvalidInput, match="no Resources"):
+        load_template(path)
