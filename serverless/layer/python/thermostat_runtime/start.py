@@ -66,10 +66,10 @@ def _process_start_monotonic() -> float | None:
     made before this module, which is what a cold start actually costs.
     """
     try:
-        with open("/proc/self/stat", encoding="ascii") as stat:
+        with open("/proc/self/stat", encoding="utf-8") as stat:  # utf-8 is loaded already; ascii is not
             fields = stat.read().rsplit(")", 1)[1].split()
         start_ticks = int(fields[19])  # field 22 of stat(5), counted after "pid (comm)"
-        with open("/proc/uptime", encoding="ascii") as uptime_file:
+        with open("/proc/uptime", encoding="utf-8") as uptime_file:
             uptime = float(uptime_file.read().split()[0])
         ticks = os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
