@@ -1,0 +1,545 @@
+"""One execution environment of the local runner: a worker process, its private pipes and its log.
+
+A cold start is a new process (``infra/local/_worker.py``) that imports the handler once; the
+environment then serves one invocation at a time over two private pipes. Everything the worker
+prints (stdout and stderr, merged as Lambda merges them) is its log: each line goes to the log
+sink and into the tail of the invocation it belongs to. A timeout or a crash kills the whole
+process group, so nothing a handler started survives it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from infra.local.runner_model import RUNTIME, VersionConfig
+
+WORKER_PATH = str(Path(__file__).with_name("_worker.py"))
+
+LogSink = Callable[[str, str, str], object]
+State = Literal["starting", "idle", "busy", "dead"]
+
+ON_DEMAND = "on-demand"
+PROVISIONED = "provisioned-concurrency"
+SNAP_START = "snap-start"
+
+#: Parent variables a worker inherits (Lambda gives a function a clean environment; these keep
+#: the local stack reachable and the interpreter sane).
+PASSTHROUGH_PREFIXES = ("AWS_ENDPOINT_URL",)
+PASSTHROUGH_NAMES = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "TMPDIR",
+        "LANG",
+        "LC_ALL",
+        "SYSTEMROOT",
+        "PYTHONDONTWRITEBYTECODE",
+        "PYTHONPYCACHEPREFIX",
+        "COVERAGE_PROCESS_START",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_EC2_METADATA_DISABLED",
+        "AWS_MAX_ATTEMPTS",
+        "AWS_RETRY_MODE",
+    }
+)
+_TAIL_KEEP_BYTES = 16 * 1024
+_PARTIAL_LINE_MAX = 256 * 1024
+_MARK_WAIT_S = 2.0
+_REAP_WAIT_S = 5.0
+_SIGNAL_NAMES = {
+    signal.SIGKILL: "killed",
+    signal.SIGTERM: "terminated",
+    signal.SIGSEGV: "segmentation fault",
+    signal.SIGABRT: "aborted",
+    signal.SIGINT: "interrupt",
+}
+
+
+def worker_environment(
+    config: VersionConfig,
+    *,
+    init_type: str,
+    log_stream: str,
+    region: str,
+    parent: Mapping[str, str],
+) -> dict[str, str]:
+    """The variables a worker starts with: Lambda's own, the passthrough ones, then the function's."""
+    env = {
+        name: value
+        for name, value in parent.items()
+        if name in PASSTHROUGH_NAMES or name.startswith(PASSTHROUGH_PREFIXES)
+    }
+    spec = config.spec
+    env.update(
+        {
+            "AWS_LAMBDA_FUNCTION_NAME": config.function,
+            "AWS_LAMBDA_FUNCTION_VERSION": config.version,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.function}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
+            "AWS_LAMBDA_INITIALIZATION_TYPE": init_type,
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{RUNTIME}",
+            "_HANDLER": spec.handler,
+            "TZ": ":UTC",
+            "LANG": parent.get("LANG", "en_US.UTF-8"),
+        }
+    )
+    if spec.code_paths:
+        env["LAMBDA_TASK_ROOT"] = spec.code_paths[0]
+    env.update(spec.environment)
+    return env
+
+
+@dataclass(frozen=True)
+class WorkerReply:
+    """How one phase (init or invocation) of a worker ended.
+
+    ``kind`` is ``ready``/``result`` (success), ``error`` (the handler raised), ``init_error``,
+    ``timeout`` (killed at the deadline) or ``exited`` (the process died on its own).
+    """
+
+    kind: Literal["ready", "result", "error", "init_error", "timeout", "exited"]
+    payload: str | None = None
+    error: dict[str, Any] | None = None
+    max_rss_kb: int | None = None
+    exit_status: str | None = None
+    log_lines: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when the phase succeeded."""
+        return self.kind in ("ready", "result")
+
+
+class _Closed(Exception):
+    """The worker closed its end of a pipe (it exited)."""
+
+
+class _TimedOut(Exception):
+    """The deadline passed before the worker answered."""
+
+
+class _Channel:
+    """Length-prefixed JSON frames over two non-blocking pipes, every wait bounded by a deadline."""
+
+    def __init__(self, write_fd: int, read_fd: int) -> None:
+        self.write_fd = write_fd
+        self.read_fd = read_fd
+        os.set_blocking(write_fd, False)
+        os.set_blocking(read_fd, False)
+
+    @staticmethod
+    def _wait(fd: int, events: int, deadline: float) -> None:
+        poller = select.poll()
+        poller.register(fd, events | select.POLLHUP | select.POLLERR)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not poller.poll(remaining * 1000.0):
+            raise _TimedOut
+
+    def send(self, message: Mapping[str, Any], deadline: float) -> None:
+        body = json.dumps(message, separators=(",", ":")).encode()
+        view = memoryview(len(body).to_bytes(4, "big") + body)
+        while view:
+            try:
+                written = os.write(self.write_fd, view)
+            except BlockingIOError:
+                self._wait(self.write_fd, select.POLLOUT, deadline)
+                continue
+            except (BrokenPipeError, OSError) as exc:
+                raise _Closed from exc
+            view = view[written:]
+
+    def _read(self, size: int, deadline: float) -> bytes:
+        chunks: list[bytes] = []
+        remaining = size
+        while remaining:
+            try:
+                chunk = os.read(self.read_fd, min(remaining, 1 << 20))
+            except BlockingIOError:
+                self._wait(self.read_fd, select.POLLIN, deadline)
+                continue
+            except OSError as exc:
+                raise _Closed from exc
+            if not chunk:
+                raise _Closed
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+
+    def receive(self, deadline: float) -> dict[str, Any]:
+        size = int.from_bytes(self._read(4, deadline), "big")
+        message = json.loads(self._read(size, deadline))
+        if not isinstance(message, dict):
+            raise _Closed
+        return message
+
+    def close(self) -> None:
+        for fd in (self.write_fd, self.read_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+class _LogReader:
+    """Reads the worker's merged stdout/stderr on a daemon thread, line by line.
+
+    Lines go to the sink as they come, and into the current capture (the tail of the phase being
+    run). Log marks written by the worker after each phase say when every line of it was read.
+    """
+
+    def __init__(self, stream_fd: int, nonce: str, sink: Callable[[str], None]) -> None:
+        self._fd = stream_fd
+        self._prefix = b"\x00" + nonce.encode() + b":"
+        self._sink = sink
+        self._cond = threading.Condition()
+        self._marks = 0
+        self._eof = False
+        self._capture: deque[str] = deque()
+        self._captured_bytes = 0
+        self.thread = threading.Thread(target=self._run, name="lambda-runner-log", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        buffer = b""
+        try:
+            while True:
+                try:
+                    chunk = os.read(self._fd, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                buffer += chunk
+                while True:
+                    cut = buffer.find(b"\n")
+                    if cut < 0:
+                        break
+                    self._line(buffer[:cut])
+                    buffer = buffer[cut + 1 :]
+                if len(buffer) > _PARTIAL_LINE_MAX:  # a never-ending line still gets logged, in pieces
+                    self._line(buffer)
+                    buffer = b""
+            if buffer:
+                self._line(buffer)
+        finally:
+            with self._cond:
+                self._eof = True
+                self._cond.notify_all()
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+
+    def _line(self, raw: bytes) -> None:
+        at = raw.find(self._prefix)
+        if at >= 0:
+            if at > 0:
+                self._emit(raw[:at])
+            with self._cond:
+                self._marks += 1
+                self._cond.notify_all()
+            return
+        self._emit(raw)
+
+    def _emit(self, raw: bytes) -> None:
+        text = raw.decode("utf-8", "replace").rstrip("\r")
+        self._sink(text)
+        with self._cond:
+            self._capture.append(text)
+            self._captured_bytes += len(text) + 1
+            while self._captured_bytes > _TAIL_KEEP_BYTES and len(self._capture) > 1:
+                self._captured_bytes -= len(self._capture.popleft()) + 1
+
+    def take(self, marks: int, timeout_s: float = _MARK_WAIT_S) -> tuple[str, ...]:
+        """Wait (bounded) until ``marks`` phases were read, then return and clear the captured lines."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._eof or self._marks >= marks, timeout=timeout_s)
+            lines = tuple(self._capture)
+            self._capture.clear()
+            self._captured_bytes = 0
+            return lines
+
+    def drain(self, timeout_s: float = _MARK_WAIT_S) -> tuple[str, ...]:
+        """After the process died: wait (bounded) for EOF, then return what was captured."""
+        return self.take(1 << 62, timeout_s)
+
+
+class ExecutionEnvironment:
+    """One worker process serving one function version, one invocation at a time.
+
+    The pool decides when it is busy or idle; this class only runs it: :meth:`start` (the init
+    phase), :meth:`invoke`, :meth:`kill`. Timing uses ``clock`` (monotonic seconds).
+    """
+
+    def __init__(
+        self,
+        config: VersionConfig,
+        *,
+        init_type: str,
+        provisioned: bool,
+        region: str,
+        parent_env: Mapping[str, str],
+        log_sink: LogSink | None,
+        python: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.init_type = init_type
+        self.provisioned = provisioned
+        self.id = uuid.uuid4().hex
+        today = datetime.now(UTC).strftime("%Y/%m/%d")
+        self.log_stream = f"{today}/[{config.version}]{self.id}"
+        self.state: State = "starting"
+        self.invocations = 0
+        self.init_ms: float | None = None
+        self.clock = clock
+        self.last_used = clock()
+        self.retired = False
+        self.pid: int | None = None
+        self._region = region
+        self._parent_env = parent_env
+        self._log_sink = log_sink
+        self._python = python or sys.executable
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._channel: _Channel | None = None
+        self._reader: _LogReader | None = None
+        self._phase = 0
+        self._in_call = False
+        self._killed = False
+
+    # -- logging ---------------------------------------------------------------------------------
+
+    def log(self, line: str) -> None:
+        """Send one line to the sink as this environment's (also used for the runner's platform lines)."""
+        if self._log_sink is None:
+            return
+        try:
+            self._log_sink(self.config.function, self.config.version, line)
+        except Exception:
+            import logging
+
+            logging.getLogger(__name__).exception("log sink failed for %s", self.config.function)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self, init_timeout_s: float) -> WorkerReply:
+        """Spawn the worker and run its init phase (the handler's import), bounded by ``init_timeout_s``."""
+        began = self.clock()
+        nonce = uuid.uuid4().hex
+        request_read, request_write = os.pipe()
+        reply_read, reply_write = os.pipe()
+        spec = self.config.spec
+        env = worker_environment(
+            self.config,
+            init_type=self.init_type,
+            log_stream=self.log_stream,
+            region=self._region,
+            parent=self._parent_env,
+        )
+        try:
+            proc = subprocess.Popen(  # noqa: S603 - our own worker, run by the current interpreter
+                [
+                    self._python,
+                    "-P",
+                    WORKER_PATH,
+                    str(request_read),
+                    str(reply_write),
+                    nonce,
+                    json.dumps(spec.code_paths),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=spec.code_paths[0] if spec.code_paths and Path(spec.code_paths[0]).is_dir() else None,
+                pass_fds=(request_read, reply_write),
+                start_new_session=True,  # its own process group: a kill takes the handler's children too
+            )
+        except OSError as exc:
+            for fd in (request_read, request_write, reply_read, reply_write):
+                os.close(fd)
+            self.state = "dead"
+            return WorkerReply("init_error", error={"errorType": "Runtime.InvalidEntrypoint", "errorMessage": str(exc)})
+        finally:
+            # The child holds its own copies now (or failed to start): ours would keep EOF away.
+            for fd in (request_read, reply_write):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        assert proc.stdout is not None
+        with self._lock:
+            self._proc = proc
+            self.pid = proc.pid
+            self._channel = _Channel(request_write, reply_read)
+            self._reader = _LogReader(os.dup(proc.stdout.fileno()), nonce, self.log)
+            proc.stdout.close()
+            self._in_call = True
+        self._reader.start()
+        reply = self._await_init(began + init_timeout_s, init_timeout_s)
+        self.init_ms = round((self.clock() - began) * 1000.0, 3)
+        self.last_used = self.clock()
+        self._end_call()
+        return reply  # still "starting" when ready: the pool decides whether it is busy or idle
+
+    def _await_init(self, deadline: float, init_timeout_s: float) -> WorkerReply:
+        channel, reader = self._channel, self._reader
+        assert channel is not None
+        assert reader is not None
+        try:
+            message = channel.receive(deadline)
+        except _TimedOut:
+            self._terminate()
+            return WorkerReply(
+                "init_error",
+                error={
+                    "errorType": "Sandbox.Timedout",
+                    "errorMessage": f"Init timed out after {init_timeout_s:.2f} seconds",
+                },
+                log_lines=reader.drain(),
+            )
+        except _Closed:
+            status = self._terminate()
+            return WorkerReply(
+                "init_error",
+                error={"errorType": "Runtime.ExitError", "errorMessage": f"Runtime exited with error: {status}"},
+                exit_status=status,
+                log_lines=reader.drain(),
+            )
+        self._phase = 1
+        if message.get("type") == "ready":
+            return WorkerReply("ready", log_lines=reader.take(1))
+        error = message.get("error") if isinstance(message.get("error"), dict) else None
+        self._terminate()
+        return WorkerReply("init_error", error=error, log_lines=reader.drain())
+
+    def invoke(self, message: Mapping[str, Any], timeout_s: float) -> WorkerReply:
+        """Run one invocation; past ``timeout_s`` the worker is killed and the reply is ``timeout``."""
+        deadline = self.clock() + timeout_s
+        with self._lock:
+            channel, reader = self._channel, self._reader
+            if channel is None or reader is None or self._killed:
+                return WorkerReply("exited", exit_status="signal: killed")
+            self._in_call = True
+        try:
+            channel.send(message, deadline)
+            reply = channel.receive(deadline)
+        except _TimedOut:
+            self._terminate()
+            return WorkerReply("timeout", log_lines=reader.drain())
+        except _Closed:
+            status = self._terminate()
+            return WorkerReply("exited", exit_status=status, log_lines=reader.drain())
+        finally:
+            self._end_call()
+        self._phase += 1
+        self.invocations += 1
+        rss = reply.get("max_rss_kb")
+        lines = reader.take(self._phase)
+        if reply.get("type") == "result":
+            payload = reply.get("payload")
+            return WorkerReply(
+                "result",
+                payload=payload if isinstance(payload, str) else "null",
+                max_rss_kb=rss if isinstance(rss, int) else None,
+                log_lines=lines,
+            )
+        error = reply.get("error")
+        return WorkerReply(
+            "error",
+            error=error if isinstance(error, dict) else {"errorType": "Runtime.Unknown", "errorMessage": ""},
+            max_rss_kb=rss if isinstance(rss, int) else None,
+            log_lines=lines,
+        )
+
+    def kill(self) -> None:
+        """Kill the process group and reap it; safe to call twice and from any thread."""
+        self._terminate()
+        with self._lock:
+            if not self._in_call:
+                self._release_fds()
+
+    @property
+    def alive(self) -> bool:
+        """True while the worker process runs."""
+        proc = self._proc
+        return proc is not None and proc.poll() is None and not self._killed
+
+    def describe(self) -> dict[str, Any]:
+        """A plain dict for :meth:`LambdaRunner.environments`."""
+        return {
+            "environment_id": self.id,
+            "pid": self.pid,
+            "function": self.config.function,
+            "version": self.config.version,
+            "state": self.state,
+            "init_type": self.init_type,
+            "provisioned": self.provisioned,
+            "invocations": self.invocations,
+            "init_ms": self.init_ms,
+            "log_stream": self.log_stream,
+            "idle_s": round(max(0.0, self.clock() - self.last_used), 3) if self.state == "idle" else 0.0,
+        }
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _end_call(self) -> None:
+        with self._lock:
+            self._in_call = False
+            if self._killed:
+                self._release_fds()
+
+    def _release_fds(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+
+    def _terminate(self) -> str:
+        """SIGKILL the worker's process group, reap it, and say how it ended (Lambda's wording)."""
+        with self._lock:
+            proc = self._proc
+            self._killed = True
+            self.state = "dead"
+        if proc is None:
+            return "signal: killed"
+        if proc.returncode is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        try:
+            code = proc.wait(timeout=_REAP_WAIT_S)
+        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL is not ignorable
+            proc.kill()
+            code = proc.wait()
+        if code < 0:
+            try:
+                name = _SIGNAL_NAMES.get(signal.Signals(-code), signal.Signals(-code).name.lower())
+            except ValueError:
+                name = str(-code)
+            return f"signal: {name}"
+        return f"exit status {code}"

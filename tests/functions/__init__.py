@@ -1,0 +1,1 @@
+"""Small handler modules used as targets by the local Lambda runner's tests (and by others' tests)."""
