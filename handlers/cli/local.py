@@ -1,0 +1,153 @@
+"""``thermostat local [--demo]`` and ``thermostat local put-event FILE``: the embedded stack."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from domain.errors import InvalidInput, ThermostatError
+from handlers.cli._output import emit, print_table
+
+
+def register(commands: Any) -> None:
+    """Add the ``local`` command."""
+    local = commands.add_parser(
+        "local", help="run the whole control plane locally (moto + local Lambda runner): no AWS account, no Docker"
+    )
+    local.add_argument("--demo", action="store_true", help="run the demo scenario once and exit (0 = every check held)")
+    local.add_argument("--refresh", type=float, default=2.0, help="seconds between status refreshes (default 2)")
+    local.add_argument("--template", type=Path, default=None, help="SAM template (default serverless/template.yaml)")
+    local.set_defaults(run=run)
+    actions = local.add_subparsers(dest="local_command", metavar="ACTION")
+    put = actions.add_parser("put-event", help="send an EventBridge event (JSON file) to a running `thermostat local`")
+    put.add_argument("file", type=Path, help="an EventBridge event (envelope) or a PutEvents entry, as JSON")
+    put.set_defaults(run=run_put_event)
+
+
+def _quiet_servers() -> None:
+    # moto's server logs every request through werkzeug; the tables are what people read.
+    for name in ("werkzeug", "moto", "botocore", "urllib3"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _table(rows: list[dict[str, Any]], title: str) -> None:
+    print_table(rows, title=f"   {title}")
+    sys.stdout.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the stack; run the demo, or serve until Ctrl-C with a live status view."""
+    from infra.local.stack import TEMPLATE, LocalStack
+
+    _quiet_servers()
+    stack = LocalStack(template_path=args.template or TEMPLATE, run_schedules=not args.demo)
+    started = time.monotonic()
+    _say("thermostat local: starting moto, the local Lambda runner, EventBridge and CodeDeploy on 127.0.0.1 ...")
+    with stack:
+        _say(f"   ready in {time.monotonic() - started:.1f} s")
+        for name, url in sorted(stack.endpoints.items()):
+            _say(f"   {name}={url}")
+        _say("")
+        if args.demo:
+            return _demo(stack, args)
+        return _serve(stack, args)
+
+
+def _demo(stack: Any, args: argparse.Namespace) -> int:
+    from infra.local.demo import run_demo
+
+    result = run_demo(stack, _say, _table)
+    rows = [{"check": name, "ok": ok, "detail": detail} for name, ok, detail in result.checks]
+    if getattr(args, "json", False):
+        emit(args, {"ok": result.ok, "checks": rows})
+    else:
+        print_table(rows, title="Demo checks")
+        _say("")
+        _say("demo: every check held" if result.ok else "demo: some checks FAILED (see above)")
+    return 0 if result.ok else 1
+
+
+def _serve(stack: Any, args: argparse.Namespace) -> int:
+    from infra.local.status import render_status
+
+    stopping = {"now": False}
+
+    def stop(_signum: int, _frame: object) -> None:
+        stopping["now"] = True
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    _say("serving until Ctrl-C; schedules fire as the template says. Endpoints are in .thermostat/local.json")
+    try:
+        while not stopping["now"]:
+            print(render_status(stack), flush=True)
+            deadline = time.monotonic() + max(0.5, args.refresh)
+            while time.monotonic() < deadline and not stopping["now"]:
+                time.sleep(0.1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        _say("stopping every process the local stack started ...")
+    return 0
+
+
+def run_put_event(args: argparse.Namespace) -> int:
+    """Send one event to the running stack's EventBridge (rules and targets as in the template)."""
+    from infra.local.stack import read_state
+
+    state = read_state()
+    try:
+        document = json.loads(args.file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"{args.file}: not a readable JSON file ({exc})") from exc
+    entry = _as_entry(document)
+    endpoint = state["endpoints"].get("AWS_ENDPOINT_URL_EVENTBRIDGE")
+    if not endpoint:
+        raise ThermostatError("the running stack did not record its EventBridge endpoint")
+    import boto3
+
+    # The running stack's endpoint, named explicitly: this process has no local-stack variables.
+    client = boto3.client(
+        "events",
+        endpoint_url=endpoint,
+        region_name=state.get("region", "us-east-1"),
+        aws_access_key_id="thermostat-local",
+        aws_secret_access_key="thermostat-local",  # noqa: S106 - the local stack's fixed fake credentials
+    )
+    answer = client.put_events(Entries=[entry])  # type: ignore[list-item]
+    if answer.get("FailedEntryCount"):
+        raise InvalidInput(f"the event was refused: {answer['Entries'][0].get('ErrorMessage')}")
+    emit(
+        args,
+        {"event_id": answer["Entries"][0]["EventId"], "source": entry["Source"], "detail_type": entry["DetailType"]},
+    )
+    return 0
+
+
+def _as_entry(document: Any) -> dict[str, Any]:
+    """Accept an EventBridge envelope (``source``, ``detail-type``, ``detail``) or a PutEvents entry."""
+    if not isinstance(document, dict):
+        raise InvalidInput("the event file must hold a JSON object")
+    if {"Source", "DetailType", "Detail"} <= set(document):
+        return document
+    missing = [key for key in ("source", "detail-type", "detail") if key not in document]
+    if missing:
+        raise InvalidInput(f"the event is missing {missing}: give an EventBridge event or a PutEvents entry")
+    entry = {
+        "Source": document["source"],
+        "DetailType": document["detail-type"],
+        "Detail": json.dumps(document["detail"]),
+    }
+    if document.get("resources"):
+        entry["Resources"] = document["resources"]
+    return entry

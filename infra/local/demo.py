@@ -1,0 +1,232 @@
+"""The demo scenario of ``thermostat local --demo``: every job of the control plane, end to end.
+
+Every step goes through boto3 to the local endpoints, exactly as it would against AWS:
+
+1. three ``Deployment Requested`` events for one project/stage (two of them concurrent) →
+   one bucket, created once and reused;
+2. a keep-warm round at concurrency 5 → 5 distinct environments proven; a second round → all warm;
+3. a pre-traffic hook on a good new version → Succeeded, the alias moves; on a broken version →
+   Failed, the alias stays;
+4. the cold-start telemetry summary by start kind, read back from CloudWatch Logs.
+
+Each step returns what it saw; :func:`run_demo` checks the expectations and says which failed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from infra import aws
+from infra.local.stack import DEMO_TARGETS, REGION, TABLE, LocalStack
+
+Say = Callable[[str], None]
+Table = Callable[[list[dict[str, Any]], str], None]
+
+PROJECT = "shop"
+STAGE = "dev"
+GROUP = "default"
+WARM_CONCURRENCY = 5
+WAIT_S = 90.0
+
+
+@dataclass
+class DemoResult:
+    """What the demo proved, and what it did not."""
+
+    checks: list[tuple[str, bool, str]] = field(default_factory=list)
+
+    def check(self, name: str, ok: bool, detail: str = "") -> bool:
+        """Record one expectation."""
+        self.checks.append((name, ok, detail))
+        return ok
+
+    @property
+    def ok(self) -> bool:
+        """True when every expectation held."""
+        return all(ok for _, ok, _ in self.checks)
+
+
+def _wait(condition: Callable[[], bool], timeout_s: float = WAIT_S, interval_s: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval_s)
+    return condition()
+
+
+def _resolved_events(stack: LocalStack) -> list[dict[str, Any]]:
+    assert stack.router is not None
+    return [e for e in list(stack.router.state.received) if e.get("detail-type") == "Deployment Bucket Resolved"]
+
+
+def step_buckets(stack: LocalStack, say: Say, table: Table, result: DemoResult) -> None:
+    """Three deploys of one project/stage, two at once → one bucket, reused."""
+    say(f"1. Deployment buckets: 3 x `Deployment Requested` for {PROJECT}/{STAGE} (two of them concurrent)")
+    events = aws.client("events")
+    entry = {
+        "Source": "thermostat.deployments",
+        "DetailType": "Deployment Requested",
+        "Detail": json.dumps({"project": PROJECT, "stage": STAGE}),
+    }
+
+    def send() -> None:
+        answer = events.put_events(Entries=[entry])
+        if answer.get("FailedEntryCount"):
+            raise RuntimeError(f"PutEvents refused the entry: {answer['Entries']}")
+
+    send()
+    say("   sent #1, waiting for `Deployment Bucket Resolved` ...")
+    _wait(lambda: len(_resolved_events(stack)) >= 1)
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    say("   sent #2 and #3 at the same time, waiting ...")
+    _wait(lambda: len(_resolved_events(stack)) >= 3)
+    resolved = [e["detail"] for e in _resolved_events(stack)]
+    table(
+        [
+            {
+                "#": i + 1,
+                "project": d.get("project"),
+                "stage": d.get("stage"),
+                "bucket": d.get("bucket"),
+                "reused": d.get("reused"),
+            }
+            for i, d in enumerate(resolved)
+        ],
+        "Deployment Bucket Resolved events",
+    )
+    buckets = {d.get("bucket") for d in resolved}
+    s3_names = [b["Name"] for b in aws.client("s3").list_buckets().get("Buckets", [])]
+    project_buckets = [name for name in s3_names if name in buckets]
+    result.check("3 deploys resolved", len(resolved) == 3, f"{len(resolved)} resolved")
+    result.check(
+        "one bucket for all of them",
+        len(buckets) == 1 and len(project_buckets) == 1,
+        f"buckets={sorted(map(str, buckets))}",
+    )
+    result.check(
+        "created once, then reused",
+        sorted(bool(d.get("reused")) for d in resolved) == [False, True, True],
+        f"reused flags={[d.get('reused') for d in resolved]}",
+    )
+
+
+def _warm_round(stack: LocalStack) -> dict[str, Any]:
+    assert stack.router is not None
+    function = stack.function_by_handler("handlers.keep_warm.lambda_handler")
+    response = aws.client("lambda", read_timeout=120).invoke(
+        FunctionName=function, Payload=json.dumps({"group": GROUP}).encode()
+    )
+    payload = json.loads(response["Payload"].read() or b"null")
+    if response.get("FunctionError"):
+        raise RuntimeError(f"keep-warm failed: {payload}")
+    return dict(payload)
+
+
+def step_keep_warm(stack: LocalStack, say: Say, table: Table, result: DemoResult) -> None:
+    """Two keep-warm rounds at concurrency 5 for each demo target."""
+    from domain.targets import make_target
+    from infra.target_store import DynamoTargetStore
+
+    say(f"2. Keep-warm: {len(DEMO_TARGETS)} targets at concurrency {WARM_CONCURRENCY}, group {GROUP!r}")
+    store = DynamoTargetStore(TABLE, REGION)
+    for target in DEMO_TARGETS:
+        store.put(make_target(function=target.name, qualifier="live", concurrency=WARM_CONCURRENCY, group=GROUP))
+    columns = ("function", "qualifier", "sent", "environments", "cold", "errors", "throttled", "skipped")
+    for round_number in (1, 2):
+        report = _warm_round(stack)
+        rows = [{key: row.get(key) for key in columns} for row in report.get("targets", [])]
+        table(rows, f"keep-warm round {round_number}")
+        for row in rows:
+            result.check(
+                f"round {round_number}: {row['function']} proved {WARM_CONCURRENCY} distinct environments",
+                row.get("environments") == WARM_CONCURRENCY,
+                f"environments={row.get('environments')}",
+            )
+            if round_number == 2:
+                result.check(
+                    f"round 2: {row['function']} was all warm", row.get("cold") == 0, f"cold={row.get('cold')}"
+                )
+
+
+def _alias_version(function: str) -> str:
+    return str(aws.client("lambda").get_alias(FunctionName=function, Name="live")["FunctionVersion"])
+
+
+def _deploy(stack: LocalStack, function: str, environment: dict[str, str]) -> tuple[str, str, str, str]:
+    """Publish a new version with ``environment`` and run a CodeDeploy deployment with the hook."""
+    assert stack.runner is not None
+    assert stack.codedeploy is not None
+    current = _alias_version(function)
+    stack.runner.update_function(function, environment=environment)
+    target = stack.runner.publish_version(function)
+    hook = stack.function_by_handler("handlers.pre_traffic.lambda_handler")
+    deployment_id = stack.codedeploy.create_deployment(
+        function, "live", current, target, hooks={"BeforeAllowTraffic": hook}
+    )
+    deployment = stack.codedeploy.wait(deployment_id, timeout_s=WAIT_S)
+    return current, target, str(deployment.status), _alias_version(function)
+
+
+def step_hook(stack: LocalStack, say: Say, table: Table, result: DemoResult) -> None:
+    """A good version gets traffic; a broken one does not."""
+    function = "demo-orders"
+    say(f"3. Pre-traffic hook on {function}: a good new version, then a broken one")
+    good_env = {"DEMO_TABLE": TABLE, "DEMO_BUILD": "2"}
+    broken_env = {"DEMO_TABLE": "thermostat-table-that-does-not-exist", "DEMO_BUILD": "3"}
+    rows = []
+    for label, environment, expected in (("good", good_env, "Succeeded"), ("broken", broken_env, "Failed")):
+        say(f"   deploying the {label} version ...")
+        current, target, status, alias_now = _deploy(stack, function, environment)
+        rows.append({"version": label, "from": current, "to": target, "verdict": status, "alias live ->": alias_now})
+        result.check(f"{label} version: hook verdict {expected}", status == expected, f"verdict={status}")
+        expected_alias = target if expected == "Succeeded" else current
+        result.check(
+            f"{label} version: alias {'moved' if expected == 'Succeeded' else 'stayed'}",
+            alias_now == expected_alias,
+            f"alias at {alias_now}",
+        )
+    table(rows, "CodeDeploy deployments through the pre-traffic hook")
+
+
+def step_telemetry(stack: LocalStack, say: Say, table: Table, result: DemoResult) -> None:
+    """The cold-start summary by start kind, from the EMF lines in CloudWatch Logs."""
+    from domain.report import build_report
+    from infra.telemetry_source import CloudWatchLogsTelemetry
+
+    say("4. Cold-start telemetry, read back from CloudWatch Logs")
+    stack.logs.flush()
+    report = build_report(CloudWatchLogsTelemetry(prefix="/aws/lambda/").records())
+    rows = [
+        {
+            "function": row.function,
+            "invocations": row.invocations,
+            "pings": row.pings,
+            **row.kinds,
+            "cold_rate": "-" if row.cold_rate is None else f"{row.cold_rate * 100:.0f}%",
+        }
+        for row in report.starts
+    ]
+    table(rows, "start kinds by function (warm_ping = pings, never counted as cold)")
+    result.check("telemetry recorded", report.records > 0, f"{report.records} records")
+
+
+def run_demo(stack: LocalStack, say: Say, table: Table) -> DemoResult:
+    """Run every step; an exception in one step is recorded and the next still runs."""
+    result = DemoResult()
+    for step in (step_buckets, step_keep_warm, step_hook, step_telemetry):
+        try:
+            step(stack, say, table, result)
+        except Exception as exc:  # noqa: BLE001 - the demo reports every step, whatever breaks
+            result.check(step.__name__, False, f"{type(exc).__name__}: {exc}")
+        say("")
+    return result

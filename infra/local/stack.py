@@ -1,0 +1,348 @@
+"""The embedded local stack: the whole control plane on 127.0.0.1, no AWS account, no Docker.
+
+* DynamoDB, S3, STS, CloudWatch, CloudWatch Logs and EventBridge's control calls: moto's threaded
+  server, through ``AWS_ENDPOINT_URL``;
+* Lambda, where code really runs (a worker process per execution environment):
+  :mod:`infra.local.lambda_runner`, through ``AWS_ENDPOINT_URL_LAMBDA``;
+* EventBridge ``PutEvents`` → rules → functions, and schedules: :mod:`infra.local.event_router`,
+  through ``AWS_ENDPOINT_URL_EVENTBRIDGE``;
+* the CodeDeploy lifecycle (hooks, verdicts, alias shift): :mod:`infra.local.codedeploy`, through
+  ``AWS_ENDPOINT_URL_CODEDEPLOY``;
+* function logs, EMF telemetry included: :mod:`infra.local.log_forwarder` → moto's CloudWatch Logs.
+
+Functions come from ``serverless/template.yaml`` (handler, environment, timeout, memory, rules,
+schedules) plus the demo targets of ``serverless/examples/targets``. Every boto3 client, in this
+process and in every worker, reaches these parts through the standard endpoint variables only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from domain.errors import InvalidInput, NotFound
+from infra.local.codedeploy import LocalCodeDeploy
+from infra.local.event_router import EventRouter
+from infra.local.lambda_runner import FunctionSpec, LambdaRunner
+from infra.local.log_forwarder import LogForwarder
+from infra.local.template import LocalFunction, Template, load_template
+
+ROOT = Path(__file__).resolve().parents[2]
+LAYER = ROOT / "serverless" / "layer" / "python"
+TEMPLATE = ROOT / "serverless" / "template.yaml"
+STATE_FILE = ROOT / ".thermostat" / "local.json"
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+STACK_NAME = "thermostat-local"
+TABLE = "thermostat-local"
+PAYLOAD_BUCKET = "thermostat-local-payloads"
+WARM_TAG = "thermostat:warm"
+
+#: The variables the stack sets while it runs (and restores after).
+_MANAGED = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_LAMBDA",
+    "AWS_ENDPOINT_URL_EVENTBRIDGE",
+    "AWS_ENDPOINT_URL_CODEDEPLOY",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_EC2_METADATA_DISABLED",
+    "AWS_PROFILE",
+    "THERMOSTAT_TABLE",
+    "THERMOSTAT_PAYLOAD_BUCKETS",
+)
+
+
+@dataclass(frozen=True)
+class DemoTarget:
+    """A demo target function from ``serverless/examples/targets``."""
+
+    name: str
+    handler: str
+    description: str
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+TARGETS_DIR = ROOT / "serverless" / "examples" / "targets"
+
+DEMO_TARGETS = (
+    DemoTarget(
+        "demo-greeter",
+        "plain.lambda_handler",
+        "plain @warmable target; its probe runs the real greeting logic",
+    ),
+    DemoTarget(
+        "demo-orders",
+        "dynamo_probe.lambda_handler",
+        "its probe is a real DynamoDB round trip",
+        {"DEMO_TABLE": TABLE},
+    ),
+)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class LocalStack:
+    """Start, wire and stop every local part. Use as a context manager."""
+
+    def __init__(
+        self,
+        template_path: Path = TEMPLATE,
+        *,
+        idle_timeout_s: float = 300.0,
+        demo_targets: bool = True,
+        run_schedules: bool = True,
+        state_file: Path | None = STATE_FILE,
+    ) -> None:
+        self.template_path = template_path
+        self.idle_timeout_s = idle_timeout_s
+        self.with_demo_targets = demo_targets
+        self.run_schedules = run_schedules
+        self.state_file = state_file
+        self.template: Template | None = None
+        self.functions: dict[str, LocalFunction] = {}
+        self.moto: Any = None
+        self.runner: LambdaRunner | None = None
+        self.codedeploy: LocalCodeDeploy | None = None
+        self.router: EventRouter | None = None
+        self.logs = LogForwarder()
+        self._saved_env: dict[str, str | None] = {}
+        self.started_at = 0.0
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> LocalStack:
+        """Start every part (on failure, whatever started is stopped again)."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self.started_at = time.time()
+        self._saved_env = {name: os.environ.get(name) for name in _MANAGED}
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            os.environ.pop(name, None)
+        os.environ.update(
+            {
+                "AWS_ACCESS_KEY_ID": "thermostat-local",
+                "AWS_SECRET_ACCESS_KEY": "thermostat-local",
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+                "AWS_CONFIG_FILE": os.devnull,
+                "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+                "AWS_EC2_METADATA_DISABLED": "true",
+                "THERMOSTAT_TABLE": TABLE,
+                "THERMOSTAT_PAYLOAD_BUCKETS": PAYLOAD_BUCKET,
+            }
+        )
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.moto.start()
+        host, port = self.moto.get_host_and_port()
+        os.environ["AWS_ENDPOINT_URL"] = f"http://{host}:{port}"
+
+        self.template = load_template(
+            self.template_path,
+            {
+                "Table": TABLE,
+                "AWS::StackName": STACK_NAME,
+                "AWS::Region": REGION,
+                "AWS::AccountId": ACCOUNT,
+                "PayloadBuckets": PAYLOAD_BUCKET,
+            },
+        )
+        self.functions = {fn.logical_id: fn for fn in self.template.functions()}
+        self.codedeploy = LocalCodeDeploy()
+        self.codedeploy.start()
+        os.environ["AWS_ENDPOINT_URL_CODEDEPLOY"] = self.codedeploy.url
+        self.router = EventRouter(
+            self.template.rules(),
+            self._deliver,
+            upstream_url=os.environ["AWS_ENDPOINT_URL"],
+            account=ACCOUNT,
+            region=REGION,
+        )
+        os.environ["AWS_ENDPOINT_URL_EVENTBRIDGE"] = self.router.start(run_schedules=self.run_schedules)
+        runner_port = _free_port()
+        os.environ["AWS_ENDPOINT_URL_LAMBDA"] = f"http://127.0.0.1:{runner_port}"
+        self.logs.start()
+        self.runner = LambdaRunner(
+            port=runner_port, idle_timeout_s=self.idle_timeout_s, log_sink=self.logs, region=REGION, account_id=ACCOUNT
+        )
+        self.runner.start()
+        self._seed()
+        self._write_state()
+
+    def _seed(self) -> None:
+        from infra import aws
+        from infra.table import create_table
+
+        create_table(TABLE, REGION)
+        aws.client("s3").create_bucket(Bucket=PAYLOAD_BUCKET)
+        assert self.runner is not None
+        for function in self.functions.values():
+            self.runner.add_function(
+                FunctionSpec(
+                    name=function.name,
+                    handler=function.handler,
+                    environment={
+                        **function.environment,
+                        "THERMOSTAT_TABLE": TABLE,
+                        "THERMOSTAT_PAYLOAD_BUCKETS": PAYLOAD_BUCKET,
+                    },
+                    timeout_s=min(function.timeout_s, 900.0),
+                    memory_mb=max(128, function.memory_mb),
+                    code_paths=(str(ROOT), str(LAYER)),
+                    description=f"template function {function.logical_id}",
+                )
+            )
+        if self.with_demo_targets:
+            for target in DEMO_TARGETS:
+                self.add_target_function(target)
+
+    def add_target_function(self, target: DemoTarget, alias: str = "live") -> str:
+        """Register a demo target, publish version 1 and point ``alias`` at it."""
+        assert self.runner is not None
+        self.runner.add_function(
+            FunctionSpec(
+                name=target.name,
+                handler=target.handler,
+                environment=target.environment,
+                timeout_s=10.0,
+                code_paths=(str(TARGETS_DIR), str(LAYER)),
+                tags={WARM_TAG: "true"},
+                description=target.description,
+            )
+        )
+        version = self.runner.publish_version(target.name)
+        self.runner.create_alias(target.name, alias, version)
+        return version
+
+    def stop(self) -> None:
+        """Stop every part that started, then restore the environment (idempotent)."""
+        for part in (self.router, self.codedeploy, self.runner):
+            if part is not None:
+                try:
+                    part.stop()
+                except Exception:  # noqa: BLE001, S110 - stopping the others matters more
+                    pass
+        self.router = self.codedeploy = self.runner = None
+        self.logs.stop()
+        if self.moto is not None:
+            try:
+                self.moto.stop()
+            finally:
+                self.moto = None
+        if self.state_file is not None and self.state_file.exists():
+            self.state_file.unlink(missing_ok=True)
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env = {}
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- wiring ---------------------------------------------------------------------------
+
+    def function_name(self, logical_id: str) -> str:
+        """The local function name of a template function (by logical id)."""
+        function = self.functions.get(logical_id)
+        if function is None:
+            raise NotFound(f"no function {logical_id!r} in {self.template_path}; known: {sorted(self.functions)}")
+        return function.name
+
+    def function_by_handler(self, handler: str) -> str:
+        """The local name of the template function with this handler (e.g. ``handlers.keep_warm.lambda_handler``)."""
+        for function in self.functions.values():
+            if function.handler == handler:
+                return function.name
+        raise NotFound(f"no function with handler {handler!r} in {self.template_path}")
+
+    def _deliver(self, logical_id: str, event: dict[str, Any]) -> None:
+        """EventBridge delivers asynchronously: an Event invocation of the target."""
+        assert self.runner is not None
+        result = self.runner.invoke(self.function_name(logical_id), json.dumps(event).encode(), invocation_type="Event")
+        if result.status_code not in (200, 202):
+            raise InvalidInput(f"delivery to {logical_id} answered {result.status_code}")
+
+    @property
+    def endpoints(self) -> dict[str, str]:
+        """The endpoint variables a client of this stack needs."""
+        return {
+            name: os.environ[name] for name in _MANAGED if name.startswith("AWS_ENDPOINT_URL") and name in os.environ
+        }
+
+    def _write_state(self) -> None:
+        if self.state_file is None:
+            return
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        state = {
+            "pid": os.getpid(),
+            "started_at": self.started_at,
+            "endpoints": self.endpoints,
+            "table": TABLE,
+            "region": REGION,
+        }
+        self.state_file.write_text(json.dumps(state, indent=2))
+
+
+def read_state(path: Path = STATE_FILE) -> dict[str, Any]:
+    """The endpoints of a running ``thermostat local`` (for ``thermostat local put-event``)."""
+    try:
+        state = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise InvalidInput("no local stack is running: start one with `thermostat local` in another terminal") from exc
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{path} is corrupt ({exc}); stop any `thermostat local` and start it again") from exc
+    pid = state.get("pid")
+    if not isinstance(pid, int) or not _alive(pid):
+        raise InvalidInput(f"the local stack recorded in {path} (pid {pid}) is not running; start `thermostat local`")
+    return dict(state)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def local_stack(**options: Any) -> Iterator[LocalStack]:
+    """``with local_stack() as stack:`` — started, wired, stopped."""
+    stack = LocalStack(**options)
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
