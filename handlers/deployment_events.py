@@ -1,0 +1,245 @@
+"""Lambda: ``Deployment Requested`` and CloudTrail ``CreateBucket`` events (the deployment-bucket registry).
+
+* ``Deployment Requested`` (detail ``{project, stage, region?, bucket?}``) answers
+  ``{project, stage, region, bucket, reused}`` and publishes it as ``Deployment Bucket Resolved``.
+* A successful CloudTrail ``CreateBucket`` whose name matches ``THERMOSTAT_STRAY_PATTERNS`` is
+  recorded as a stray.
+
+Each event id has one effect, however often EventBridge delivers it.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Mapping
+from functools import cache
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from domain.buckets import (
+    BUCKET_RESOLVED,
+    DEFAULT_WAIT_S,
+    DEPLOYMENT_REQUESTED,
+    BucketKey,
+    CreateBucketCall,
+    DeploymentRequest,
+    Resolution,
+    describe_validation_error,
+    matching_pattern,
+    note_created_bucket,
+    resolve_deployment,
+    run_once,
+)
+from domain.errors import InvalidInput
+from infra import aws
+from infra.accounts import current_account
+from infra.bucket_registry import DynamoBucketRegistry
+from infra.event_receipts import DynamoEventReceipts
+from infra.eventbridge import EventBridgePublisher
+from infra.observability import MetricUnit, entrypoint, get_logger, get_metrics
+from infra.s3_buckets import S3BucketStore
+from infra.settings import get_settings
+
+CLOUDTRAIL = "AWS API Call via CloudTrail"
+#: Time kept back from the invocation's deadline, so that an answer (or a clear error) always leaves.
+SAFETY_S = 5.0
+#: Receipt lease when the context does not say how long the invocation may run.
+DEFAULT_RECEIPT_LEASE_S = 60.0
+M = TypeVar("M", bound=BaseModel)
+
+
+class EventEnvelope(BaseModel):
+    """The EventBridge envelope; ``detail`` is parsed by the model of its ``detail-type``."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    id: str = Field(min_length=1, max_length=256)
+    source: str = Field(min_length=1, max_length=256)
+    detail_type: str = Field(alias="detail-type", min_length=1, max_length=256)
+    account: str | None = Field(default=None, max_length=32)
+    region: str | None = Field(default=None, max_length=32)
+    detail: dict[str, Any]
+
+
+def parse_envelope(event: Any) -> EventEnvelope:
+    """The envelope, or :class:`InvalidInput` naming the missing or bad field."""
+    if not isinstance(event, Mapping):
+        raise InvalidInput(
+            "expected an EventBridge event (an object with id, source, detail-type, detail), "
+            f"got {type(event).__name__}"
+        )
+    try:
+        return EventEnvelope.model_validate(event)
+    except ValidationError as exc:
+        raise InvalidInput(describe_validation_error(exc, "malformed EventBridge event")) from exc
+
+
+def parse_detail(model: type[M], envelope: EventEnvelope) -> M:
+    """``envelope.detail`` as ``model``, or :class:`InvalidInput` naming ``detail.<field>``."""
+    try:
+        return model.model_validate(envelope.detail)
+    except ValidationError as exc:
+        what = f"malformed {envelope.detail_type!r} event {envelope.id!r}"
+        raise InvalidInput(describe_validation_error(exc, what, prefix="detail.")) from exc
+
+
+# -- composition (built at first use, once per container) -------------------------------------
+
+
+@cache
+def registry() -> DynamoBucketRegistry:
+    """The registry on ``THERMOSTAT_TABLE``."""
+    settings = get_settings()
+    return DynamoBucketRegistry(settings.require_table(), settings.region)
+
+
+@cache
+def receipts() -> DynamoEventReceipts:
+    """Event receipts on the same table."""
+    settings = get_settings()
+    return DynamoEventReceipts(settings.require_table(), settings.region)
+
+
+@cache
+def publisher() -> EventBridgePublisher:
+    """The publisher of ``Deployment Bucket Resolved`` on ``THERMOSTAT_EVENT_BUS``."""
+    return EventBridgePublisher(bus=get_settings().event_bus)
+
+
+@cache
+def s3_client(region: str) -> Any:
+    """One S3 client per region (the bucket is created in the deploy's region)."""
+    return aws.client("s3", region_name=region)
+
+
+@cache
+def store(account: str, region: str) -> S3BucketStore:
+    """The bucket store of ``account`` in ``region``."""
+    return S3BucketStore(account, client=s3_client(region), region=region)
+
+
+@cache
+def _rng() -> random.Random:
+    return random.SystemRandom()
+
+
+def reset() -> None:
+    """Forget every cached client and adapter (tests; a new container in all but name)."""
+    for cached in (registry, receipts, publisher, s3_client, store, _rng):
+        cached.cache_clear()
+
+
+def _remaining_s(context: Any) -> float | None:
+    getter = getattr(context, "get_remaining_time_in_millis", None)
+    if getter is None:
+        return None
+    try:
+        return float(getter()) / 1000.0
+    except (TypeError, ValueError):
+        return None
+
+
+# -- the handler ------------------------------------------------------------------------------
+
+
+@entrypoint
+def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+    """Route one EventBridge event to its use case."""
+    envelope = parse_envelope(event)
+    if envelope.detail_type == DEPLOYMENT_REQUESTED:
+        return on_deployment_requested(envelope, context)
+    if envelope.detail_type == CLOUDTRAIL and envelope.source == "aws.s3":
+        return on_create_bucket(envelope, context)
+    if envelope.detail_type == BUCKET_RESOLVED:
+        return {"ignored": f"{BUCKET_RESOLVED!r} is this function's own answer"}
+    raise InvalidInput(
+        f"unsupported event: source {envelope.source!r}, detail-type {envelope.detail_type!r}; expected "
+        f"{DEPLOYMENT_REQUESTED!r} or a CloudTrail CreateBucket call ({CLOUDTRAIL!r} from aws.s3)"
+    )
+
+
+def on_deployment_requested(envelope: EventEnvelope, context: Any) -> dict[str, Any]:
+    """Resolve the key's bucket (reuse or create) and publish the answer, once per event id."""
+    request = parse_detail(DeploymentRequest, envelope)
+    settings = get_settings()
+    account = current_account(context)
+    key = BucketKey.of(
+        account=account, region=request.region or settings.region, project=request.project, stage=request.stage
+    )
+    remaining = _remaining_s(context)
+    wait_s = DEFAULT_WAIT_S if remaining is None else min(DEFAULT_WAIT_S, max(1.0, remaining - SAFETY_S))
+    lease_s = DEFAULT_RECEIPT_LEASE_S if remaining is None else remaining + SAFETY_S
+
+    def resolve() -> dict[str, Any]:
+        resolution = resolve_deployment(
+            request,
+            key,
+            registry=registry(),
+            store=store(account, key.region),
+            publisher=publisher(),
+            clock=time.time,
+            sleep=time.sleep,
+            rng=_rng(),
+            stray_patterns=settings.stray_patterns,
+            wait_s=wait_s,
+        )
+        _record_metrics(resolution)
+        get_logger().info("deployment bucket resolved", extra={"event_id": envelope.id, **_log_fields(resolution)})
+        return resolution.answer()
+
+    answer, duplicate = run_once(envelope.id, receipts(), time.time, resolve, lease_s=lease_s)
+    if duplicate:
+        get_logger().info("duplicate delivery: answered from the receipt", extra={"event_id": envelope.id})
+    return answer
+
+
+def on_create_bucket(envelope: EventEnvelope, context: Any) -> dict[str, Any]:
+    """Record a stray ``CreateBucket`` (pattern-matched, successful), once per event id."""
+    call = parse_detail(CreateBucketCall, envelope)
+    settings = get_settings()
+    patterns = settings.stray_patterns
+
+    def note() -> dict[str, Any]:
+        outcome = note_created_bucket(
+            call, account=envelope.account, registry=registry(), stray_patterns=patterns, clock=time.time
+        )
+        if outcome.get("stray"):
+            get_metrics().add_metric(name="StrayBuckets", unit=MetricUnit.Count, value=1)
+            get_logger().info("stray bucket recorded", extra={"event_id": envelope.id, **outcome})
+        return outcome
+
+    candidate = (
+        call.event_name == "CreateBucket"
+        and call.error_code is None
+        and call.bucket is not None
+        and matching_pattern(call.bucket, patterns) is not None
+    )
+    if not candidate:
+        return note()  # writes nothing: no receipt needed for an event that changes nothing
+    remaining = _remaining_s(context)
+    lease_s = DEFAULT_RECEIPT_LEASE_S if remaining is None else remaining + SAFETY_S
+    outcome, _ = run_once(envelope.id, receipts(), time.time, note, lease_s=lease_s)
+    return outcome
+
+
+def _record_metrics(resolution: Resolution) -> None:
+    metrics = get_metrics()
+    if resolution.reused:
+        metrics.add_metric(name="BucketsReused", unit=MetricUnit.Count, value=1)
+    if resolution.created:
+        metrics.add_metric(name="BucketsCreated", unit=MetricUnit.Count, value=1)
+    if resolution.repaired:
+        metrics.add_metric(name="BucketsRepaired", unit=MetricUnit.Count, value=1)
+    if resolution.stray is not None:
+        metrics.add_metric(name="StrayBuckets", unit=MetricUnit.Count, value=1)
+
+
+def _log_fields(resolution: Resolution) -> dict[str, Any]:
+    return {
+        **resolution.answer(),
+        "bucket_created": resolution.created,  # not "created": LogRecord owns that name
+        "bucket_repaired": resolution.repaired,
+        "stray_bucket": resolution.stray,
+    }

@@ -1,0 +1,56 @@
+"""EventBridge adapter of the event publisher (``PutEvents`` on ``THERMOSTAT_EVENT_BUS``)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from domain.errors import Unavailable
+from infra import aws
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+
+#: The source of ``Deployment Bucket Resolved``: the same family as ``Deployment Requested``. The
+#: handler's rule also matches the detail-type, and the handler ignores its own answers anyway.
+SOURCE = "thermostat.deployments"
+
+
+class EventBridgePublisher:
+    """:class:`domain.buckets.EventPublisher` on an EventBridge bus."""
+
+    def __init__(self, bus: str = "default", source: str = SOURCE, client: EventBridgeClient | None = None) -> None:
+        self.bus = bus
+        self.source = source
+        self._client = client
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> EventBridgeClient:
+        """The EventBridge client (built at first use)."""
+        with self._lock:
+            if self._client is None:
+                self._client = aws.client("events")
+            return self._client
+
+    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
+        """Put one event; a rejected entry (``FailedEntryCount``) is an error, not a silent loss."""
+        entry: Any = {
+            "Source": self.source,
+            "DetailType": detail_type,
+            "Detail": json.dumps(dict(detail), sort_keys=True, default=str),
+            "EventBusName": self.bus,
+        }
+        try:
+            response = self.client.put_events(Entries=[entry])
+        except Exception as exc:
+            code = aws.error_code(exc) or type(exc).__name__
+            raise Unavailable(f"EventBridge PutEvents to bus {self.bus!r} failed: {code}: {exc}") from exc
+        if response.get("FailedEntryCount"):
+            failed = response["Entries"][0]
+            raise Unavailable(
+                f"EventBridge refused the {detail_type!r} event on bus {self.bus!r}: "
+                f"{failed.get('ErrorCode')}: {failed.get('ErrorMessage')}"
+            )

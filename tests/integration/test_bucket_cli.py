@@ -1,0 +1,163 @@
+"""``thermostat bucket …`` and ``thermostat zappa pin`` end to end against moto (in-process)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+from handlers.cli import main
+from infra.accounts import forget_account
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def cli(moto_aws: None, table: str) -> Iterator[str]:
+    forget_account()
+    yield table
+    forget_account()
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def buckets() -> list[str]:
+    return sorted(b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"])
+
+
+def test_resolve_prints_only_the_bucket_name_and_reuses_it(cli: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "bucket", "resolve", "--project", "shop", "--stage", "prod")
+    assert code == 0
+    name = out.strip()
+    assert out == f"{name}\n"
+    assert buckets() == [name]
+    code, again, _ = run(capsys, "bucket", "resolve", "--project", "shop", "--stage", "prod", "--json")
+    assert code == 0
+    assert json.loads(again) == {
+        "project": "shop",
+        "stage": "prod",
+        "region": "us-east-1",
+        "bucket": name,
+        "reused": True,
+    }
+
+
+def test_resolve_with_bad_input_exits_2_and_writes_nothing(cli: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "bucket", "resolve", "--project", "shop", "--stage", "my stage")
+    assert code == 2
+    assert out == ""
+    assert "stage: stage must be 1 to 32 letters" in err
+    code, _, err = run(capsys, "bucket", "resolve", "--project", "shop", "--stage", "prod", "--bucket", "Bad_Name")
+    assert code == 2
+    assert "invalid bucket name 'Bad_Name'" in err
+    assert buckets() == []
+    assert boto3.client("dynamodb").scan(TableName=cli)["Items"] == []
+
+
+def test_resolve_without_a_table_says_which_variable_to_set(
+    moto_aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "bucket", "resolve", "--project", "shop", "--stage", "prod")
+    assert code == 2
+    assert "THERMOSTAT_TABLE is not set" in err
+
+
+def test_a_named_bucket_that_loses_is_reported_on_stderr(cli: str, capsys: pytest.CaptureFixture[str]) -> None:
+    _, first, _ = run(capsys, "bucket", "resolve", "--project", "shop", "--stage", "prod")
+    code, out, err = run(
+        capsys, "bucket", "resolve", "--project", "shop", "--stage", "prod", "--bucket", "zappa-z9x8c7v6b"
+    )
+    assert code == 0
+    assert out == first
+    assert "zappa-z9x8c7v6b is recorded as a stray" in err
+
+
+def test_list_shows_registered_buckets_and_strays(cli: str, capsys: pytest.CaptureFixture[str]) -> None:
+    _, name, _ = run(capsys, "bucket", "resolve", "--project", "shop", "--stage", "prod")
+    run(capsys, "bucket", "resolve", "--project", "shop", "--stage", "prod", "--bucket", "zappa-z9x8c7v6b")
+    code, out, _ = run(capsys, "bucket", "list")
+    assert code == 0
+    assert "registered" in out
+    assert name.strip() in out
+    assert "zappa-z9x8c7v6b" in out
+    code, out, _ = run(capsys, "bucket", "list", "--json")
+    document = json.loads(out)
+    assert [b["bucket"] for b in document["buckets"]] == [name.strip()]
+    assert document["buckets"][0]["state"] == "ready"
+    assert [s["bucket"] for s in document["strays"]] == ["zappa-z9x8c7v6b"]
+
+
+def test_sweep_is_a_dry_run_unless_told_to_delete(cli: str, capsys: pytest.CaptureFixture[str]) -> None:
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="zappa-emptyaaa1")
+    s3.create_bucket(Bucket="zappa-fullbbbb2")
+    s3.put_object(Bucket="zappa-fullbbbb2", Key="k", Body=b"x")
+    _, registered, _ = run(capsys, "bucket", "resolve", "--project", "shop", "--stage", "prod")
+    code, out, _ = run(capsys, "bucket", "sweep")
+    assert code == 0
+    assert "dry run: nothing deleted (use --delete)" in out
+    assert "would delete" in out
+    assert "3 buckets of a quota of 10000" in out
+    assert len(buckets()) == 3
+    code, out, _ = run(capsys, "bucket", "sweep", "--delete", "--json")
+    summary = json.loads(out)
+    assert summary["deleted"] == ["zappa-emptyaaa1"]
+    assert buckets() == sorted([registered.strip(), "zappa-fullbbbb2"])
+
+
+def test_forget_drops_the_record_but_keeps_the_bucket(cli: str, capsys: pytest.CaptureFixture[str]) -> None:
+    _, name, _ = run(capsys, "bucket", "resolve", "--project", "shop", "--stage", "prod")
+    code, out, _ = run(capsys, "bucket", "forget", "--project", "shop", "--stage", "prod", "--json")
+    assert code == 0
+    assert json.loads(out)["bucket"] == name.strip()
+    assert buckets() == [name.strip()]
+    code, _, err = run(capsys, "bucket", "forget", "--project", "shop", "--stage", "prod")
+    assert code == 1
+    assert "no bucket is registered for shop/prod in us-east-1" in err
+
+
+def test_zappa_pin_writes_the_registered_bucket_once(
+    cli: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = tmp_path / "zappa_settings.json"
+    original = {
+        "dev": {"app_function": "app.app", "project_name": "shop", "slim_handler": True, "aws_region": "us-east-1"}
+    }
+    settings.write_text(json.dumps(original, indent=4) + "\n", encoding="utf-8")
+    # When the stage is pinned
+    code, out, _ = run(capsys, "zappa", "pin", "--settings", str(settings), "--stage", "dev", "--json")
+    assert code == 0
+    result = json.loads(out)
+    # Then the file names the registered bucket, which exists, and the rest is as it was
+    written = json.loads(settings.read_text(encoding="utf-8"))
+    assert written == {"dev": {**original["dev"], "s3_bucket": result["bucket"]}}
+    assert buckets() == [result["bucket"]]
+    assert result["changed"] is True
+    assert result["slim_handler"] is True
+    # And resolving directly gives the same bucket
+    _, resolved, _ = run(capsys, "bucket", "resolve", "--project", "shop", "--stage", "dev")
+    assert resolved.strip() == result["bucket"]
+    # When pinned again: nothing changes, and it says so
+    code, out, _ = run(capsys, "zappa", "pin", "--settings", str(settings), "--stage", "dev")
+    assert code == 0
+    assert "already pinned" in out
+    assert json.loads(settings.read_text(encoding="utf-8")) == written
+
+
+def test_zappa_pin_with_an_unknown_stage_exits_2_and_leaves_the_file(
+    cli: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = tmp_path / "zappa_settings.json"
+    settings.write_text('{"dev": {"project_name": "shop"}}', encoding="utf-8")
+    code, _, err = run(capsys, "zappa", "pin", "--settings", str(settings), "--stage", "prod")
+    assert code == 2
+    assert "no stage 'prod'; stages in the file: dev" in err
+    assert settings.read_text(encoding="utf-8") == '{"dev": {"project_name": "shop"}}'
+    assert buckets() == []
