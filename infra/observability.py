@@ -8,10 +8,12 @@ pings counted as the cold start), which would contradict the runtime module's re
 
 from __future__ import annotations
 
+import io
 import os
+import sys
 from collections.abc import Callable
 from functools import cache
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -23,10 +25,21 @@ F = TypeVar("F", bound=Callable[[Any, Any], Any])
 __all__ = ["MetricUnit", "entrypoint", "get_logger", "get_metrics", "publish_metrics"]
 
 
+class _CurrentStdout(io.TextIOBase):
+    """Writes to whatever ``sys.stdout`` is at write time (Powertools keeps the one it was built with)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
 @cache
 def get_logger() -> Logger:
     """The control plane's structured logger (service from ``POWERTOOLS_SERVICE_NAME``)."""
-    return Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "thermostat")
+    service = os.environ.get("POWERTOOLS_SERVICE_NAME") or "thermostat"
+    return Logger(service=service, stream=cast("IO[str]", _CurrentStdout()))
 
 
 @cache
