@@ -1,0 +1,259 @@
+"""Cold init of each control-plane handler against the SDK floor (issue 7, "Proof").
+
+For each handler: ``import handlers.X`` plus building the clients and adapters its first
+invocation builds, in a fresh subprocess, against the floor: ``import boto3`` plus the same
+boto3 clients (the same services, as many of each, found by watching botocore in a first run).
+Goal: handler / floor <= 1.2x. ``python -X importtime`` then says which packages cost the
+difference, i.e. what could be deferred off the init path.
+
+Measured the way Lambda loads a function:
+
+* a clean interpreter (a throw-away venv on this machine's base Python, no ``.pth`` hooks), with
+  PYTHONPATH = the repository root (the bundle), the layer's ``python/`` (``/opt/python``), then
+  the project venv's site-packages (the bundled dependencies) — the same for every case;
+* bytecode compiled first, PYTHONDONTWRITEBYTECODE removed (the bundle ships ``.pyc`` files);
+* no network: fake credentials, and the snippets build clients without calling AWS;
+* cases interleaved round-robin, medians of ``repeats`` fresh processes.
+"""
+
+from __future__ import annotations
+
+import compileall
+import json
+import sysconfig
+import tempfile
+import venv
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from bench._common import (
+    LAYER_DIR,
+    REPO_ROOT,
+    check_runs,
+    format_table,
+    interleaved,
+    machine_note,
+    median,
+    parse_importtime,
+    ratio,
+    subprocess_env,
+    subprocess_ms,
+    verdict,
+)
+
+GOAL_RATIO = 1.2
+ACCOUNT = "123456789012"
+
+#: Each handler's import, then what its first invocation builds (its composition root),
+#: without calling AWS.
+HANDLERS: dict[str, tuple[str, str]] = {
+    "deployment_events": (
+        "import handlers.deployment_events as h",
+        f"h.registry(); h.receipts(); h.publisher(); h.store('{ACCOUNT}', 'us-east-1')",
+    ),
+    "keep_warm": (
+        "import handlers.keep_warm as h",
+        "from infra.settings import get_settings\n"
+        "size = get_settings().max_in_flight\n"
+        "h._invoker(size); h._lambda_client(size); h.default_store(get_settings())",
+    ),
+    "pre_traffic": (
+        "import handlers.pre_traffic as h",
+        "deps = h.default_dependencies()\n"
+        "deps.reporter(); deps.reader(); deps.invoker(5); deps.ledger(deps.settings())",
+    ),
+    "sweeper": ("import handlers.sweeper as h", f"h.registry(); h.store('{ACCOUNT}')"),
+}
+
+#: The AWS services each handler's first invocation calls (its IAM policy in template.yaml).
+#: Adapters that build their client lazily get it built here, so that both sides of the
+#: comparison hold the same clients; DynamoDB's is built by pynamodb, as a first request does.
+SERVICES: dict[str, tuple[str, ...]] = {
+    "deployment_events": ("dynamodb", "s3", "events"),
+    "keep_warm": ("dynamodb", "lambda"),
+    "pre_traffic": ("dynamodb", "codedeploy", "lambda"),
+    "sweeper": ("dynamodb", "s3"),
+}
+
+_PYNAMODB_CLIENT = (
+    "from infra.table import TableModel, bind_table\n"
+    "bind_table('thermostat-bench', 'us-east-1')\n"
+    "TableModel._get_connection().connection.client\n"
+)
+
+_SPY = """
+import json, sys
+import botocore.client as _bc
+_services = []
+_create = _bc.ClientCreator.create_client
+def _spy(self, service_name, *args, **kwargs):
+    _services.append(service_name)
+    return _create(self, service_name, *args, **kwargs)
+_bc.ClientCreator.create_client = _spy
+{snippet}
+print(json.dumps(_services))
+"""
+
+
+def floor_snippet(services: list[str]) -> str:
+    """``import boto3`` and one plain client per service built by the handler (same count)."""
+    lines = ["import boto3", "session = boto3.session.Session()"]
+    lines += [f"session.client({service!r}, region_name='us-east-1')" for service in services]
+    return "\n".join(lines)
+
+
+def phased(phases: list[tuple[str, str]]) -> str:
+    """One program running ``phases`` in order and printing each one's milliseconds as JSON."""
+    lines = ["import time as _time", "_phases = {}", "_began = _time.perf_counter()"]
+    for label, code in phases:
+        lines.append(code)
+        lines.append(f"_phases[{label!r}] = (_time.perf_counter() - _began) * 1000.0; _began = _time.perf_counter()")
+    lines.append("import json as _json; print(_json.dumps(_phases))")
+    return "\n".join(lines)
+
+
+def _environment(site_packages: str) -> dict[str, str]:
+    env = subprocess_env(pythonpath=[REPO_ROOT, LAYER_DIR, site_packages])
+    for name in list(env):
+        if name.startswith(("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_LAMBDA_", "THERMOSTAT_")):
+            del env[name]
+    env.update(
+        {
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "THERMOSTAT_TABLE": "thermostat-bench",
+        }
+    )
+    return env
+
+
+def _packages(stderr: str) -> dict[str, int]:
+    """Self import time (µs) per top-level package, from one ``-X importtime`` run."""
+    totals: dict[str, int] = defaultdict(int)
+    for name, own, _cumulative, _depth in parse_importtime(stderr):
+        totals[name.split(".", 1)[0]] += own
+    return dict(totals)
+
+
+def import_costs(
+    python: Path, env: dict[str, str], cwd: Path, handler: str, floor: str, runs: int
+) -> list[dict[str, Any]]:
+    """Packages by the median self import time they add over the floor (what to defer)."""
+    added: dict[str, list[float]] = defaultdict(list)
+    for _ in range(runs):
+        _, handler_err = check_runs([str(python), "-X", "importtime", "-c", handler], env=env, cwd=cwd)
+        _, floor_err = check_runs([str(python), "-X", "importtime", "-c", floor], env=env, cwd=cwd)
+        ours, base = _packages(handler_err), _packages(floor_err)
+        for package in set(ours) | set(base):
+            added[package].append((ours.get(package, 0) - base.get(package, 0)) / 1000.0)
+    rows = [{"package": package, "added_ms": round(median(values), 2)} for package, values in added.items()]
+    return sorted((row for row in rows if row["added_ms"] > 0.5), key=lambda row: -row["added_ms"])
+
+
+def main(
+    repeats: int = 7, importtime_runs: int = 3, top: int = 8, handlers: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    """Measure every handler against its floor; print the tables and return the figures."""
+    names = handlers or tuple(HANDLERS)
+    site_packages = sysconfig.get_paths()["purelib"]
+    for directory in (REPO_ROOT / "domain", REPO_ROOT / "infra", REPO_ROOT / "handlers", LAYER_DIR):
+        compileall.compile_dir(directory, quiet=1)
+    compileall.compile_dir(site_packages, quiet=1, workers=0)
+    with tempfile.TemporaryDirectory(prefix="thermostat-cold-init-") as scratch:
+        work = Path(scratch)
+        venv.create(work / "venv", with_pip=False, symlinks=True, clear=True)
+        python = work / "venv" / "bin" / "python"
+        env = _environment(site_packages)
+
+        def run(snippet: str) -> str:
+            stdout, _ = check_runs([str(python), "-c", snippet], env=env, cwd=work)
+            return stdout.strip().splitlines()[-1]
+
+        phases: dict[str, list[tuple[str, str]]] = {}
+        services: dict[str, list[str]] = {}
+        for name in names:
+            import_code, adapters_code = HANDLERS[name]
+            steps = [("import", import_code), ("adapters", adapters_code), ("pynamodb client", _PYNAMODB_CLIENT)]
+            built = json.loads(run(_SPY.format(snippet="\n".join(code for _, code in steps))))
+            missing = [service for service in SERVICES[name] if service not in built]
+            if missing:
+                steps.append(
+                    ("lazy clients", "from infra import aws\n" + "\n".join(f"aws.client({s!r})" for s in missing))
+                )
+            phases[name] = steps
+            services[name] = json.loads(run(_SPY.format(snippet="\n".join(code for _, code in steps))))
+        floors = {
+            name: [("import boto3", "import boto3"), ("clients", floor_snippet(services[name]))] for name in names
+        }
+
+        def timed(program: str) -> Any:
+            return lambda: subprocess_ms([str(python), "-c", program], env=env, cwd=work)
+
+        cases: dict[str, Any] = {"bare interpreter": timed("pass")}
+        for name in names:
+            cases[name] = timed(phased(phases[name]))
+            cases[f"{name} floor"] = timed(phased(floors[name]))
+        samples = interleaved(cases, repeats)
+        medians = {case: median(values) for case, values in samples.items()}
+
+        breakdown: dict[str, dict[str, float]] = {}
+        for name in names:
+            for label, steps in ((name, phases[name]), (f"{name} floor", floors[name])):
+                runs = [json.loads(run(phased(steps))) for _ in range(max(3, repeats // 2))]
+                breakdown[label] = {step: round(median(r[step] for r in runs), 1) for step, _ in steps}
+
+        costs = {
+            name: import_costs(
+                python, env, work, "\n".join(code for _, code in phases[name]), phased(floors[name]), importtime_runs
+            )[:top]
+            for name in names
+        }
+
+    rows = []
+    figures: dict[str, Any] = {"bare_ms": round(medians["bare interpreter"], 1), "handlers": {}}
+    for name in names:
+        handler_ms, floor_ms = medians[name], medians[f"{name} floor"]
+        handler_ratio = ratio(handler_ms, floor_ms)
+        rows.append(
+            [name, handler_ms, floor_ms, handler_ms - floor_ms, f"{handler_ratio:.2f}x", ", ".join(services[name])]
+        )
+        figures["handlers"][name] = {
+            "handler_ms": round(handler_ms, 1),
+            "floor_ms": round(floor_ms, 1),
+            "added_ms": round(handler_ms - floor_ms, 1),
+            "ratio": round(handler_ratio, 3),
+            "goal_met": handler_ratio <= GOAL_RATIO,
+            "clients": services[name],
+            "phases_ms": breakdown[name],
+            "floor_phases_ms": breakdown[f"{name} floor"],
+            "import_costs_over_floor": costs[name],
+        }
+    print(f"Cold init, fresh process, median of {repeats} (bare interpreter: {medians['bare interpreter']:.0f} ms)")
+    print(format_table(["handler", "init ms", "floor ms", "added ms", "vs floor", "clients built"], rows))
+    print("\nWhere the time goes (in-process, ms, median):")
+    for name in names:
+        ours = ", ".join(f"{step} {ms:.0f}" for step, ms in breakdown[name].items())
+        floor = ", ".join(f"{step} {ms:.0f}" for step, ms in breakdown[f"{name} floor"].items())
+        print(f"  {name}: {ours}  |  floor: {floor}")
+    print(f"\nImport time over the floor, by package (ms, self, median of {importtime_runs} -X importtime runs):")
+    for name in names:
+        listed = ", ".join(f"{row['package']} +{row['added_ms']:.1f}" for row in costs[name]) or "nothing over 0.5 ms"
+        print(f"  {name}: {listed}")
+    worst = max(figures["handlers"].values(), key=lambda item: item["ratio"])
+    figures["worst_ratio"] = worst["ratio"]
+    figures["goal_met"] = all(item["goal_met"] for item in figures["handlers"].values())
+    print(
+        f"goal: every handler <= {GOAL_RATIO}x its floor: {verdict(figures['goal_met'])} (worst {worst['ratio']:.2f}x)"
+    )
+    print(machine_note())
+    return figures
+
+
+if __name__ == "__main__":
+    main()
