@@ -28,6 +28,32 @@ def _csv(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def _split_patterns(value: str) -> tuple[str, ...]:
+    """Split regular expressions on commas, except inside ``{m,n}``, ``[...]`` and ``(...)``."""
+    parts: list[str] = []
+    depth = 0
+    current: list[str] = []
+    escaped = False
+    for char in value:
+        if escaped:
+            current.append(char)
+            escaped = False
+            continue
+        if char == "\\":
+            escaped = True
+        elif char in "{[(":
+            depth += 1
+        elif char in "}])" and depth > 0:
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return tuple(part.strip() for part in parts if part.strip())
+
+
 class Settings(BaseModel):
     """Every environment variable thermostat reads. Field aliases are the variable names."""
 
@@ -48,10 +74,15 @@ class Settings(BaseModel):
     service_name: Annotated[str, Field(alias="POWERTOOLS_SERVICE_NAME")] = "thermostat"
     metrics_namespace: Annotated[str, Field(alias="POWERTOOLS_METRICS_NAMESPACE")] = "Thermostat"
 
-    @field_validator("payload_buckets", "stray_patterns", mode="before")
+    @field_validator("payload_buckets", mode="before")
     @classmethod
     def _split_csv(cls, value: Any) -> Any:
         return _csv(value) if isinstance(value, str) else value
+
+    @field_validator("stray_patterns", mode="before")
+    @classmethod
+    def _split_regexes(cls, value: Any) -> Any:
+        return _split_patterns(value) if isinstance(value, str) else value
 
     @field_validator("hook_jitter", mode="before")
     @classmethod

@@ -94,3 +94,8 @@ def test_settings_are_frozen() -> None:
     settings = Settings()
     with pytest.raises(ValueError, match="frozen"):
         settings.hook_concurrency = 3  # type: ignore[misc]
+
+
+def test_stray_patterns_keep_commas_inside_quantifiers_and_classes() -> None:
+    settings = load_settings({"THERMOSTAT_STRAY_PATTERNS": r"^zappa-[a-z0-9]{9}$, ^tmp-[a-z,0-9]{3,12}$,^x\,y$"})
+    assert settings.stray_patterns == ("^zappa-[a-z0-9]{9}$", "^tmp-[a-z,0-9]{3,12}$", r"^x\,y$")
