@@ -1,0 +1,116 @@
+"""The main job end to end: the demo scenario over HTTP, and `thermostat local` as a process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from infra.local.demo import run_demo
+from infra.local.stack import LocalStack
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_demo_scenario_holds_every_check(aws_env: None, tmp_path: Path) -> None:
+    # Given the embedded stack (moto server, local Lambda runner, EventBridge router, CodeDeploy)
+    lines: list[str] = []
+    tables: list[tuple[str, list[dict[str, Any]]]] = []
+    with LocalStack(state_file=tmp_path / "local.json", run_schedules=False) as stack:
+        children_before = {p.pid for p in psutil.Process().children(recursive=True)}
+        # When the demo runs, every call going through boto3 to the local endpoints
+        result = run_demo(stack, lines.append, lambda rows, title: tables.append((title, rows)))
+        assert (tmp_path / "local.json").exists()
+    # Then every expectation held
+    failed = [(name, detail) for name, ok, detail in result.checks if not ok]
+    assert failed == []
+    names = [name for name, _, _ in result.checks]
+    assert "one bucket for all of them" in names
+    assert "broken version: alias stayed" in names
+    # And the stack left no process behind, and no state file
+    alive = [pid for pid in children_before if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    assert alive == []
+    assert not (tmp_path / "local.json").exists()
+    # And the environment it borrowed is restored
+    assert "AWS_ENDPOINT_URL_LAMBDA" not in os.environ
+
+
+def _start_local(tmp_path: Path) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "THERMOSTAT_"))}
+    env["PYTHONUNBUFFERED"] = "1"
+    return subprocess.Popen(
+        [sys.executable, "-c", "from handlers.cli import main; import sys; sys.exit(main(['local', '--refresh', '1']))"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def test_thermostat_local_serves_takes_put_event_and_stops_cleanly(tmp_path: Path) -> None:
+    state = ROOT / ".thermostat" / "local.json"
+    if state.exists():
+        pytest.skip("another `thermostat local` is running from this checkout")
+    process = _start_local(tmp_path)
+    output: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not state.exists() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.2)
+        assert state.exists(), "thermostat local did not start in 60 s"
+        event = tmp_path / "event.json"
+        event.write_text((ROOT / "serverless" / "events" / "deployment-requested.json").read_text())
+        sent = subprocess.run(
+            [sys.executable, "-m", "handlers.cli", "local", "put-event", str(event), "--json"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert sent.returncode == 0, sent.stderr
+        assert json.loads(sent.stdout)["event_id"]
+        children = psutil.Process(process.pid).children(recursive=True)
+        os.killpg(process.pid, signal.SIGINT)
+        out, _ = process.communicate(timeout=60)
+        output.append(out)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+    assert process.returncode == 0, output
+    assert "Execution environments" in output[0]
+    assert "stopping every process" in output[0]
+    time.sleep(0.5)
+    leftovers = [c.pid for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert leftovers == []
+    assert not state.exists()
+
+
+def test_put_event_without_a_running_stack_says_what_to_do(tmp_path: Path) -> None:
+    event = tmp_path / "event.json"
+    event.write_text("{}")
+    done = subprocess.run(
+        [sys.executable, "-m", "handlers.cli", "local", "put-event", str(event)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if (ROOT / ".thermostat" / "local.json").exists():
+        pytest.skip("a `thermostat local` is running from this checkout")
+    assert done.returncode == 2
+    assert "start one with `thermostat local`" in done.stderr
