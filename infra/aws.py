@@ -50,6 +50,9 @@ def client(
 ) -> Any:
     """Build a client for ``service`` with thermostat's defaults (standard retries, few attempts).
 
+    ``max_attempts`` is botocore's: the number of RETRIES after the first attempt (3 → up to 4
+    requests; 0 → exactly one request, for callers that own their retries).
+
     ``max_pool_connections`` should match the fan-out that will use the client: the default pool
     of 10 makes urllib3 open and discard extra connections (a new TLS handshake each on AWS).
     """
