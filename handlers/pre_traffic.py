@@ -381,6 +381,10 @@ def publish_verdict_metrics(verdict: Verdict) -> None:
     metrics = get_metrics()
     with single_metric(name="HookVerdict", unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as metric:
         metric.add_dimension(name="status", value=verdict.status.value)
+        # Searchable fields (not dimensions): `thermostat report` shows verdicts per function with the reason.
+        metric.add_metadata(key="function", value=verdict.function or "unknown")
+        metric.add_metadata(key="version", value=verdict.version or "unknown")
+        metric.add_metadata(key="reason", value=verdict.reason[:1000])
     metrics.add_metric(name="HookWarmEnvironments", unit=MetricUnit.Count, value=verdict.environments)
 
 

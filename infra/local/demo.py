@@ -195,7 +195,23 @@ def step_hook(stack: LocalStack, say: Say, table: Table, result: DemoResult) -> 
             alias_now == expected_alias,
             f"alias at {alias_now}",
         )
+    for row, reason in zip(rows, _hook_reasons(stack, len(rows)), strict=False):
+        row["hook's reason"] = reason
     table(rows, "CodeDeploy deployments through the pre-traffic hook")
+
+
+def _hook_reasons(stack: LocalStack, count: int) -> list[str]:
+    """The reasons of the last ``count`` hook verdicts, from the hook's EMF lines in CloudWatch Logs."""
+    from infra.telemetry_source import CloudWatchLogsTelemetry
+
+    stack.logs.flush()
+    verdicts = [
+        record
+        for record in CloudWatchLogsTelemetry(prefix="/aws/lambda/").records()
+        if record.get("reason") is not None and "HookVerdict" in json.dumps(record.get("_aws"))
+    ]
+    verdicts.sort(key=lambda record: record["_aws"].get("Timestamp", 0))
+    return [str(record["reason"])[:100] for record in verdicts[-count:]]
 
 
 def step_telemetry(stack: LocalStack, say: Say, table: Table, result: DemoResult) -> None:

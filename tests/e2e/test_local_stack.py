@@ -45,11 +45,11 @@ def test_the_demo_scenario_holds_every_check(aws_env: None, tmp_path: Path) -> N
     assert "AWS_ENDPOINT_URL_LAMBDA" not in os.environ
 
 
-def _start_local(tmp_path: Path) -> subprocess.Popen[str]:
+def _start_local() -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "THERMOSTAT_"))}
     env["PYTHONUNBUFFERED"] = "1"
     return subprocess.Popen(
-        [sys.executable, "-c", "from handlers.cli import main; import sys; sys.exit(main(['local', '--refresh', '1']))"],
+        [sys.executable, "-m", "handlers.cli", "local", "--refresh", "1"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -63,7 +63,7 @@ def test_thermostat_local_serves_takes_put_event_and_stops_cleanly(tmp_path: Pat
     state = ROOT / ".thermostat" / "local.json"
     if state.exists():
         pytest.skip("another `thermostat local` is running from this checkout")
-    process = _start_local(tmp_path)
+    process = _start_local()
     output: list[str] = []
     try:
         deadline = time.monotonic() + 60
