@@ -1,0 +1,237 @@
+"""Keep-warm targets: what to ping, how many at once, and the rules a target must follow.
+
+A target is one (group, function, qualifier). The qualifier is required and must be a published
+version or an alias: ``$LATEST`` and unqualified names are refused, since SnapStart and
+CodeDeploy work on versions and warming ``$LATEST`` warms environments that live traffic on an
+alias never reaches.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from domain.errors import InvalidInput
+from thermostat_runtime import DEFAULT_HOLD_MS_MAX
+
+#: Concurrency a single target may ask for (Lambda's default account concurrency).
+MAX_CONCURRENCY = 1_000
+DEFAULT_HOLD_MS = 100
+#: Inline payloads live in the DynamoDB item (400 KB at most); larger ones belong in S3.
+MAX_INLINE_PAYLOAD_BYTES = 256 * 1024
+#: Lambda's synchronous invocation payload limit.
+SYNC_INVOKE_LIMIT_BYTES = 6 * 1024 * 1024
+DEFAULT_GROUP = "default"
+
+_GROUP = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_FUNCTION_ARN = re.compile(r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:([A-Za-z0-9_-]{1,64})$")
+_VERSION = re.compile(r"^[0-9]{1,10}$")
+_ALIAS = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)$")
+
+
+def validate_group(group: str) -> str:
+    """Check a group name (lower-case letters, digits, ``-`` and ``_``; up to 63 characters)."""
+    if not isinstance(group, str) or not _GROUP.match(group):
+        raise InvalidInput(
+            f"group {group!r} is not valid: use 1-63 lower-case letters, digits, '-' or '_', "
+            "starting with a letter or digit (e.g. 'default', 'office-hours')"
+        )
+    return group
+
+
+def _check_function(function: str) -> str:
+    if _FUNCTION_NAME.match(function) or _FUNCTION_ARN.match(function):
+        return function
+    if function.startswith("arn:") and _FUNCTION_ARN.match(function.rsplit(":", 1)[0]):
+        raise ValueError(
+            f"function {function!r} carries a qualifier in its ARN: pass the unqualified ARN "
+            f"and the qualifier separately (--qualifier {function.rsplit(':', 1)[1]})"
+        )
+    if ":" in function and _FUNCTION_NAME.match(function.split(":", 1)[0]):
+        name, qualifier = function.split(":", 1)
+        raise ValueError(
+            f"function {function!r} carries a qualifier: pass the name and the qualifier separately "
+            f"({name} --qualifier {qualifier})"
+        )
+    raise ValueError(
+        f"function {function!r} is not a Lambda function name (1-64 letters, digits, '-' or '_') "
+        "or an unqualified function ARN"
+    )
+
+
+def _check_qualifier(qualifier: str) -> str:
+    if qualifier == "$LATEST":
+        raise ValueError(
+            "qualifier '$LATEST' is refused: keep-warm pings a published version or an alias, because "
+            "SnapStart and CodeDeploy work on versions and live traffic reaches an alias; publish a version "
+            "(aws lambda publish-version) or create an alias and use it (e.g. --qualifier live)"
+        )
+    if not qualifier:
+        raise ValueError("qualifier is required: give a published version or an alias (e.g. --qualifier live)")
+    if not (_VERSION.match(qualifier) or _ALIAS.match(qualifier)):
+        raise ValueError(
+            f"qualifier {qualifier!r} is neither a version number nor an alias name (1-128 letters, digits, '-', '_')"
+        )
+    return qualifier
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """Split ``s3://bucket/key`` into (bucket, key); ``InvalidInput`` when malformed."""
+    match = _S3_URI.match(uri) if isinstance(uri, str) else None
+    if match is None or ".." in match.group(1):
+        raise InvalidInput(f"payloadS3 {uri!r} is not an S3 URI: expected s3://BUCKET/KEY")
+    return match.group(1), match.group(2)
+
+
+class Target(BaseModel):
+    """One function (at one qualifier) to keep warm with ``concurrency`` overlapping pings."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    function: str = Field(min_length=1, max_length=140)
+    qualifier: str = Field(min_length=0, max_length=128)
+    group: str = DEFAULT_GROUP
+    concurrency: int = Field(default=1, ge=1, le=MAX_CONCURRENCY)
+    hold_ms: int = Field(default=DEFAULT_HOLD_MS, ge=0, le=DEFAULT_HOLD_MS_MAX)
+    #: A custom warm-up event (sent verbatim instead of the protocol ping), for targets that do
+    #: not wear the runtime module but have their own warm-up branch.
+    payload: Any = None
+    payload_s3: str | None = Field(default=None, alias="payloadS3")
+    enabled: bool = True
+
+    @field_validator("function")
+    @classmethod
+    def _function(cls, value: str) -> str:
+        return _check_function(value)
+
+    @field_validator("qualifier")
+    @classmethod
+    def _qualifier(cls, value: str) -> str:
+        return _check_qualifier(value)
+
+    @field_validator("group")
+    @classmethod
+    def _group(cls, value: str) -> str:
+        if not _GROUP.match(value):
+            raise ValueError(
+                f"group {value!r} is not valid: use 1-63 lower-case letters, digits, '-' or '_', "
+                "starting with a letter or digit"
+            )
+        return value
+
+    @field_validator("payload_s3")
+    @classmethod
+    def _payload_s3(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_s3_uri(value)
+        return value
+
+    @model_validator(mode="after")
+    def _payload_xor(self) -> Target:
+        if self.payload is not None and self.payload_s3 is not None:
+            raise ValueError("give either payload or payloadS3, not both")
+        if self.payload is not None:
+            try:
+                size = len(self.payload_bytes() or b"")
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"payload is not JSON-serialisable: {exc}") from exc
+            if size > MAX_INLINE_PAYLOAD_BYTES:
+                raise ValueError(
+                    f"inline payload is {size} bytes, above {MAX_INLINE_PAYLOAD_BYTES}: "
+                    "store it in S3 and use payloadS3 instead"
+                )
+        return self
+
+    @property
+    def key(self) -> str:
+        """The record's sort key: ``{group}#{function}#{qualifier}``."""
+        return f"{self.group}#{self.function}#{self.qualifier}"
+
+    @property
+    def function_name(self) -> str:
+        """The bare function name (the last part of an ARN)."""
+        match = _FUNCTION_ARN.match(self.function)
+        return match.group(1) if match else self.function
+
+    def payload_bytes(self) -> bytes | None:
+        """The inline payload as JSON bytes, or None when the target uses the protocol ping."""
+        if self.payload is None:
+            return None
+        return json.dumps(self.payload, separators=(",", ":")).encode()
+
+    def to_record(self) -> dict[str, Any]:
+        """Plain fields for storage and JSON output (``payloadS3`` spelt as in the event shape)."""
+        return {
+            "function": self.function,
+            "qualifier": self.qualifier,
+            "group": self.group,
+            "concurrency": self.concurrency,
+            "hold_ms": self.hold_ms,
+            "payload": self.payload,
+            "payloadS3": self.payload_s3,
+            "enabled": self.enabled,
+        }
+
+
+def _friendly(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        loc = ".".join(str(part) for part in error.get("loc", ())) or "target"
+        message = str(error.get("msg", "invalid"))
+        message = message.removeprefix("Value error, ")
+        problems.append(f"{loc}: {message}")
+    return "; ".join(problems)
+
+
+def make_target(**fields: Any) -> Target:
+    """Build a :class:`Target`, turning validation errors into one readable ``InvalidInput``."""
+    try:
+        return Target.model_validate(fields)
+    except ValidationError as exc:
+        name = fields.get("function", "?")
+        qualifier = fields.get("qualifier")
+        label = f"{name}:{qualifier}" if qualifier else str(name)
+        raise InvalidInput(f"target {label} is not valid: {_friendly(exc)}") from exc
+
+
+class TargetProblem(BaseModel):
+    """A stored target that no longer passes validation: reported, never pinged."""
+
+    model_config = ConfigDict(frozen=True)
+
+    group: str
+    function: str
+    qualifier: str
+    error: str
+
+
+def check_payload_bucket(uri: str, allowed_buckets: frozenset[str] | set[str] | tuple[str, ...]) -> None:
+    """Refuse a ``payloadS3`` outside ``THERMOSTAT_PAYLOAD_BUCKETS`` with a message saying how to allow it."""
+    bucket, _ = parse_s3_uri(uri)
+    if bucket not in allowed_buckets:
+        allowed = ", ".join(sorted(allowed_buckets)) or "none"
+        raise InvalidInput(
+            f"payloadS3 bucket {bucket!r} is not allowed (allowed: {allowed}); "
+            f"add it to THERMOSTAT_PAYLOAD_BUCKETS or move the payload to an allowed bucket"
+        )
+
+
+class TargetStore(Protocol):
+    """Port: where targets live (DynamoDB in production, a dict in tests)."""
+
+    def load(self, group: str | None = None) -> list[Target | TargetProblem]:
+        """Every target of ``group`` (all groups when None), sorted by key; invalid ones as problems."""
+        ...
+
+    def put(self, target: Target) -> None:
+        """Create or replace a target."""
+        ...
+
+    def delete(self, function: str, qualifier: str, group: str) -> bool:
+        """Remove one target; False when it did not exist."""
+        ...

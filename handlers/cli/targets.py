@@ -1,0 +1,149 @@
+"""``thermostat targets add|list|remove``: the keep-warm targets in the table.
+
+    thermostat targets add FUNCTION --qualifier Q [--concurrency N] [--group G] [--hold-ms MS]
+                           [--payload JSON | --payload-s3 s3://B/K] [--disabled]
+    thermostat targets list [--group G]
+    thermostat targets remove FUNCTION --qualifier Q [--group G]
+
+``add`` creates or replaces a target; ``remove`` without ``--group`` removes the function's
+qualifier from every group it is in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from domain.errors import InvalidInput, NotFound
+from domain.targets import (
+    DEFAULT_GROUP,
+    DEFAULT_HOLD_MS,
+    Target,
+    TargetProblem,
+    check_payload_bucket,
+    make_target,
+    validate_group,
+)
+from handlers.cli._output import emit
+from infra.settings import get_settings
+
+
+def default_store(settings: Any) -> Any:
+    """The table's target store (imported when a command runs, not when the CLI starts)."""
+    from handlers.keep_warm import default_store as store
+
+    return store(settings)
+
+
+COLUMNS = ("group", "function", "qualifier", "concurrency", "hold_ms", "payload", "enabled", "error")
+
+
+def register(commands: Any) -> None:
+    """Add the ``targets`` command group."""
+    targets = commands.add_parser("targets", help="manage keep-warm targets")
+    actions = targets.add_subparsers(dest="targets_command", metavar="ACTION")
+    actions.required = True
+
+    add = actions.add_parser("add", help="add or replace a keep-warm target")
+    add.add_argument("function", metavar="FUNCTION", help="function name or unqualified ARN")
+    add.add_argument("--qualifier", required=True, help="published version or alias ($LATEST is refused)")
+    add.add_argument("--concurrency", type=int, default=1, help="environments to keep warm (default 1)")
+    add.add_argument("--group", default=DEFAULT_GROUP, help=f"schedule group (default {DEFAULT_GROUP})")
+    add.add_argument(
+        "--hold-ms", type=int, default=DEFAULT_HOLD_MS, help=f"how long each ping holds (default {DEFAULT_HOLD_MS})"
+    )
+    payload = add.add_mutually_exclusive_group()
+    payload.add_argument("--payload", help="a JSON event sent instead of the protocol ping")
+    payload.add_argument("--payload-s3", metavar="S3_URI", help="s3://bucket/key of that event")
+    add.add_argument("--disabled", action="store_true", help="store the target but do not ping it")
+    add.set_defaults(run=run_add)
+
+    listing = actions.add_parser("list", help="list keep-warm targets")
+    listing.add_argument("--group", help="only this group")
+    listing.set_defaults(run=run_list)
+
+    remove = actions.add_parser("remove", help="remove a keep-warm target")
+    remove.add_argument("function", metavar="FUNCTION")
+    remove.add_argument("--qualifier", required=True)
+    remove.add_argument("--group", help="only from this group (default: every group)")
+    remove.set_defaults(run=run_remove)
+
+
+def _row(item: Target | TargetProblem) -> dict[str, Any]:
+    if isinstance(item, TargetProblem):
+        return {"group": item.group, "function": item.function, "qualifier": item.qualifier, "error": item.error}
+    record = item.to_record()
+    payload = "inline" if item.payload is not None else item.payload_s3
+    return {**record, "payload": payload, "error": None}
+
+
+def _document(item: Target | TargetProblem) -> dict[str, Any]:
+    if isinstance(item, TargetProblem):
+        return item.model_dump()
+    return item.to_record()
+
+
+def run_add(args: argparse.Namespace) -> int:
+    """Validate and store a target."""
+    payload: Any = None
+    if args.payload is not None:
+        try:
+            payload = json.loads(args.payload)
+        except ValueError as exc:
+            raise InvalidInput(
+                f"--payload is not JSON ({exc}); quote it, e.g. --payload '{{\"warmer\": true}}'"
+            ) from exc
+        if payload is None:
+            raise InvalidInput("--payload null sends nothing: leave --payload out to send the protocol ping")
+    target = make_target(
+        function=args.function,
+        qualifier=args.qualifier,
+        group=args.group,
+        concurrency=args.concurrency,
+        hold_ms=args.hold_ms,
+        payload=payload,
+        payloadS3=args.payload_s3,
+        enabled=not args.disabled,
+    )
+    settings = get_settings()
+    if target.payload_s3 is not None:
+        # Refused now rather than at 3 a.m. by the schedule.
+        check_payload_bucket(target.payload_s3, frozenset(settings.payload_buckets))
+    default_store(settings).put(target)
+    emit(args, target.to_record(), rows=[_row(target)], columns=COLUMNS[:-1])
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    """Print the targets (invalid stored ones included, with their error)."""
+    group = validate_group(args.group) if args.group is not None else None
+    items = default_store(get_settings()).load(group)
+    emit(args, {"targets": [_document(item) for item in items]}, rows=[_row(i) for i in items], columns=COLUMNS)
+    return 0
+
+
+def run_remove(args: argparse.Namespace) -> int:
+    """Remove a target from one group, or from every group it is in."""
+    if not args.qualifier:
+        raise InvalidInput("--qualifier is required: the version or alias the target was added with")
+    store = default_store(get_settings())
+    if args.group is not None:
+        groups = [validate_group(args.group)]
+    else:
+        groups = sorted(
+            {
+                item.group
+                for item in store.load(None)
+                if (item.function, item.qualifier) == (args.function, args.qualifier)
+            }
+        )
+    removed = [group for group in groups if store.delete(args.function, args.qualifier, group)]
+    if not removed:
+        where = f"group {args.group!r}" if args.group is not None else "any group"
+        raise NotFound(
+            f"no keep-warm target {args.function}:{args.qualifier} in {where}; see `thermostat targets list`"
+        )
+    rows = [{"group": g, "function": args.function, "qualifier": args.qualifier, "removed": True} for g in removed]
+    emit(args, {"removed": rows}, rows=rows, columns=("group", "function", "qualifier", "removed"))
+    return 0

@@ -1,0 +1,128 @@
+"""The keep-warm handler's edges: the event, the time budget, metrics and logs (no network)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from domain.errors import InvalidInput
+from domain.keep_warm import RoundReport, TargetReport
+from handlers import keep_warm as handler
+from infra.settings import load_settings
+from tests.emf import emf_documents, emf_problems
+from tests.unit.test_keep_warm import FakeClock, FakeFleet, FakeFunction, FakeStore, target
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(autouse=True)
+def _fresh(aws_env: None) -> Iterator[None]:
+    handler.clear_caches()
+    yield
+    handler.clear_caches()
+
+
+def test_the_schedule_input_is_parsed() -> None:
+    assert handler.parse_event({"group": "office-hours"}).group == "office-hours"
+    assert handler.parse_event({}).group == "default"
+    assert handler.parse_event({"group": "default", "target": "api"}).target == "api"
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"group": "Office"}, "group"),
+        ({"group": "default", "extra": 1}, "extra"),
+        (
+            {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events"},
+            'constant input {"group": "…"}',
+        ),
+        ("default", "constant input"),
+        (None, "constant input"),
+    ],
+)
+def test_a_wrong_event_says_what_the_schedule_must_send(event: object, message: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        handler.parse_event(event)
+    assert message in str(caught.value)
+
+
+class Context:
+    def __init__(self, remaining_ms: float) -> None:
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> float:
+        return self.remaining_ms
+
+
+def test_the_time_budget_keeps_a_margin_for_the_report() -> None:
+    assert handler._time_budget(Context(60_000)) == pytest.approx(58.0)
+    assert handler._time_budget(Context(3_000)) == pytest.approx(2.7)
+    assert handler._time_budget(Context(1_000)) == pytest.approx(0.8)
+    assert handler._time_budget(object()) is None
+
+
+def test_run_keep_warm_wires_settings_into_the_round() -> None:
+    # Given settings with a cap of 3 and fakes for the store, the invoker and the configuration
+    settings = load_settings({"THERMOSTAT_MAX_IN_FLIGHT": "3", "THERMOSTAT_PAYLOAD_BUCKETS": "payloads"})
+    fleet = FakeFleet(FakeFunction("api"), FakeFunction("b"))
+    store = FakeStore(
+        target("api", concurrency=5),
+        target("b", payloadS3="s3://other/p.json"),
+    )
+    # When a round runs
+    report = handler.run_keep_warm(
+        "default", settings=settings, store=store, invoker=fleet, config=fleet, clock=FakeClock(), round_id="r1"
+    )
+    # Then the cap applies, and the bucket allow-list comes from THERMOSTAT_PAYLOAD_BUCKETS
+    api, b = report.targets
+    assert (api.sent, api.capped_by, report.max_in_flight) == (3, "max_in_flight", 3)
+    assert "(allowed: payloads)" in (b.error or "")
+
+
+def _report() -> RoundReport:
+    return RoundReport(
+        group="default",
+        targets=[
+            TargetReport(function="api", qualifier="live", group="default", concurrency=3, sent=3, environments=3),
+            TargetReport(
+                function="legacy",
+                qualifier="7",
+                group="default",
+                concurrency=2,
+                sent=2,
+                environments=None,
+                unknown_environments=2,
+            ),
+            TargetReport(function="off", qualifier="live", group="default", concurrency=1, skipped="disabled"),
+            TargetReport(
+                function="hot", qualifier="live", group="default", concurrency=2, sent=2, environments=0, throttled=2
+            ),
+        ],
+    )
+
+
+def test_metrics_one_valid_emf_document_per_pinged_target(capsys) -> None:
+    handler.publish_report_metrics(_report())
+    documents = emf_documents(capsys.readouterr().out.splitlines())
+    assert all(emf_problems(d) == [] for d in documents)
+    per_target = {d["function"]: d for d in documents if "function" in d}
+    assert set(per_target) == {"api", "legacy", "hot"}  # a disabled target sends nothing
+    assert per_target["api"]["WarmEnvironments"] == [3.0]
+    assert "WarmEnvironments" not in per_target["legacy"]  # unknown is no data point, not zero
+    assert per_target["hot"]["WarmThrottles"] == [2.0]
+    assert {(d["group"], d["qualifier"]) for d in per_target.values()} == {("default", "live"), ("default", "7")}
+    assert len(documents) == 3  # no group totals: a SUM over the namespace would count every ping twice
+
+
+def test_a_large_report_is_logged_in_parts_under_the_log_event_limit(capsys, monkeypatch) -> None:
+    monkeypatch.setattr(handler, "MAX_LOG_LINE_BYTES", 600)
+    handler.log_report(_report())
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"keep-warm round"' in line]
+    assert len(lines) > 1
+    assert {line["parts"] for line in lines} == {len(lines)}
+    functions = [t["function"] for line in lines for t in line["report"]["targets"]]
+    assert functions == ["api", "legacy", "off", "hot"]  # every target once, in order
+    assert all(line["report"]["group"] == "default" for line in lines)
