@@ -55,13 +55,13 @@ def bind_table(table_name: str, region: str | None = None) -> None:
     global _bound
     target = (table_name, region or aws.region())
     with _bind_lock:
-        if _bound == target:
-            return
         models: list[type[Model]] = [TableModel, *_all_models(TableModel)]
         for model in models:
-            model.Meta.table_name = target[0]
-            model.Meta.region = target[1]
-            model._connection = None  # the next call reconnects to the bound table
+            # Every model, every time: one imported after an earlier binding must follow it too.
+            if (model.Meta.table_name, model.Meta.region) != target:
+                model.Meta.table_name = target[0]
+                model.Meta.region = target[1]
+                model._connection = None  # the next call reconnects to the bound table
         _bound = target
 
 

@@ -99,3 +99,18 @@ def test_settings_are_frozen() -> None:
 def test_stray_patterns_keep_commas_inside_quantifiers_and_classes() -> None:
     settings = load_settings({"THERMOSTAT_STRAY_PATTERNS": r"^zappa-[a-z0-9]{9}$, ^tmp-[a-z,0-9]{3,12}$,^x\,y$"})
     assert settings.stray_patterns == ("^zappa-[a-z0-9]{9}$", "^tmp-[a-z,0-9]{3,12}$", r"^x\,y$")
+
+
+def test_bind_table_reaches_models_defined_after_an_earlier_binding() -> None:
+    from pynamodb.attributes import UnicodeAttribute
+
+    from infra.table import TableModel, bind_table
+
+    bind_table("first-table", "eu-west-1")
+
+    class LateRecord(TableModel):
+        note = UnicodeAttribute(null=True)
+
+    LateRecord.Meta.table_name = "thermostat-unbound"  # what a late import would carry
+    bind_table("first-table", "eu-west-1")
+    assert (LateRecord.Meta.table_name, LateRecord.Meta.region) == ("first-table", "eu-west-1")
