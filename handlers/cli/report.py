@@ -12,7 +12,10 @@ from domain.errors import InvalidInput
 from domain.report import START_KINDS, build_report
 from handlers.cli._output import emit, print_table
 from handlers.cli._report_html import render_html
-from infra.telemetry_source import DEFAULT_PREFIX, CloudWatchLogsTelemetry
+from infra.telemetry_source import CloudWatchLogsTelemetry
+
+#: Lambda's default log groups, and the named ones the SAM template gives thermostat's own functions.
+DEFAULT_PREFIXES = ("/aws/lambda/", "/thermostat/")
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -31,7 +34,11 @@ def register(commands: Any) -> None:
     report.add_argument("--since", default="24h", help="how far back to read (default 24h)")
     report.add_argument("--html", type=Path, help="also write a self-contained HTML page with charts")
     report.add_argument(
-        "--log-group-prefix", default=DEFAULT_PREFIX, help=f"log groups to read (default {DEFAULT_PREFIX})"
+        "--log-group-prefix",
+        action="append",
+        dest="prefixes",
+        metavar="PREFIX",
+        help=f"log groups to read (repeatable; default {' and '.join(DEFAULT_PREFIXES)})",
     )
     report.set_defaults(run=run)
 
@@ -39,8 +46,9 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Read the telemetry, print the report, optionally write the page."""
     since_ms = int((time.time() - parse_duration(args.since)) * 1000)
-    source = CloudWatchLogsTelemetry(prefix=args.log_group_prefix)
-    report = build_report(source.records(since_ms=since_ms))
+    prefixes = args.prefixes or list(DEFAULT_PREFIXES)
+    records = [r for prefix in prefixes for r in CloudWatchLogsTelemetry(prefix=prefix).records(since_ms=since_ms)]
+    report = build_report(records)
     if args.html is not None:
         args.html.write_text(render_html(report), encoding="utf-8")
     if getattr(args, "json", False):

@@ -54,3 +54,26 @@ def test_report_reads_telemetry_from_cloudwatch_logs(
     table = capsys.readouterr().out
     assert "orders" in table
     assert "50.0%" in table
+
+
+def test_hook_verdicts_are_read_from_thermostats_named_log_groups(
+    moto_aws: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The SAM template names the hook's log group /thermostat/<stack>/pre-traffic-hook.
+    verdict = {
+        "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {"Namespace": "Thermostat", "Dimensions": [["status"]], "Metrics": [{"Name": "HookVerdict"}]}
+            ],
+        },
+        "status": "Failed",
+        "HookVerdict": 1,
+        "function": "orders",
+        "version": "7",
+        "reason": "invocation 2/5: probe failed",
+    }
+    put_lines("/thermostat/prod/pre-traffic-hook", [json.dumps(verdict)])
+    assert main(["report", "--json"]) == 0
+    [hook] = json.loads(capsys.readouterr().out)["hooks"]
+    assert (hook["target"], hook["failed"], hook["last_reason"]) == ("orders", 1, "invocation 2/5: probe failed")
