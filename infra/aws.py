@@ -1,9 +1,14 @@
-"""boto3 clients built one way everywhere.
+"""AWS SDK clients built one way everywhere.
 
 Endpoints are never hard-coded: botocore itself honours ``AWS_ENDPOINT_URL`` and
 ``AWS_ENDPOINT_URL_<SERVICE>`` (e.g. ``AWS_ENDPOINT_URL_CODEDEPLOY``), which is how the local
 stack and the tests reach moto and the project's own fakes. Retries use the standard mode with
 few attempts: a retry storm on throttling makes the throttling worse.
+
+Clients come from one botocore session per process, not from a boto3 session: a boto3 client
+is that same botocore client, but ``import boto3`` (with s3transfer) and boto3's session cost
+~25 ms of every cold start, for resources and S3 transfer helpers that thermostat never uses.
+pynamodb (``infra.table``) builds its DynamoDB clients from this session too.
 """
 
 from __future__ import annotations
@@ -13,12 +18,15 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import boto3
+    import botocore.session
 
 DEFAULT_MAX_ATTEMPTS = 3
 
-_lock = threading.Lock()
-_sessions: dict[int, boto3.session.Session] = {}
+#: Held while the session is created and while a client is built from it: botocore's
+#: ``create_client`` is not thread-safe on one session. Reentrant, because pynamodb's client
+#: property (``infra.table``) reads the session while holding it.
+_lock = threading.RLock()
+_sessions: dict[int, botocore.session.Session] = {}
 
 
 def region() -> str:
@@ -26,17 +34,26 @@ def region() -> str:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
-def _session() -> boto3.session.Session:
-    # boto3's default session is not thread-safe to create clients from; one per process.
-    import boto3
+def botocore_session() -> botocore.session.Session:
+    """The process's botocore session, behind every client of this module (one per process).
 
-    pid = os.getpid()
+    A client built from it reuses the endpoint and service data already loaded, where a new
+    session loads them again (~40 ms). Build clients from it only while holding :func:`client_lock`.
+    """
+    import botocore.session
+
+    pid = os.getpid()  # a forked child builds its own: sessions and clients are not fork-safe
     with _lock:
         session = _sessions.get(pid)
         if session is None:
-            session = boto3.session.Session()
+            session = botocore.session.get_session()
             _sessions[pid] = session
         return session
+
+
+def client_lock() -> threading.RLock:
+    """The lock to hold while building a client from :func:`botocore_session`."""
+    return _lock
 
 
 def client(
@@ -66,11 +83,8 @@ def client(
     if read_timeout is not None:
         options["read_timeout"] = read_timeout
     with _lock:
-        session = _sessions.get(os.getpid())
-    session = session or _session()
-    with _lock:
-        factory: Any = session  # boto3-stubs overloads on literal names; callers annotate the client
-        return factory.client(service, region_name=region_name or region(), config=Config(**options))
+        factory: Any = botocore_session()  # the stubs overload on literal names; callers annotate the client
+        return factory.create_client(service, region_name=region_name or region(), config=Config(**options))
 
 
 def error_code(exc: BaseException) -> str | None:

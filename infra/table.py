@@ -17,15 +17,46 @@ points all of them at the configured table, at first use rather than at import.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pynamodb.attributes import TTLAttribute, UnicodeAttribute
+from pynamodb.connection import Connection, TableConnection
 from pynamodb.models import Model
 
 from infra import aws
 
+if TYPE_CHECKING:
+    import botocore.session
+    from pynamodb.connection._botocore_private import BotocoreBaseClientPrivate
+
 _bind_lock = threading.Lock()
 _bound: tuple[str, str] | None = None
+
+
+class _SharedSessionConnection(Connection):
+    """pynamodb's connection, with its client built from the process's botocore session.
+
+    pynamodb gives every model (and every thread) a botocore session of its own, and each new
+    session loads the endpoint and service data again: ~40 ms per DynamoDB client at cold start,
+    where a client from ``infra.aws``'s session costs a few ms. Clients are built under
+    ``infra.aws``'s lock (botocore's ``create_client`` is not thread-safe on one session); once
+    built, a client is used from any thread, as pynamodb already does.
+    """
+
+    @property
+    def session(self) -> botocore.session.Session:
+        if self._aws_access_key_id and self._aws_secret_access_key:
+            return super().session  # credentials set on a model must not leak into the shared session
+        return aws.botocore_session()
+
+    @property
+    def client(self) -> BotocoreBaseClientPrivate:
+        built = self._client
+        # pynamodb's own test: a client whose credentials came back empty is built again.
+        if built is not None and (not built._request_signer or built._request_signer._credentials):
+            return built  # every request takes this path: no lock
+        with aws.client_lock():
+            return super().client
 
 
 class TableModel(Model):
@@ -40,6 +71,15 @@ class TableModel(Model):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     ttl = TTLAttribute(null=True)
+
+    @classmethod
+    def _get_connection(cls) -> TableConnection:
+        table = super()._get_connection()
+        if not isinstance(table.connection, _SharedSessionConnection):
+            # Freshly made by pynamodb (its settings and key schema, no client yet): the same
+            # object, switched to the shared session before its first request builds a client.
+            table.connection.__class__ = _SharedSessionConnection
+        return table
 
 
 def _all_models(base: type[Model]) -> list[type[Model]]:

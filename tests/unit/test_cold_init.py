@@ -1,0 +1,186 @@
+"""What a handler's cold start pays: one botocore session per process, shared by pynamodb, and no boto3.
+
+pynamodb would give every record model (and every thread) a botocore session of its own, each
+loading the endpoint and service data again; ``infra.table`` builds the models' clients from
+``infra.aws``'s session instead, under the same lock, because botocore's ``create_client`` is
+not thread-safe on one session. No test here times anything: they check what is built, and how.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from pynamodb.attributes import UnicodeAttribute
+
+from bench import cold_init
+from bench._common import LAYER_DIR, REPO_ROOT
+from infra import aws
+from infra.table import TableModel, bind_table
+
+pytestmark = pytest.mark.unit
+
+THREADS = 32
+
+
+class ColdRecordA(TableModel):
+    note = UnicodeAttribute(null=True)
+
+
+class ColdRecordB(TableModel):
+    note = UnicodeAttribute(null=True)
+
+
+class KeyedRecord(TableModel):
+    """A model with credentials of its own: they must stay out of the shared session."""
+
+    class Meta(TableModel.Meta):
+        aws_access_key_id = "AKIDKEYEDRECORD"
+        aws_secret_access_key = "keyed-secret"
+
+    note = UnicodeAttribute(null=True)
+
+
+@pytest.fixture
+def fresh_models(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A table of its own, and no connection cached on the models this module uses."""
+    bind_table(f"cold-init-{uuid.uuid4().hex[:8]}", "us-east-1")
+    for model in (TableModel, ColdRecordA, ColdRecordB, KeyedRecord):
+        monkeypatch.setattr(model, "_connection", None)
+
+
+class CreateClientSpy:
+    """Wraps the shared session's ``create_client``: counts calls and notices two at once."""
+
+    def __init__(self, original: Callable[..., Any]) -> None:
+        self._original = original
+        self._lock = threading.Lock()
+        self._inside = 0
+        self.services: list[str] = []
+        self.overlapped = False
+
+    def __call__(self, service_name: str, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            self._inside += 1
+            self.overlapped = self.overlapped or self._inside > 1
+        try:
+            time.sleep(0.005)  # widen the window in which an unlocked second builder would overlap
+            client = self._original(service_name, *args, **kwargs)
+            with self._lock:
+                self.services.append(service_name)
+            return client
+        finally:
+            with self._lock:
+                self._inside -= 1
+
+
+def test_a_record_model_builds_its_client_from_the_shared_session(
+    fresh_models: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given pynamodb's own session factory made unusable
+    import pynamodb.connection.base as pynamodb_base
+
+    def no_private_session() -> None:
+        raise AssertionError("pynamodb built a botocore session of its own")
+
+    monkeypatch.setattr(pynamodb_base, "get_session", no_private_session)
+
+    # When a model's client is built
+    connection = ColdRecordA._get_connection().connection
+    client = connection.client
+
+    # Then it came from infra.aws's session, in the bound region, and is reused afterwards
+    assert connection.session is aws.botocore_session()
+    assert client.meta.region_name == "us-east-1"
+    assert connection.client is client
+    assert ColdRecordA._get_connection().connection is connection
+
+
+def test_32_threads_build_each_client_once_and_never_two_at_a_time(
+    fresh_models: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a spy on the shared session's create_client, and 32 threads released together
+    session = aws.botocore_session()
+    spy = CreateClientSpy(session.create_client)
+    monkeypatch.setattr(session, "create_client", spy)
+    start = threading.Barrier(THREADS)
+
+    def first_request(index: int) -> tuple[str, int]:
+        start.wait(timeout=30)
+        if index % 4 == 3:
+            return "s3", id(aws.client("s3"))  # an unrelated client, built by infra.aws meanwhile
+        model = ColdRecordA if index % 2 else ColdRecordB
+        return model.__name__, id(model._get_connection().connection.client)
+
+    # When they all build the client their first request needs
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        threads_done = list(pool.map(first_request, range(THREADS), timeout=60))
+
+    # Then each model got one client, shared by its threads, and no two clients were built at once
+    assert len(threads_done) == THREADS
+    per_model = {
+        name: {client for seen, client in threads_done if seen == name} for name in ("ColdRecordA", "ColdRecordB")
+    }
+    assert all(len(clients) == 1 for clients in per_model.values())
+    assert sorted(spy.services) == sorted(["dynamodb", "dynamodb"] + ["s3"] * (THREADS // 4))
+    assert not spy.overlapped
+
+
+def test_credentials_set_on_a_model_stay_out_of_the_shared_session(fresh_models: None) -> None:
+    # Given a model whose Meta carries credentials of its own, and the shared session's credentials
+    shared_before = aws.botocore_session().get_credentials()
+    assert shared_before is not None
+
+    # When its client is built
+    connection = KeyedRecord._get_connection().connection
+    keyed = connection.client._request_signer._credentials
+
+    # Then they sign its requests, on a session of its own, and the shared session's are untouched
+    assert connection.session is not aws.botocore_session()
+    assert keyed.access_key == "AKIDKEYEDRECORD"
+    shared_after = aws.botocore_session().get_credentials()
+    assert shared_after is not None
+    assert shared_after.access_key == shared_before.access_key != "AKIDKEYEDRECORD"
+
+
+# -- the handlers' cold path, in a fresh interpreter --------------------------------------------
+
+_PROBE = """
+import json, sys
+{import_code}
+from infra import aws
+from infra.settings import get_settings
+at_import = {{"sessions": len(aws._sessions), "settings_read": get_settings.cache_info().currsize}}
+{adapters_code}
+{pynamodb_code}
+print(json.dumps({{**at_import, "boto3": "boto3" in sys.modules, "sessions_after": len(aws._sessions)}}))
+"""
+
+
+@pytest.mark.parametrize("handler", sorted(cold_init.HANDLERS))
+def test_a_handler_reads_nothing_at_import_and_builds_its_clients_without_boto3(handler: str) -> None:
+    # Given a fresh interpreter with fake credentials, and the bench's picture of the first invocation
+    import_code, adapters_code, models = cold_init.HANDLERS[handler]
+    program = _PROBE.format(
+        import_code=import_code, adapters_code=adapters_code, pynamodb_code=cold_init.pynamodb_clients(models)
+    )
+    env = cold_init._environment(str(REPO_ROOT))  # the bench's environment: no endpoint, no profile
+    env.update(PYTHONPATH=f"{REPO_ROOT}:{LAYER_DIR}", PYTHONDONTWRITEBYTECODE="1")
+
+    # When the handler is imported, then builds what its first invocation builds
+    done = subprocess.run(
+        [sys.executable, "-c", program], env=env, capture_output=True, text=True, check=False, timeout=120
+    )
+
+    # Then the import built no session and read no settings, and boto3 was never imported
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen == {"sessions": 0, "settings_read": 0, "boto3": False, "sessions_after": 1}
