@@ -31,7 +31,6 @@ _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _FUNCTION_ARN = re.compile(r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:([A-Za-z0-9_-]{1,64})$")
 _VERSION = re.compile(r"^[0-9]{1,10}$")
 _ALIAS = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-_S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)$")
 
 
 def validate_group(group: str) -> str:
@@ -81,11 +80,19 @@ def _check_qualifier(qualifier: str) -> str:
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
-    """Split ``s3://bucket/key`` into (bucket, key); ``InvalidInput`` when malformed."""
-    match = _S3_URI.match(uri) if isinstance(uri, str) else None
-    if match is None or ".." in match.group(1):
+    """Split ``s3://bucket/key`` into (bucket, key); ``InvalidInput`` when malformed.
+
+    The rules are the runtime module's (one definition of a valid reference, stdlib only).
+    """
+    from thermostat_runtime.refs import PayloadRefError
+    from thermostat_runtime.refs import parse_s3_uri as parse_reference
+
+    if not isinstance(uri, str):
         raise InvalidInput(f"payloadS3 {uri!r} is not an S3 URI: expected s3://BUCKET/KEY")
-    return match.group(1), match.group(2)
+    try:
+        return parse_reference(uri)
+    except PayloadRefError as exc:
+        raise InvalidInput(f"payloadS3: {exc}") from exc
 
 
 class Target(BaseModel):

@@ -36,7 +36,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from domain.errors import InvalidInput, Unavailable
+from domain.errors import InvalidInput, NotFound, Unavailable
 from domain.expectations import Expectation, parse_expectations
 from domain.hook import (
     DEFAULT_HOLD_MARGIN_MS,
@@ -141,7 +141,13 @@ def read_payload_s3(
     uri: str, allowed_buckets: tuple[str, ...], *, sha256: str | None = None, s3_client: Any = None
 ) -> bytes:
     """Read a ``payloadS3`` event: allow-listed bucket, at most Lambda's synchronous limit, JSON."""
-    from thermostat_runtime.refs import SYNC_INVOKE_LIMIT_BYTES, PayloadRefError, read_reference
+    from thermostat_runtime.refs import (
+        SYNC_INVOKE_LIMIT_BYTES,
+        PayloadRefError,
+        PayloadRefNotFound,
+        PayloadRefUnavailable,
+        read_reference,
+    )
 
     if not allowed_buckets:
         raise InvalidInput(
@@ -151,7 +157,11 @@ def read_payload_s3(
         data = read_reference(
             uri, allowed_buckets=allowed_buckets, max_bytes=SYNC_INVOKE_LIMIT_BYTES, sha256=sha256, s3_client=s3_client
         )
-    except PayloadRefError as exc:
+    except PayloadRefUnavailable as exc:  # S3 or the network failed: retrying may help
+        raise Unavailable(f"hook payload: {exc}") from exc
+    except PayloadRefNotFound as exc:
+        raise NotFound(f"hook payload: {exc}") from exc
+    except PayloadRefError as exc:  # the reference itself is wrong: the user must fix it
         raise InvalidInput(f"hook payload: {exc}") from exc
     try:
         json.loads(data)
