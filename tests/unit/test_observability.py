@@ -59,3 +59,41 @@ def test_metrics_are_published_only_when_recorded(fresh: Any, capsys: pytest.Cap
     assert len(published) == 1
     assert published[0]["Things"] == [2.0] or published[0]["Things"] == 2.0
     assert published[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "ThermostatTest"
+
+
+ENTRYPOINT_SCRIPT = """
+import json, sys
+from infra.observability import entrypoint, get_logger
+from thermostat_runtime import build_request
+
+@entrypoint
+def lambda_handler(event, context):
+    get_logger().info("business")
+    return None
+
+if sys.argv[1] == "ping-first":
+    lambda_handler(build_request("warm"), None)
+lambda_handler({"group": "default"}, None)
+"""
+
+
+@pytest.mark.parametrize(("order", "kind", "cold"), [("ping-first", "warm", False), ("call-first", "cold", True)])
+def test_control_plane_logs_agree_with_the_telemetry(order: str, kind: str, cold: bool) -> None:
+    # Given one of thermostat's own handlers in a fresh environment, When a ping comes first (or
+    # not), Then its Powertools log line and its telemetry line tell the same start kind.
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_LAMBDA_", "_X_AMZN"))}
+    env["PYTHONPATH"] = os.pathsep.join([str(root), str(root / "serverless" / "layer" / "python")])
+    command = [sys.executable, "-c", ENTRYPOINT_SCRIPT, order]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=True)
+    documents = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    [log] = [d for d in documents if d.get("message") == "business"]
+    telemetry = [d for d in documents if d.get("thermostat") == 1]
+    assert (log["start_kind"], log["cold_start"]) == (kind, cold)
+    assert telemetry[-1]["start_kind"] == kind
+    assert telemetry[-1]["cold_start"] is cold
