@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from domain.buckets.names import shown, validate_bucket_name
 from domain.errors import InvalidInput
@@ -53,6 +53,14 @@ def check_account(value: str) -> str:
     return value
 
 
+# Field types that carry their rule, so every model checks a project (stage, …) the same way.
+Project = Annotated[str, AfterValidator(check_project)]
+Stage = Annotated[str, AfterValidator(check_stage)]
+Region = Annotated[str, AfterValidator(check_region)]
+Account = Annotated[str, AfterValidator(check_account)]
+BucketName = Annotated[str, AfterValidator(validate_bucket_name)]
+
+
 def describe_validation_error(exc: ValidationError, what: str, prefix: str = "") -> str:
     """One message naming each bad field (``detail.stage: …``), without echoing huge inputs."""
     problems: list[str] = []
@@ -70,30 +78,10 @@ class BucketKey(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    account: str
-    region: str
-    project: str
-    stage: str
-
-    @field_validator("account")
-    @classmethod
-    def _check_account(cls, value: str) -> str:
-        return check_account(value)
-
-    @field_validator("region")
-    @classmethod
-    def _check_region(cls, value: str) -> str:
-        return check_region(value)
-
-    @field_validator("project")
-    @classmethod
-    def _check_project(cls, value: str) -> str:
-        return check_project(value)
-
-    @field_validator("stage")
-    @classmethod
-    def _check_stage(cls, value: str) -> str:
-        return check_stage(value)
+    account: Account
+    region: Region
+    project: Project
+    stage: Stage
 
     @classmethod
     def of(cls, *, account: str, region: str, project: str, stage: str) -> BucketKey:
@@ -189,27 +177,7 @@ class DeploymentRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    project: str
-    stage: str
-    region: str | None = None
-    bucket: str | None = None
-
-    @field_validator("project")
-    @classmethod
-    def _check_project(cls, value: str) -> str:
-        return check_project(value)
-
-    @field_validator("stage")
-    @classmethod
-    def _check_stage(cls, value: str) -> str:
-        return check_stage(value)
-
-    @field_validator("region")
-    @classmethod
-    def _check_region(cls, value: str | None) -> str | None:
-        return None if value is None else check_region(value)
-
-    @field_validator("bucket")
-    @classmethod
-    def _check_bucket(cls, value: str | None) -> str | None:
-        return None if value is None else validate_bucket_name(value)
+    project: Project
+    stage: Stage
+    region: Region | None = None
+    bucket: BucketName | None = None
