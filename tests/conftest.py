@@ -94,3 +94,18 @@ def table(table_name: str) -> str:
 
     create_table(table_name, REGION)
     return table_name
+
+
+@pytest.fixture
+def fresh_observability(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A new control-plane Logger and Metrics for one test (service and namespace for tests)."""
+    from infra import observability
+
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "thermostat-test")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ThermostatTest")
+    observability.get_logger.cache_clear()
+    observability.get_metrics.cache_clear()
+    yield
+    observability.get_metrics().clear_metrics()
+    observability.get_logger.cache_clear()
+    observability.get_metrics.cache_clear()

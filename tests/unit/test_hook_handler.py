@@ -54,15 +54,8 @@ BASE_ENV = {"THERMOSTAT_HOOK_TARGET": "orders", "THERMOSTAT_HOOK_VERSION": "7"}
 
 
 @pytest.fixture(autouse=True)
-def observability_reset(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "thermostat-hook-test")
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ThermostatTest")
-    observability.get_logger.cache_clear()
-    observability.get_metrics.cache_clear()
-    yield
-    observability.get_metrics().clear_metrics()
-    observability.get_logger.cache_clear()
-    observability.get_metrics.cache_clear()
+def observability_reset(fresh_observability: None) -> None:
+    """Every test here gets its own Logger and Metrics."""
 
 
 @pytest.fixture

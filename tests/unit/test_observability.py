@@ -14,19 +14,9 @@ from thermostat_runtime import build_request
 pytestmark = pytest.mark.unit
 
 
-@pytest.fixture
-def fresh(monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "thermostat-test")
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ThermostatTest")
-    observability.get_logger.cache_clear()
-    observability.get_metrics.cache_clear()
-    yield
-    observability.get_metrics().clear_metrics()
-    observability.get_logger.cache_clear()
-    observability.get_metrics.cache_clear()
-
-
-def test_entrypoint_answers_pings_without_running_the_function(fresh: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_entrypoint_answers_pings_without_running_the_function(
+    fresh_observability: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     calls: list[Any] = []
 
     @observability.entrypoint
@@ -41,7 +31,9 @@ def test_entrypoint_answers_pings_without_running_the_function(fresh: Any, capsy
     assert calls == [{"group": "default"}]
 
 
-def test_metrics_are_published_only_when_recorded(fresh: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_metrics_are_published_only_when_recorded(
+    fresh_observability: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     @observability.entrypoint
     def lambda_handler(event: Any, context: Any) -> Any:
         if event.get("count"):
