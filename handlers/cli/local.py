@@ -36,13 +36,18 @@ def _quiet_servers() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+# Progress goes to stdout for people; with --json it goes to stderr, so that stdout carries
+# exactly one JSON document.
+_progress = {"stream": sys.stdout}
+
+
 def _say(line: str) -> None:
-    print(line, flush=True)
+    print(line, file=_progress["stream"], flush=True)
 
 
 def _table(rows: list[dict[str, Any]], title: str) -> None:
-    print_table(rows, title=f"   {title}")
-    sys.stdout.flush()
+    print_table(rows, title=f"   {title}", stream=_progress["stream"])
+    _progress["stream"].flush()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from infra.local.stack import TEMPLATE, LocalStack
 
     _quiet_servers()
+    _progress["stream"] = sys.stderr if getattr(args, "json", False) else sys.stdout
     stack = LocalStack(template_path=args.template or TEMPLATE, run_schedules=not args.demo)
     started = time.monotonic()
     _say("thermostat local: starting moto, the local Lambda runner, EventBridge and CodeDeploy on 127.0.0.1 ...")

@@ -114,3 +114,22 @@ def test_put_event_without_a_running_stack_says_what_to_do(tmp_path: Path) -> No
         pytest.skip("a `thermostat local` is running from this checkout")
     assert done.returncode == 2
     assert "start one with `thermostat local`" in done.stderr
+
+
+def test_make_runs_command_prints_one_json_document_with_json(tmp_path: Path) -> None:
+    # `thermostat local --demo` is what `make run` runs; with --json, progress goes to stderr.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "THERMOSTAT_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "handlers.cli", "local", "--demo", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    document = json.loads(done.stdout)
+    assert document["ok"] is True
+    assert all(check["ok"] for check in document["checks"])
+    assert "Deployment Bucket Resolved events" in done.stderr
