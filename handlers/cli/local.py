@@ -52,11 +52,16 @@ def _table(rows: list[dict[str, Any]], title: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Start the stack; run the demo, or serve until Ctrl-C with a live status view."""
-    from infra.local.stack import TEMPLATE, LocalStack
+    from infra.local.stack import STATE_FILE, TEMPLATE, LocalStack
 
     _quiet_servers()
     _progress["stream"] = sys.stderr if getattr(args, "json", False) else sys.stdout
-    stack = LocalStack(template_path=args.template or TEMPLATE, run_schedules=not args.demo)
+    stack = LocalStack(
+        template_path=args.template or TEMPLATE,
+        run_schedules=not args.demo,
+        # Only a serving stack advertises its endpoints (for put-event); a demo leaves no trace.
+        state_file=None if args.demo else STATE_FILE,
+    )
     started = time.monotonic()
     _say("thermostat local: starting moto, the local Lambda runner, EventBridge and CodeDeploy on 127.0.0.1 ...")
     with stack:
