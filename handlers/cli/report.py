@@ -28,6 +28,15 @@ def parse_duration(text: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
+def _whole(row: dict[str, Any]) -> dict[str, Any]:
+    """Counts read from EMF are floats; show 5, not 5.0."""
+    return {key: int(value) if isinstance(value, float) and value.is_integer() else value for key, value in row.items()}
+
+
+def _short(text: str | None, limit: int = 110) -> str | None:
+    return text if text is None or len(text) <= limit else text[: limit - 1] + "…"
+
+
 def register(commands: Any) -> None:
     """Add the ``report`` command."""
     report = commands.add_parser("report", help="cold-start rates, warm coverage and hook verdicts from telemetry")
@@ -67,9 +76,10 @@ def run(args: argparse.Namespace) -> int:
     ]
     print_table(starts, title=f"Cold starts ({report.records} telemetry records since {args.since})")
     print()
-    print_table([row.model_dump() for row in report.warm], title="Warm coverage (last round per target)")
+    print_table([_whole(row.model_dump()) for row in report.warm], title="Warm coverage (last round per target)")
     print()
-    print_table([row.model_dump() for row in report.hooks], title="Pre-traffic hook verdicts")
+    hooks = [{**row.model_dump(), "last_reason": _short(row.last_reason)} for row in report.hooks]
+    print_table(hooks, title="Pre-traffic hook verdicts (--json for full reasons)")
     if args.html is not None:
         print(f"\nHTML report written to {args.html}")
     return 0
