@@ -18,11 +18,16 @@ _LABEL_WIDTH = 260
 _CHART_WIDTH = 420
 
 
-def _stacked_bars(rows: list[tuple[str, list[tuple[str, float, str]]]], title: str, unit: str = "") -> str:
-    """Horizontal stacked bars: rows of (label, [(segment name, value, colour)])."""
+def _stacked_bars(
+    rows: list[tuple[str, list[tuple[str, float, str]]]], title: str, unit: str = "", scale_max: float | None = None
+) -> str:
+    """Horizontal stacked bars: rows of (label, [(segment name, value, colour)]).
+
+    ``scale_max`` fixes the full width (100 for percentages); otherwise the longest bar fills it.
+    """
     if not rows:
         return f"<h2>{escape(title)}</h2><p class='empty'>No data.</p>"
-    top = max((sum(value for _, value, _ in segments) for _, segments in rows), default=0.0) or 1.0
+    top = scale_max or max((sum(value for _, value, _ in segments) for _, segments in rows), default=0.0) or 1.0
     height = _BAR_HEIGHT * len(rows) + 10
     parts = [
         f"<h2>{escape(title)}</h2>",
@@ -68,13 +73,21 @@ def render_html(report: FleetReport, title: str = "thermostat report") -> str:
         for row in report.starts
     ]
     rates = [
-        (row.function, [("cold-start rate", round((row.cold_rate or 0.0) * 100, 1), "#d62728")])
+        (row.function, [("cold-start rate", round(row.cold_rate * 100, 1), "#d62728")])
         for row in report.starts
+        if row.cold_rate is not None  # functions that only received pings have no rate
     ]
     warm = [
         (
             row.target,
-            [("environments", row.last_environments or 0.0, "#1f77b4")],
+            [
+                ("environments proven", row.last_environments or 0.0, "#1f77b4"),
+                (
+                    "pings without a distinct environment",
+                    max(0.0, (row.last_sent or 0.0) - (row.last_environments or 0.0)),
+                    "#bbbbbb",
+                ),
+            ],
         )
         for row in report.warm
     ]
@@ -106,10 +119,12 @@ td:first-child, th:first-child {{ text-align: left; }}
 <p>{report.records} telemetry records.</p>
 {_stacked_bars(starts, "Invocations by start kind")}
 {_legend([(kind, _KIND_COLOURS[kind]) for kind in START_KINDS])}
-{_stacked_bars(rates, "Cold-start rate (cold + restore, pings excluded)", "%")}
+{_stacked_bars(rates, "Cold-start rate (cold + restore, pings excluded)", "%", scale_max=100.0)}
 <table><thead><tr><th>function</th><th>invocations</th><th>pings</th>{kind_headers}<th>cold rate</th>
 <th>mean init ms</th></tr></thead><tbody>{table_rows}</tbody></table>
 {_stacked_bars(warm, "Warm environments proven (last keep-warm round)")}
+{_legend([("environments proven", "#1f77b4"), ("pings without a distinct environment", "#bbbbbb")])}
 {_stacked_bars(hooks, "Pre-traffic hook verdicts")}
+{_legend([("Succeeded", "#2ca02c"), ("Failed", "#d62728")])}
 </body></html>
 """
