@@ -28,6 +28,10 @@ def register(commands: Any) -> None:
     put = actions.add_parser("put-event", help="send an EventBridge event (JSON file) to a running `thermostat local`")
     put.add_argument("file", type=Path, help="an EventBridge event (envelope) or a PutEvents entry, as JSON")
     put.set_defaults(run=run_put_event)
+    env = actions.add_parser(
+        "env", help='print export lines for a running `thermostat local`: eval "$(thermostat local env)"'
+    )
+    env.set_defaults(run=run_env)
 
 
 def _quiet_servers() -> None:
@@ -96,8 +100,15 @@ def _serve(stack: Any, args: argparse.Namespace) -> int:
     def stop(_signum: int, _frame: object) -> None:
         stopping["now"] = True
 
+    from infra.local.stack import register_demo_warm_targets
+
+    # Both signals, explicitly: a shell that starts us in the background leaves SIGINT ignored.
     previous = signal.signal(signal.SIGTERM, stop)
-    _say("serving until Ctrl-C; schedules fire as the template says. Endpoints are in .thermostat/local.json")
+    previous_int = signal.signal(signal.SIGINT, stop)
+    warmed = register_demo_warm_targets()
+    _say(f"keep-warm targets registered: {', '.join(warmed)} (alias live, concurrency 2, group default)")
+    _say("serving until Ctrl-C; schedules fire as the template says. In another terminal:")
+    _say('   eval "$(thermostat local env)"   # then thermostat warm, report, bucket resolve … use this stack')
     try:
         while not stopping["now"]:
             print(render_status(stack), flush=True)
@@ -108,7 +119,20 @@ def _serve(stack: Any, args: argparse.Namespace) -> int:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
         _say("stopping every process the local stack started ...")
+    return 0
+
+
+def run_env(args: argparse.Namespace) -> int:
+    """Print the export lines of the running stack (for ``eval``)."""
+    from infra.local.stack import export_lines, read_state
+
+    lines = export_lines(read_state())
+    if getattr(args, "json", False):
+        emit(args, dict(line.removeprefix("export ").split("=", 1) for line in lines))
+    else:
+        print("\n".join(lines))
     return 0
 
 

@@ -313,6 +313,31 @@ class LocalStack:
         self.state_file.write_text(json.dumps(state, indent=2))
 
 
+def register_demo_warm_targets(concurrency: int = 2, group: str = "default") -> list[str]:
+    """Keep the demo targets warm (``thermostat local`` without ``--demo`` shows them working)."""
+    from domain.targets import make_target
+    from infra.target_store import DynamoTargetStore
+
+    store = DynamoTargetStore(TABLE, REGION)
+    for target in DEMO_TARGETS:
+        store.put(make_target(function=target.name, qualifier="live", concurrency=concurrency, group=group))
+    return [target.name for target in DEMO_TARGETS]
+
+
+def export_lines(state: dict[str, Any]) -> list[str]:
+    """``export`` lines that point a shell (and every thermostat command in it) at a running stack."""
+    variables = {
+        **state.get("endpoints", {}),
+        "AWS_ACCESS_KEY_ID": "thermostat-local",
+        "AWS_SECRET_ACCESS_KEY": "thermostat-local",
+        "AWS_REGION": state.get("region", REGION),
+        "AWS_DEFAULT_REGION": state.get("region", REGION),
+        "THERMOSTAT_TABLE": state.get("table", TABLE),
+        "THERMOSTAT_PAYLOAD_BUCKETS": PAYLOAD_BUCKET,
+    }
+    return [f"export {name}={value}" for name, value in sorted(variables.items())]
+
+
 def read_state(path: Path = STATE_FILE) -> dict[str, Any]:
     """The endpoints of a running ``thermostat local`` (for ``thermostat local put-event``)."""
     try:

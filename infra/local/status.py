@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from infra.local.stack import REGION, TABLE, LocalStack
@@ -71,6 +72,12 @@ def _rows_deployments(stack: LocalStack) -> list[dict[str, Any]]:
     return rows[-5:]
 
 
+def _until(moment: datetime) -> str:
+    seconds = max(0, int((moment - datetime.now(UTC)).total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    return f"in {hours}h{rest // 60:02d}m" if hours else f"in {rest // 60}m{rest % 60:02d}s"
+
+
 def render_status(stack: LocalStack) -> str:
     """One screen of status (plain text, so it logs and pipes cleanly)."""
     from handlers.cli._output import print_table
@@ -91,7 +98,7 @@ def render_status(stack: LocalStack) -> str:
         out.write("\n")
     if stack.router is not None:
         schedules = [
-            {"rule": name, "schedule": expression, "next": when.strftime("%H:%M:%S")}
+            {"rule": name, "schedule": expression, "next": f"{when:%Y-%m-%d %H:%M:%S} UTC ({_until(when)})"}
             for name, expression, when in stack.router.schedules
         ]
         print_table(schedules, title="Schedules", stream=out)

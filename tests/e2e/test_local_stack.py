@@ -82,6 +82,17 @@ def test_thermostat_local_serves_takes_put_event_and_stops_cleanly(tmp_path: Pat
         )
         assert sent.returncode == 0, sent.stderr
         assert json.loads(sent.stdout)["event_id"]
+        exported = subprocess.run(
+            [sys.executable, "-m", "handlers.cli", "local", "env", "--json"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        variables = json.loads(exported.stdout)
+        assert variables["AWS_ENDPOINT_URL_LAMBDA"].startswith("http://127.0.0.1:")
+        assert variables["THERMOSTAT_TABLE"] == "thermostat-local"
         children = psutil.Process(process.pid).children(recursive=True)
         os.killpg(process.pid, signal.SIGINT)
         out, _ = process.communicate(timeout=60)
