@@ -109,3 +109,13 @@ def fresh_observability(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     observability.get_metrics().clear_metrics()
     observability.get_logger.cache_clear()
     observability.get_metrics.cache_clear()
+
+
+@pytest.fixture
+def fresh_ref_clients() -> Iterator[None]:
+    """The runtime module caches its S3 clients per endpoint: start and end each test without them."""
+    from thermostat_runtime.refs import clear_client_cache
+
+    clear_client_cache()
+    yield
+    clear_client_cache()

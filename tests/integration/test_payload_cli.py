@@ -7,7 +7,6 @@ import io
 import json
 import re
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import boto3
 import pytest
 
 from handlers.cli import main
-from thermostat_runtime.refs import clear_client_cache, resolve_refs
+from thermostat_runtime.refs import resolve_refs
 
 pytestmark = pytest.mark.integration
 
@@ -23,10 +22,8 @@ BUCKET = "thermostat-payloads"
 
 
 @pytest.fixture(autouse=True)
-def _fresh_clients() -> Iterator[None]:
-    clear_client_cache()
-    yield
-    clear_client_cache()
+def _fresh_clients(fresh_ref_clients: None) -> None:
+    """Every test here starts without cached S3 clients."""
 
 
 @pytest.fixture

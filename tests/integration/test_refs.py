@@ -10,7 +10,6 @@ import copy
 import hashlib
 import json
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -22,7 +21,6 @@ from thermostat_runtime.refs import (
     STEP_FUNCTIONS_LIMIT_BYTES,
     PayloadRefError,
     PayloadRefNotFound,
-    clear_client_cache,
     json_size,
     offload,
     put_payload,
@@ -38,10 +36,8 @@ OTHER = "someone-elses-bucket"
 
 
 @pytest.fixture(autouse=True)
-def _fresh_clients() -> Iterator[None]:
-    clear_client_cache()
-    yield
-    clear_client_cache()
+def _fresh_clients(fresh_ref_clients: None) -> None:
+    """Every test here starts without cached S3 clients."""
 
 
 @pytest.fixture
