@@ -42,7 +42,7 @@ def _client(url: str, pool: int) -> Any:
 def main() -> dict[str, Any]:
     """Run the cases and print a side-by-side table; return the figures."""
     sys.path[:0] = [str(REPO_ROOT)]
-    from infra.local.lambda_runner import FunctionSpec, LambdaRunner
+    from emulator.lambda_runner import FunctionSpec, LambdaRunner
     from tests.functions import echo
     from thermostat_runtime import build_request
 

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from domain.errors import InvalidInput, ThermostatError, Unavailable
 from domain.expectations import Expectation, check_all
 from domain.invocation import FunctionInvoker, InvocationRequest, InvocationResult, Outcome
-from thermostat_runtime import build_request, parse_reply
+from thermostat_runtime import build_request, names, parse_reply
 
 DEFAULT_CONCURRENCY: Final = 5
 DEFAULT_JITTER: Final = (0.25, 0.4)
@@ -46,12 +46,6 @@ POLL_S: Final = 0.25
 #: When there is no deadline, how long a claim on a hook execution lasts (Lambda's maximum timeout).
 DEFAULT_LEASE_S: Final = 900.0
 
-_FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_FUNCTION_REF = re.compile(
-    r"(?:(?:arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:)?(?P<account>\d{12}):function:)?"
-    r"(?P<name>[A-Za-z0-9_-]{1,64})(?::(?P<qualifier>[A-Za-z0-9$_-]{1,128}))?"
-)
-_VERSION = re.compile(r"[1-9][0-9]{0,15}")
 _DEPLOYMENT_ID = re.compile(r"d-[A-Z0-9]{9}")
 _MAX_ID_LENGTH = 1024
 
@@ -128,7 +122,7 @@ class Target(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     function: str = Field(min_length=1)
-    version: str = Field(pattern=r"^[1-9][0-9]{0,15}$")
+    version: str = Field(pattern=rf"^(?:{names.PUBLISHED_VERSION.pattern})$")
 
     def __str__(self) -> str:
         return f"{self.function}:{self.version}"
@@ -143,11 +137,11 @@ def make_target(function: str | None, version: str | int | None) -> Target:
     if function is None or not str(function).strip():
         raise InvalidInput("missing target function: name the function under test (THERMOSTAT_HOOK_TARGET)")
     text = str(function).strip()
-    match = _FUNCTION_REF.fullmatch(text)
-    if match is None:
+    ref = names.parse_function_ref(text)
+    if ref is None:
         raise InvalidInput(f"{text!r} is not a Lambda function name or ARN")
-    qualifier = match.group("qualifier")
-    unqualified = text[: match.start("qualifier") - 1] if qualifier is not None else text
+    qualifier = ref.qualifier
+    unqualified = ref.unqualified
     given = None if version is None else str(version).strip()
     if not given:
         given = qualifier
@@ -158,7 +152,7 @@ def make_target(function: str | None, version: str | int | None) -> Target:
         )
     if qualifier is not None and qualifier != given:
         raise InvalidInput(f"{text!r} is qualified with {qualifier!r} but the version to test is {given!r}")
-    if not _VERSION.fullmatch(given):
+    if not names.is_published_version(given):
         raise InvalidInput(
             f"version {given!r} of {unqualified} is not a published version number: the hook never invokes "
             "$LATEST or an alias; pass the number PublishVersion returned (SAM: !Ref Fn.Version)"
@@ -168,8 +162,8 @@ def make_target(function: str | None, version: str | int | None) -> Target:
 
 def function_name(reference: str) -> str:
     """The bare function name in a name, partial ARN or ARN (qualifier dropped)."""
-    match = _FUNCTION_REF.fullmatch(reference.strip())
-    return match.group("name") if match else reference.strip()
+    ref = names.parse_function_ref(reference.strip())
+    return ref.name if ref is not None else reference.strip()
 
 
 class AppSpecTarget(BaseModel):

@@ -34,8 +34,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.errors import InvalidInput, NotFound, ThermostatError, Unavailable
 from domain.invocation import FunctionInvoker, InvocationRequest, InvocationResult, Outcome
-from domain.targets import SYNC_INVOKE_LIMIT_BYTES, Target, TargetProblem, TargetStore, check_payload_bucket
+from domain.targets import Target, TargetProblem, TargetStore, check_payload_bucket
 from thermostat_runtime import COLD_KINDS, DEFAULT_HOLD_MS_MAX, build_request, parse_reply
+from thermostat_runtime.names import SYNC_INVOKE_LIMIT_BYTES
 
 Clock = Callable[[], float]
 """Monotonic seconds (``time.monotonic`` in production, a fake in tests)."""

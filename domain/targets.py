@@ -15,27 +15,21 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from domain.errors import InvalidInput
-from thermostat_runtime import DEFAULT_HOLD_MS_MAX
+from thermostat_runtime import DEFAULT_HOLD_MS_MAX, names
 
 #: Concurrency a single target may ask for (Lambda's default account concurrency).
 MAX_CONCURRENCY = 1_000
 DEFAULT_HOLD_MS = 100
 #: Inline payloads live in the DynamoDB item (400 KB at most); larger ones belong in S3.
 MAX_INLINE_PAYLOAD_BYTES = 256 * 1024
-#: Lambda's synchronous invocation payload limit.
-SYNC_INVOKE_LIMIT_BYTES = 6 * 1024 * 1024
 DEFAULT_GROUP = "default"
 
-_GROUP = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-_FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_FUNCTION_ARN = re.compile(r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:([A-Za-z0-9_-]{1,64})$")
-_VERSION = re.compile(r"^[0-9]{1,10}$")
-_ALIAS = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_GROUP = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
 
 def validate_group(group: str) -> str:
     """Check a group name (lower-case letters, digits, ``-`` and ``_``; up to 63 characters)."""
-    if not isinstance(group, str) or not _GROUP.match(group):
+    if not isinstance(group, str) or not _GROUP.fullmatch(group):
         raise InvalidInput(
             f"group {group!r} is not valid: use 1-63 lower-case letters, digits, '-' or '_', "
             "starting with a letter or digit (e.g. 'default', 'office-hours')"
@@ -44,14 +38,14 @@ def validate_group(group: str) -> str:
 
 
 def _check_function(function: str) -> str:
-    if _FUNCTION_NAME.match(function) or _FUNCTION_ARN.match(function):
+    if names.is_function_name(function) or names.is_unqualified_function_arn(function):
         return function
-    if function.startswith("arn:") and _FUNCTION_ARN.match(function.rsplit(":", 1)[0]):
+    if function.startswith("arn:") and names.is_unqualified_function_arn(function.rsplit(":", 1)[0]):
         raise ValueError(
             f"function {function!r} carries a qualifier in its ARN: pass the unqualified ARN "
             f"and the qualifier separately (--qualifier {function.rsplit(':', 1)[1]})"
         )
-    if ":" in function and _FUNCTION_NAME.match(function.split(":", 1)[0]):
+    if ":" in function and names.is_function_name(function.split(":", 1)[0]):
         name, qualifier = function.split(":", 1)
         raise ValueError(
             f"function {function!r} carries a qualifier: pass the name and the qualifier separately "
@@ -72,7 +66,7 @@ def _check_qualifier(qualifier: str) -> str:
         )
     if not qualifier:
         raise ValueError("qualifier is required: give a published version or an alias (e.g. --qualifier live)")
-    if not (_VERSION.match(qualifier) or _ALIAS.match(qualifier)):
+    if not (names.is_published_version(qualifier) or names.is_alias_name(qualifier)):
         raise ValueError(
             f"qualifier {qualifier!r} is neither a version number nor an alias name (1-128 letters, digits, '-', '_')"
         )
@@ -124,7 +118,7 @@ class Target(BaseModel):
     @field_validator("group")
     @classmethod
     def _group(cls, value: str) -> str:
-        if not _GROUP.match(value):
+        if not _GROUP.fullmatch(value):
             raise ValueError(
                 f"group {value!r} is not valid: use 1-63 lower-case letters, digits, '-' or '_', "
                 "starting with a letter or digit"
@@ -162,8 +156,8 @@ class Target(BaseModel):
     @property
     def function_name(self) -> str:
         """The bare function name (the last part of an ARN)."""
-        match = _FUNCTION_ARN.match(self.function)
-        return match.group(1) if match else self.function
+        ref = names.parse_function_ref(self.function)
+        return ref.name if ref is not None else self.function
 
     def payload_bytes(self) -> bytes | None:
         """The inline payload as JSON bytes, or None when the target uses the protocol ping."""

@@ -132,9 +132,10 @@ _built_sizes: set[int] = set()
 def _payload_loader(allowed_buckets: frozenset[str]) -> Callable[[str], bytes]:
     def load(uri: str) -> bytes:
         from thermostat_runtime import refs
+        from thermostat_runtime.names import SYNC_INVOKE_LIMIT_BYTES
 
         try:
-            return refs.read_reference(uri, allowed_buckets=allowed_buckets, max_bytes=refs.SYNC_INVOKE_LIMIT_BYTES)
+            return refs.read_reference(uri, allowed_buckets=allowed_buckets, max_bytes=SYNC_INVOKE_LIMIT_BYTES)
         except refs.PayloadRefNotFound as exc:
             raise NotFound(str(exc)) from exc
         except refs.PayloadRefUnavailable as exc:

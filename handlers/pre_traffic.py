@@ -141,8 +141,8 @@ def read_payload_s3(
     uri: str, allowed_buckets: tuple[str, ...], *, sha256: str | None = None, s3_client: Any = None
 ) -> bytes:
     """Read a ``payloadS3`` event: allow-listed bucket, at most Lambda's synchronous limit, JSON."""
+    from thermostat_runtime.names import SYNC_INVOKE_LIMIT_BYTES
     from thermostat_runtime.refs import (
-        SYNC_INVOKE_LIMIT_BYTES,
         PayloadRefError,
         PayloadRefNotFound,
         PayloadRefUnavailable,

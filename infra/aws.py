@@ -87,6 +87,10 @@ def client(
         return factory.create_client(service, region_name=region_name or region(), config=Config(**options))
 
 
+#: DynamoDB's error code for a failed condition (a conditional put that found an item).
+CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
 def error_code(exc: BaseException) -> str | None:
     """The AWS error code of a botocore ``ClientError`` (None for anything else)."""
     response = getattr(exc, "response", None)

@@ -31,7 +31,6 @@ BUCKET_SK = "BUCKET"
 STRAY_PK = "STRAY"
 #: A stray record outlives its last sighting by this long (the sweeper reports live strays anyway).
 STRAY_TTL = timedelta(days=30)
-CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 def bucket_pk(key: BucketKey) -> str:
@@ -138,7 +137,7 @@ class DynamoBucketRegistry:
         try:
             self.client.put_item(**request)
         except Exception as exc:
-            if aws.error_code(exc) != CONDITION_FAILED:
+            if aws.error_code(exc) != aws.CONDITION_FAILED:
                 raise self._unavailable("claim", record.key, exc) from exc
             old = getattr(exc, "response", {}).get("Item")
             if not old:
@@ -234,7 +233,7 @@ class DynamoBucketRegistry:
         try:
             call()
         except PynamoDBException as exc:
-            if exc.cause_response_code == CONDITION_FAILED:
+            if exc.cause_response_code == aws.CONDITION_FAILED:
                 return False
             raise self._unavailable(what, key, exc) from exc
         return True

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from pynamodb.connection._botocore_private import BotocoreBaseClientPrivate
 
 _bind_lock = threading.Lock()
-_bound: tuple[str, str] | None = None
 
 
 class _SharedSessionConnection(Connection):
@@ -92,7 +91,6 @@ def _all_models(base: type[Model]) -> list[type[Model]]:
 
 def bind_table(table_name: str, region: str | None = None) -> None:
     """Point every record model at ``table_name`` (idempotent, thread-safe)."""
-    global _bound
     target = (table_name, region or aws.region())
     with _bind_lock:
         models: list[type[Model]] = [TableModel, *_all_models(TableModel)]
@@ -102,7 +100,6 @@ def bind_table(table_name: str, region: str | None = None) -> None:
                 model.Meta.table_name = target[0]
                 model.Meta.region = target[1]
                 model._connection = None  # the next call reconnects to the bound table
-        _bound = target
 
 
 def create_table(table_name: str, region: str | None = None, wait: bool = True) -> bool:

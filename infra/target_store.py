@@ -37,16 +37,6 @@ class TargetRecord(TableModel):
     updated_at = UnicodeAttribute(null=True)
 
 
-def _bind(table_name: str, region: str | None) -> None:
-    bind_table(table_name, region)
-    # bind_table returns early when the table is already bound: a model defined (imported) after
-    # that first binding would keep the placeholder name, so make sure this one follows.
-    if TargetRecord.Meta.table_name != table_name:
-        TargetRecord.Meta.table_name = table_name
-        TargetRecord.Meta.region = TableModel.Meta.region
-        TargetRecord._connection = None
-
-
 def _split_key(sk: str) -> tuple[str, str, str]:
     group, _, rest = sk.partition("#")
     function, _, qualifier = rest.rpartition("#")
@@ -82,7 +72,7 @@ class DynamoTargetStore:
     """The :class:`~domain.targets.TargetStore` port on the thermostat table (pynamodb)."""
 
     def __init__(self, table_name: str, region: str | None = None) -> None:
-        _bind(table_name, region)
+        bind_table(table_name, region)
 
     def load(self, group: str | None = None) -> list[Target | TargetProblem]:
         """Every target of ``group`` (all groups when None), in key order."""

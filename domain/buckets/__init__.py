@@ -34,7 +34,6 @@ from domain.buckets.ports import (
     BucketProbe,
     BucketRegistry,
     BucketStore,
-    Clock,
     CreateOutcome,
     DeleteOutcome,
     EventPublisher,
@@ -53,6 +52,7 @@ from domain.buckets.service import (
     run_once,
 )
 from domain.buckets.strays import StrayFinding, SweepReport, find_strays, matching_pattern, sweep
+from domain.deadline import Clock
 
 __all__ = [
     "BUCKET_RESOLVED",

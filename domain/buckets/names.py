@@ -1,26 +1,38 @@
 """S3 general-purpose bucket names: the naming rules (each with its reason) and a generator.
 
-moto (and so every local run) accepts names that S3 refuses (``My_Bucket``, ``192.168.5.4``,
-``sthree-x``), so this validator is the only check before a name reaches AWS: it must be
-complete, and each refusal must say which rule was broken.
+The rules themselves are defined once, in ``thermostat_runtime.names`` (the runtime layer reads
+``s3://`` references with the same rules); this module raises the domain's error and names new
+buckets.
 """
 
 from __future__ import annotations
 
 import random
 import re
-import string
 
 from domain.errors import InvalidInput
+from thermostat_runtime.names import (
+    BUCKET_ALPHABET,
+    BUCKET_MAX_LENGTH,
+    BUCKET_MIN_LENGTH,
+    BUCKET_RESERVED_PREFIXES,
+    bucket_name_problems,
+)
 
-MIN_LENGTH = 3
-MAX_LENGTH = 63
-RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
-RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+__all__ = [
+    "InvalidBucketName",
+    "bucket_name_problems",
+    "generate_bucket_name",
+    "is_valid_bucket_name",
+    "shown",
+    "validate_bucket_name",
+]
+
+MIN_LENGTH = BUCKET_MIN_LENGTH
+MAX_LENGTH = BUCKET_MAX_LENGTH
+RESERVED_PREFIXES = BUCKET_RESERVED_PREFIXES
 SUFFIX_LENGTH = 8
-_ALPHABET = string.ascii_lowercase + string.digits
-_ALLOWED = frozenset(_ALPHABET + ".-")
-_IP_LIKE = re.compile(r"\d{1,3}(\.\d{1,3}){3}")
+_ALPHABET = BUCKET_ALPHABET
 _SHOWN_MAX = 70
 
 
@@ -38,32 +50,6 @@ def shown(value: str) -> str:
     if len(value) <= _SHOWN_MAX:
         return repr(value)
     return f"{value[:40]!r}… ({len(value)} characters)"
-
-
-def bucket_name_problems(name: str) -> list[str]:
-    """Every S3 naming rule ``name`` breaks, as reasons a person can act on (empty when valid)."""
-    problems: list[str] = []
-    if not MIN_LENGTH <= len(name) <= MAX_LENGTH:
-        problems.append(f"must be {MIN_LENGTH} to {MAX_LENGTH} characters long (it has {len(name)})")
-    bad = sorted({char for char in name if char not in _ALLOWED})
-    if bad:
-        listed = "".join(bad[:10])
-        problems.append(f"may contain only lowercase letters, digits, '.' and '-' (found {listed!r})")
-    if name and name[0] not in _ALPHABET:
-        problems.append("must begin with a lowercase letter or a digit")
-    if name and name[-1] not in _ALPHABET:
-        problems.append("must end with a lowercase letter or a digit")
-    if ".." in name:
-        problems.append("must not contain two adjacent periods")
-    if _IP_LIKE.fullmatch(name):
-        problems.append("must not be formatted as an IP address")
-    problems.extend(
-        f"must not start with the reserved prefix {prefix!r}" for prefix in RESERVED_PREFIXES if name.startswith(prefix)
-    )
-    problems.extend(
-        f"must not end with the reserved suffix {suffix!r}" for suffix in RESERVED_SUFFIXES if name.endswith(suffix)
-    )
-    return problems
 
 
 def validate_bucket_name(name: str) -> str:

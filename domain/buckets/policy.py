@@ -18,12 +18,12 @@ from domain.buckets.ports import (
     BucketNameUnavailable,
     BucketRegistry,
     BucketStore,
-    Clock,
     CreateOutcome,
     ProbeStatus,
     Sleeper,
 )
 from domain.buckets.strays import matching_pattern
+from domain.deadline import Clock
 from domain.errors import Conflict, InvalidInput, ThermostatError, Unavailable
 
 DEFAULT_LEASE_S = 120.0

@@ -16,7 +16,6 @@ from domain.buckets.model import BucketKey, BucketRecord, StrayRecord
 from domain.errors import Conflict
 
 #: Seconds since the epoch (``time.time`` in production, a fake in tests).
-Clock = Callable[[], float]
 #: Sleeps for the given seconds (``time.sleep`` in production).
 Sleeper = Callable[[float], object]
 

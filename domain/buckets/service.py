@@ -14,13 +14,13 @@ from domain.buckets.policy import DEFAULT_WAIT_S, ensure_bucket
 from domain.buckets.ports import (
     BucketRegistry,
     BucketStore,
-    Clock,
     EventPublisher,
     EventReceipts,
     ReceiptStatus,
     Sleeper,
 )
 from domain.buckets.strays import matching_pattern
+from domain.deadline import Clock
 from domain.errors import Conflict
 
 DEPLOYMENT_REQUESTED = "Deployment Requested"

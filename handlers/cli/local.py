@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import signal
@@ -56,7 +57,7 @@ def _table(rows: list[dict[str, Any]], title: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Start the stack; run the demo, or serve until Ctrl-C with a live status view."""
-    from infra.local.stack import STATE_FILE, TEMPLATE, LocalStack
+    from emulator.stack import STATE_FILE, TEMPLATE, LocalStack
 
     _quiet_servers()
     _progress["stream"] = sys.stderr if getattr(args, "json", False) else sys.stdout
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _demo(stack: Any, args: argparse.Namespace) -> int:
-    from infra.local.demo import run_demo
+    from emulator.demo import run_demo
 
     result = run_demo(stack, _say, _table)
     rows = [{"check": name, "ok": ok, "detail": detail} for name, ok, detail in result.checks]
@@ -92,15 +93,28 @@ def _demo(stack: Any, args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-def _serve(stack: Any, args: argparse.Namespace) -> int:
-    from infra.local.status import render_status
+def render_status(stack: Any) -> str:
+    """One screen of the stack's status (plain text, so it logs and pipes cleanly)."""
+    from emulator.status import collect_status
 
+    out = io.StringIO()
+    out.write(f"\n=== thermostat local — {time.strftime('%H:%M:%S')} ===\n")
+    for section in collect_status(stack):
+        if section.error is not None:
+            out.write(f"{section.title}: unavailable ({section.error})\n")
+        else:
+            print_table(section.rows, title=section.title, stream=out)
+        out.write("\n")
+    return out.getvalue()
+
+
+def _serve(stack: Any, args: argparse.Namespace) -> int:
     stopping = {"now": False}
 
     def stop(_signum: int, _frame: object) -> None:
         stopping["now"] = True
 
-    from infra.local.stack import register_demo_warm_targets
+    from emulator.stack import register_demo_warm_targets
 
     # Both signals, explicitly: a shell that starts us in the background leaves SIGINT ignored.
     previous = signal.signal(signal.SIGTERM, stop)
@@ -126,7 +140,7 @@ def _serve(stack: Any, args: argparse.Namespace) -> int:
 
 def run_env(args: argparse.Namespace) -> int:
     """Print the export lines of the running stack (for ``eval``)."""
-    from infra.local.stack import export_lines, read_state
+    from emulator.stack import export_lines, read_state
 
     lines = export_lines(read_state())
     if getattr(args, "json", False):
@@ -138,7 +152,7 @@ def run_env(args: argparse.Namespace) -> int:
 
 def run_put_event(args: argparse.Namespace) -> int:
     """Send one event to the running stack's EventBridge (rules and targets as in the template)."""
-    from infra.local.stack import read_state
+    from emulator.stack import read_state
 
     state = read_state()
     try:

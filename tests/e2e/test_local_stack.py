@@ -14,8 +14,8 @@ from typing import Any
 import psutil
 import pytest
 
-from infra.local.demo import run_demo
-from infra.local.stack import LocalStack
+from emulator.demo import run_demo
+from emulator.stack import LocalStack
 
 pytestmark = pytest.mark.e2e
 

@@ -13,8 +13,8 @@ import boto3
 import pytest
 
 from domain.errors import InvalidInput
-from infra.local.event_router import EventRouter
-from infra.local.template import LocalRule, load_template
+from emulator.event_router import EventRouter
+from emulator.template import LocalRule, load_template
 
 pytestmark = pytest.mark.integration
 

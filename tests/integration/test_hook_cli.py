@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from emulator.lambda_runner import FunctionSpec, LambdaRunner
 from handlers.cli import main
-from infra.local.lambda_runner import FunctionSpec, LambdaRunner
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ from typing import Any
 import boto3
 import pytest
 
-from infra.local.codedeploy import LocalCodeDeploy
-from infra.local.lambda_runner import FunctionSpec, LambdaRunner
+from emulator.codedeploy import LocalCodeDeploy
+from emulator.lambda_runner import FunctionSpec, LambdaRunner
 
 pytestmark = pytest.mark.integration
 

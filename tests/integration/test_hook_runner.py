@@ -14,13 +14,13 @@ from typing import Any
 import boto3
 import pytest
 
+from emulator.codedeploy import Deployment, LocalCodeDeploy
+from emulator.lambda_runner import FunctionSpec, LambdaRunner
 from handlers.pre_traffic import HookDependencies, handle, load_hook_options
 from infra import observability
 from infra.codedeploy import CodeDeployAppSpecReader, CodeDeployReporter
 from infra.hook_ledger import DynamoHookLedger
 from infra.lambda_invoker import BotoFunctionInvoker
-from infra.local.codedeploy import Deployment, LocalCodeDeploy
-from infra.local.lambda_runner import FunctionSpec, LambdaRunner
 from infra.settings import load_settings
 from tests.unit.test_hook_support import FakeContext
 

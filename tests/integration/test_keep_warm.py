@@ -18,8 +18,8 @@ import pytest
 from bench._lambda_endpoint import FunctionSpec as SimulatedFunction
 from bench._lambda_endpoint import LambdaEndpoint
 from domain.targets import make_target
+from emulator.lambda_runner import FunctionSpec, LambdaRunner
 from handlers.keep_warm import clear_caches, lambda_handler
-from infra.local.lambda_runner import FunctionSpec, LambdaRunner
 from infra.settings import get_settings
 from infra.target_store import PK, DynamoTargetStore, TargetRecord
 from tests.emf import emf_documents, emf_problems

@@ -20,7 +20,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from infra.local.lambda_runner import FunctionSpec, LambdaRunner
+from emulator.lambda_runner import FunctionSpec, LambdaRunner
 from thermostat_runtime import build_request, parse_reply
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from infra.local.lambda_runner import FunctionSpec, LambdaRunner
+from emulator.lambda_runner import FunctionSpec, LambdaRunner
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from typing import Any
 import psutil
 import pytest
 
-from infra.local.lambda_runner import FunctionSpec, LambdaRunner
+from emulator.lambda_runner import FunctionSpec, LambdaRunner
 
 pytestmark = pytest.mark.integration
 
@@ -89,7 +89,7 @@ _PARENT = textwrap.dedent(
     """
     import json, sys, threading, time
     sys.path[:0] = [{root!r}]
-    from infra.local.lambda_runner import FunctionSpec, LambdaRunner
+    from emulator.lambda_runner import FunctionSpec, LambdaRunner
 
     runner = LambdaRunner().start()
     runner.add_function(FunctionSpec(name="echo", handler="tests.functions.echo.handler", code_paths=[{root!r}]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from infra.local.log_forwarder import LogForwarder
+from emulator.log_forwarder import LogForwarder
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,8 @@ from botocore.stub import Stubber
 
 from domain.errors import DeadlineExceeded, InvalidInput, NotFound, Unavailable
 from domain.hook import ClockDeadline, HookStatus, ReportOutcome
+from emulator.codedeploy import render_appspec
 from infra.codedeploy import CodeDeployAppSpecReader, CodeDeployReporter, parse_appspec, parse_simple_yaml
-from infra.local.codedeploy import render_appspec
 from tests.unit.test_hook_support import DEPLOYMENT_ID, EXECUTION_ID
 
 pytestmark = pytest.mark.unit

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from infra.local.lambda_runner import FunctionSpec, LambdaRunner
-from infra.local.runner_http import LambdaAPI, Response
+from emulator.lambda_runner import FunctionSpec, LambdaRunner
+from emulator.runner_http import LambdaAPI, Response
 
 pytestmark = pytest.mark.unit
 
@@ -141,7 +141,7 @@ def test_provisioned_concurrency_above_the_account_limit_is_refused_and_changes_
 
 
 def test_runner_settings_are_validated() -> None:
-    from infra.local.runner_model import InvalidParameter
+    from emulator.runner_model import InvalidParameter
 
     with pytest.raises(InvalidParameter, match="idle_timeout_s and init_timeout_s must be > 0"):
         LambdaRunner(idle_timeout_s=0)

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from domain.errors import Unavailable
-from infra.local.runner_env import WorkerReply
-from infra.local.runner_model import LATEST, FunctionSpec, Throttled, VersionConfig
-from infra.local.runner_pool import EnvironmentPool, Lease, init_type_for, matching
+from emulator.runner_env import WorkerReply
+from emulator.runner_model import LATEST, FunctionSpec, Throttled, VersionConfig
+from emulator.runner_pool import EnvironmentPool, Lease, init_type_for, matching
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from domain.errors import InvalidInput, NotFound
-from infra.local.runner_model import (
+from emulator.runner_model import (
     LATEST,
     FunctionNotFound,
     FunctionRef,
@@ -20,7 +20,7 @@ from infra.local.runner_model import (
     spec_with,
     validated_spec,
 )
-from infra.local.runner_registry import Registry
+from emulator.runner_registry import Registry
 
 pytestmark = pytest.mark.unit
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from infra.local import _worker as worker
-from infra.local.runner_env import (
+from emulator import _worker as worker
+from emulator.runner_env import (
     WorkerReply,
     _Channel,
     _Closed,
@@ -17,7 +17,7 @@ from infra.local.runner_env import (
     _TimedOut,
     worker_environment,
 )
-from infra.local.runner_model import FunctionSpec, VersionConfig
+from emulator.runner_model import FunctionSpec, VersionConfig
 
 pytestmark = pytest.mark.unit
 

@@ -47,8 +47,6 @@ if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
     from typing import Any, Final
 
-#: Lambda's synchronous invocation payload limit.
-SYNC_INVOKE_LIMIT_BYTES: Final = 6 * 1024 * 1024
 #: Step Functions' limit on a state's input or output.
 STEP_FUNCTIONS_LIMIT_BYTES: Final = 256 * 1024
 
@@ -71,10 +69,7 @@ JSON_CONTENT_TYPE: Final = "application/json"
 BINARY_CONTENT_TYPE: Final = "application/octet-stream"
 _OPTIONAL_FIELDS: Final = frozenset({"sha256", "size", "content_type"})
 _GENERIC_TYPES: Final = frozenset({"", "binary/octet-stream", "application/octet-stream"})
-_BUCKET_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
 _HEX: Final = frozenset("0123456789abcdef")
-_RESERVED_PREFIXES: Final = ("xn--", "sthree-", "amzn-s3-demo-")
-_RESERVED_SUFFIXES: Final = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 _MAX_KEY_BYTES: Final = 1024
 
 
@@ -139,29 +134,15 @@ def _normalise_allowed(allowed_buckets: Collection[str] | str | None) -> frozens
 
 
 def bucket_name_problem(name: str) -> str | None:
-    """Why ``name`` is not a valid S3 general-purpose bucket name, or None when it is.
+    """Why ``name`` is not a valid S3 general-purpose bucket name (its first broken rule), or None.
 
     S3 (and moto, which accepts anything) would otherwise answer with a confusing error, or
     worse, a malformed name could be read as a different bucket or an access point.
     """
-    if not 3 <= len(name) <= 63:
-        return f"bucket name {name!r} must be 3 to 63 characters long"
-    if not set(name) <= _BUCKET_CHARS:
-        return f"bucket name {name!r} may contain only lowercase letters, digits, '.' and '-'"
-    if not (name[0].isalnum() and name[-1].isalnum()):
-        return f"bucket name {name!r} must begin and end with a letter or a digit"
-    if ".." in name:
-        return f"bucket name {name!r} must not contain two adjacent periods"
-    parts = name.split(".")
-    if len(parts) == 4 and all(part.isdigit() for part in parts):
-        return f"bucket name {name!r} must not be formatted as an IP address"
-    for prefix in _RESERVED_PREFIXES:
-        if name.startswith(prefix):
-            return f"bucket name {name!r} must not start with the reserved prefix {prefix!r}"
-    for suffix in _RESERVED_SUFFIXES:
-        if name.endswith(suffix):
-            return f"bucket name {name!r} must not end with the reserved suffix {suffix!r}"
-    return None
+    from .names import bucket_name_problems
+
+    problems = bucket_name_problems(name)
+    return f"bucket name {name!r} {problems[0]}" if problems else None
 
 
 def _key_problem(key: str) -> str | None:

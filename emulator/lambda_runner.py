@@ -5,7 +5,7 @@ against it (``endpoint_url=runner.url``, or ``AWS_ENDPOINT_URL_LAMBDA``). Each f
 pool of execution environments; each environment is a worker process that imports the handler
 once (a cold start) and then serves invocations one at a time::
 
-    from infra.local.lambda_runner import FunctionSpec, LambdaRunner
+    from emulator.lambda_runner import FunctionSpec, LambdaRunner
 
     with LambdaRunner(idle_timeout_s=60) as runner:          # listening on runner.url
         runner.add_function(FunctionSpec(name="echo", handler="tests.functions.echo.handler",
@@ -45,8 +45,8 @@ from types import TracebackType
 from typing import Any, Literal
 
 from domain.errors import Unavailable
-from infra.local.runner_env import ExecutionEnvironment, LogSink, WorkerReply
-from infra.local.runner_model import (
+from emulator.runner_env import ExecutionEnvironment, LogSink, WorkerReply
+from emulator.runner_model import (
     DEFAULT_ACCOUNT,
     LATEST,
     MAX_ASYNC_PAYLOAD,
@@ -66,8 +66,8 @@ from infra.local.runner_model import (
     merge_qualifier,
     parse_function_ref,
 )
-from infra.local.runner_pool import Environment, EnvironmentPool, Lease, matching
-from infra.local.runner_registry import Registry
+from emulator.runner_pool import Environment, EnvironmentPool, Lease, matching
+from emulator.runner_registry import Registry
 
 __all__ = [
     "LATEST",
@@ -197,7 +197,7 @@ class LambdaRunner:
 
     def start(self) -> LambdaRunner:
         """Start listening (returns once the socket accepts connections) and the idle reaper."""
-        from infra.local.runner_http import LambdaHTTPServer
+        from emulator.runner_http import LambdaHTTPServer
 
         with self._lock:
             if self._stopped:

@@ -3,12 +3,12 @@
 * DynamoDB, S3, STS, CloudWatch, CloudWatch Logs and EventBridge's control calls: moto's threaded
   server, through ``AWS_ENDPOINT_URL``;
 * Lambda, where code really runs (a worker process per execution environment):
-  :mod:`infra.local.lambda_runner`, through ``AWS_ENDPOINT_URL_LAMBDA``;
-* EventBridge ``PutEvents`` → rules → functions, and schedules: :mod:`infra.local.event_router`,
+  :mod:`emulator.lambda_runner`, through ``AWS_ENDPOINT_URL_LAMBDA``;
+* EventBridge ``PutEvents`` → rules → functions, and schedules: :mod:`emulator.event_router`,
   through ``AWS_ENDPOINT_URL_EVENTBRIDGE``;
-* the CodeDeploy lifecycle (hooks, verdicts, alias shift): :mod:`infra.local.codedeploy`, through
+* the CodeDeploy lifecycle (hooks, verdicts, alias shift): :mod:`emulator.codedeploy`, through
   ``AWS_ENDPOINT_URL_CODEDEPLOY``;
-* function logs, EMF telemetry included: :mod:`infra.local.log_forwarder` → moto's CloudWatch Logs.
+* function logs, EMF telemetry included: :mod:`emulator.log_forwarder` → moto's CloudWatch Logs.
 
 Functions come from ``serverless/template.yaml`` (handler, environment, timeout, memory, rules,
 schedules) plus the demo targets of ``serverless/examples/targets``. Every boto3 client, in this
@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from domain.errors import InvalidInput, NotFound
-from infra.local.codedeploy import LocalCodeDeploy
-from infra.local.event_router import EventRouter
-from infra.local.lambda_runner import FunctionSpec, LambdaRunner
-from infra.local.log_forwarder import LogForwarder
-from infra.local.template import LocalFunction, Template, load_template
+from emulator.codedeploy import LocalCodeDeploy
+from emulator.event_router import EventRouter
+from emulator.lambda_runner import FunctionSpec, LambdaRunner
+from emulator.log_forwarder import LogForwarder
+from emulator.template import LocalFunction, Template, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYER = ROOT / "serverless" / "layer" / "python"

@@ -1,6 +1,6 @@
 """What the local runner knows about its functions: ``$LATEST``, versions, aliases, concurrency settings.
 
-Pure state behind one lock; no processes here (those live in :mod:`infra.local.runner_pool`).
+Pure state behind one lock; no processes here (those live in :mod:`emulator.runner_pool`).
 Versions are immutable snapshots of ``$LATEST``'s configuration; an alias names a version (and,
 with a routing config, extra versions with weights).
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from infra.local.runner_model import (
+from emulator.runner_model import (
     DEFAULT_ACCOUNT,
     LATEST,
     Alias,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
-import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from infra.local.stack import REGION, TABLE, LocalStack
+from emulator.stack import REGION, TABLE, LocalStack
 
 
 def _rows_environments(stack: LocalStack) -> list[dict[str, Any]]:
@@ -78,28 +77,33 @@ def _until(moment: datetime) -> str:
     return f"in {hours}h{rest // 60:02d}m" if hours else f"in {rest // 60}m{rest % 60:02d}s"
 
 
-def render_status(stack: LocalStack) -> str:
-    """One screen of status (plain text, so it logs and pipes cleanly)."""
-    from handlers.cli._output import print_table
+@dataclass(frozen=True)
+class StatusSection:
+    """One titled table of the live view; ``error`` instead of rows when it could not be read."""
 
-    out = io.StringIO()
-    out.write(f"\n=== thermostat local — {time.strftime('%H:%M:%S')} ===\n")
+    title: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+
+def collect_status(stack: LocalStack) -> list[StatusSection]:
+    """The live view's sections, as data: the CLI decides how to draw them."""
     sections: tuple[tuple[str, Callable[[], list[dict[str, Any]]]], ...] = (
         ("Execution environments", lambda: _rows_environments(stack)),
         ("Keep-warm targets", _rows_targets),
         ("Deployment buckets", _rows_buckets),
         ("Recent deployments (hook verdicts)", lambda: _rows_deployments(stack)),
     )
+    collected: list[StatusSection] = []
     for title, rows in sections:
         try:
-            print_table(rows(), title=title, stream=out)
+            collected.append(StatusSection(title, rows()))
         except Exception as exc:  # noqa: BLE001 - one broken section must not hide the others
-            out.write(f"{title}: unavailable ({type(exc).__name__}: {exc})\n")
-        out.write("\n")
+            collected.append(StatusSection(title, error=f"{type(exc).__name__}: {exc}"))
     if stack.router is not None:
         schedules = [
             {"rule": name, "schedule": expression, "next": f"{when:%Y-%m-%d %H:%M:%S} UTC ({_until(when)})"}
             for name, expression, when in stack.router.schedules
         ]
-        print_table(schedules, title="Schedules", stream=out)
-    return out.getvalue()
+        collected.append(StatusSection("Schedules", schedules))
+    return collected

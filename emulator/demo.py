@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from emulator.stack import DEMO_TARGETS, REGION, TABLE, LocalStack
 from infra import aws
-from infra.local.stack import DEMO_TARGETS, REGION, TABLE, LocalStack
 
 Say = Callable[[str], None]
 Table = Callable[[list[dict[str, Any]], str], None]

@@ -1,6 +1,6 @@
 """One local execution environment: a process that imports a handler once and serves invocations.
 
-Started by :mod:`infra.local.runner_env` as ``python -P _worker.py REQ_FD REPLY_FD NONCE CODE_PATHS_JSON``
+Started by :mod:`emulator.runner_env` as ``python -P _worker.py REQ_FD REPLY_FD NONCE CODE_PATHS_JSON``
 with the Lambda environment variables already set. Standard library only, and as little of it as
 possible: everything imported here is paid by every cold start it measures.
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from domain.errors import InvalidInput
 from domain.schedules import Schedule, parse_schedule
-from infra.local.template import LocalRule
+from emulator.template import LocalRule
 
 Deliver = Callable[[str, dict[str, Any]], None]
 MAX_ENTRIES = 10

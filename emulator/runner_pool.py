@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from domain.errors import Unavailable
-from infra.local.runner_env import ON_DEMAND, PROVISIONED, SNAP_START, State, WorkerReply
-from infra.local.runner_model import LATEST, Throttled, VersionConfig
+from emulator.runner_env import ON_DEMAND, PROVISIONED, SNAP_START, State, WorkerReply
+from emulator.runner_model import LATEST, Throttled, VersionConfig
 
 
 class Environment(Protocol):

@@ -1,6 +1,6 @@
 """One execution environment of the local runner: a worker process, its private pipes and its log.
 
-A cold start is a new process (``infra/local/_worker.py``) that imports the handler once; the
+A cold start is a new process (``emulator/_worker.py``) that imports the handler once; the
 environment then serves one invocation at a time over two private pipes. Everything the worker
 prints (stdout and stderr, merged as Lambda merges them) is its log: each line goes to the log
 sink and into the tail of the invocation it belongs to. A timeout or a crash kills the whole
@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from infra.local.runner_model import RUNTIME, VersionConfig
+from emulator.runner_model import RUNTIME, VersionConfig
 
 WORKER_PATH = str(Path(__file__).with_name("_worker.py"))
 

@@ -17,12 +17,14 @@ from typing import Annotated, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from domain.errors import Conflict, InvalidInput, NotFound, ThermostatError, Unavailable
+from thermostat_runtime import names
+from thermostat_runtime.names import SYNC_INVOKE_LIMIT_BYTES
 
-LATEST = "$LATEST"
+LATEST = names.LATEST
 DEFAULT_ACCOUNT = "123456789012"
 RUNTIME = "python3.11"
 #: Synchronous request and response limit (``RequestTooLargeException`` above it).
-MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
+MAX_SYNC_PAYLOAD = SYNC_INVOKE_LIMIT_BYTES
 #: Asynchronous (``Event``) request limit.
 MAX_ASYNC_PAYLOAD = 256 * 1024
 
@@ -50,15 +52,7 @@ RESERVED_ENVIRONMENT_KEYS = frozenset(
     }
 )
 
-_NAME = r"[a-zA-Z0-9_-]{1,64}"
-_QUALIFIER = r"\$LATEST|[a-zA-Z0-9_-]{1,128}"
-_FUNCTION_REF = re.compile(
-    rf"^(?:arn:aws[a-zA-Z-]*:lambda:(?P<region>[a-z0-9-]+):(?P<account>\d{{12}}):function:|(?P<short_account>\d{{12}}):function:)?"
-    rf"(?P<name>{_NAME})(?::(?P<qualifier>{_QUALIFIER}))?$"
-)
-_ALIAS_NAME = re.compile(r"^(?!^[0-9]+$)[a-zA-Z0-9_-]{1,128}$")
-_VERSION = re.compile(r"^[0-9]{1,10}$")
-_HANDLER = re.compile(r"^[^\s]+\.[A-Za-z_][A-Za-z0-9_]*$")
+_HANDLER = re.compile(r"[^\s]+\.[A-Za-z_][A-Za-z0-9_]*")
 
 
 class RunnerError(ThermostatError):
@@ -161,7 +155,7 @@ class FunctionSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: Annotated[str, Field(pattern=rf"^{_NAME}$")]
+    name: Annotated[str, Field(pattern=rf"^(?:{names.FUNCTION_NAME.pattern})$")]
     handler: Annotated[str, Field(min_length=3, max_length=128)]
     environment: Mapping[str, str] = Field(default_factory=dict)
     timeout_s: Annotated[float, Field(gt=0, le=900)] = 3.0
@@ -175,7 +169,7 @@ class FunctionSpec(BaseModel):
     @field_validator("handler")
     @classmethod
     def _check_handler(cls, value: str) -> str:
-        if not _HANDLER.match(value):
+        if not _HANDLER.fullmatch(value):
             raise ValueError(f"handler {value!r} must look like 'package.module.function'")
         return value
 
@@ -189,7 +183,7 @@ class FunctionSpec(BaseModel):
                 "have provided contains reserved keys that are currently not supported for modification. "
                 f"Reserved keys used in this request: {', '.join(reserved)}"
             )
-        bad = sorted(key for key in value if not re.match(r"^[a-zA-Z]\w*$", key))
+        bad = sorted(key for key in value if not re.fullmatch(r"[a-zA-Z]\w*", key))
         if bad:
             raise ValueError(f"environment variable names must match [a-zA-Z]\\w*: {bad}")
         return dict(value)
@@ -264,14 +258,14 @@ class FunctionRef:
 
 def parse_function_ref(ref: str) -> FunctionRef:
     """Read ``name``, ``name:qualifier``, ``ACCOUNT:function:name`` or ``arn:aws:lambda:…:function:name[:q]``."""
-    match = _FUNCTION_REF.match(ref)
-    if match is None:
+    parsed = names.parse_function_ref(ref)
+    if parsed is None:
         raise InvalidParameter(
             f"1 validation error detected: Value '{ref}' at 'functionName' failed to satisfy constraint: "
             "expected a function name, a partial ARN (ACCOUNT:function:NAME) or "
             "arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]"
         )
-    return FunctionRef(match["name"], match["qualifier"])
+    return FunctionRef(parsed.name, parsed.qualifier)
 
 
 def merge_qualifier(ref: FunctionRef, qualifier: str | None) -> str | None:
@@ -283,14 +277,14 @@ def merge_qualifier(ref: FunctionRef, qualifier: str | None) -> str | None:
 
 def check_alias_name(name: str) -> str:
     """An alias name Lambda accepts (letters, digits, ``-``, ``_``; not all digits)."""
-    if not _ALIAS_NAME.match(name):
+    if not names.is_alias_name(name):
         raise InvalidParameter(f"alias name {name!r} must match (?!^[0-9]+$)[a-zA-Z0-9-_]{{1,128}}")
     return name
 
 
 def is_version_number(qualifier: str) -> bool:
     """True for a published version number ("1", "2", …)."""
-    return bool(_VERSION.match(qualifier))
+    return names.is_published_version(qualifier)
 
 
 def function_arn(region: str, account: str, name: str, qualifier: str | None = None) -> str:

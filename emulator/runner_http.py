@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from domain.errors import Unavailable
-from infra.local.runner_model import (
+from emulator.runner_model import (
     LATEST,
     MAX_SYNC_PAYLOAD,
     RUNTIME,
@@ -41,7 +41,7 @@ from infra.local.runner_model import (
 )
 
 if TYPE_CHECKING:
-    from infra.local.lambda_runner import LambdaRunner
+    from emulator.lambda_runner import LambdaRunner
 
 _log = logging.getLogger(__name__)
 

@@ -1,0 +1,82 @@
+"""The composition root: every adapter the control plane uses, built from settings once per process.
+
+The four Lambda handlers and the CLI ask this module for their adapters; none of them builds
+its own, and none reaches into another's module. Each factory is cached for the life of the
+process (a Lambda container: built at the first invocation, never at import), and
+:func:`reset` forgets all of them at once (tests; a changed endpoint).
+
+Nothing here reads the environment directly: :func:`settings` is the one place it is read.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+if TYPE_CHECKING:
+    from infra.settings import Settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: One "forget" per cached factory, called by :func:`reset`.
+_forgetters: list[Callable[[], None]] = []
+
+
+def _once(close: Callable[[Any], object] | None = None) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Cache a factory per (positional) argument tuple for the process.
+
+    ``close`` releases what it built (a connection or thread pool) when :func:`reset` forgets it.
+    """
+
+    def decorate(factory: Callable[P, R]) -> Callable[P, R]:
+        built: dict[Hashable, Any] = {}
+        lock = threading.RLock()
+
+        @functools.wraps(factory)
+        def get(*args: P.args, **kwargs: P.kwargs) -> R:
+            key = (args, tuple(sorted(kwargs.items())))
+            with lock:
+                if key not in built:
+                    built[key] = factory(*args, **kwargs)
+                return built[key]  # type: ignore[no-any-return]
+
+        def forget() -> None:
+            with lock:
+                values = list(built.values())
+                built.clear()
+            if close is not None:
+                for value in values:
+                    close(value)
+
+        _forgetters.append(forget)
+        return get
+
+    return decorate
+
+
+def settings() -> Settings:
+    """The process's settings (read from the environment at first use)."""
+    from infra.settings import get_settings
+
+    return get_settings()
+
+
+def reset() -> None:
+    """Forget every adapter built so far (closing pools), and read the settings again next time."""
+    from infra.settings import get_settings
+
+    for forget in _forgetters:
+        forget()
+    get_settings.cache_clear()
+
+
+# -- deployment buckets (deployment events, sweeper, bucket and zappa commands) ---------------
+
+
+# -- keep-warm (the keep-warm handler, targets and warm commands) ------------------------------
+
+
+# -- the pre-traffic hook (the hook handler, the hook command) ---------------------------------
