@@ -34,7 +34,7 @@ from emulator.lambda_runner import FunctionSpec, LambdaRunner
 from emulator.log_forwarder import LogForwarder
 from emulator.template import LocalFunction, Template, load_template
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 LAYER = ROOT / "serverless" / "layer" / "python"
 TEMPLATE = ROOT / "serverless" / "template.yaml"
 STATE_FILE = ROOT / ".thermostat" / "local.json"
