@@ -66,7 +66,7 @@ def _check_qualifier(qualifier: str) -> str:
         )
     if not qualifier:
         raise ValueError("qualifier is required: give a published version or an alias (e.g. --qualifier live)")
-    if not (names.is_published_version(qualifier) or names.is_alias_name(qualifier)):
+    if not names.is_qualifier_syntax(qualifier):
         raise ValueError(
             f"qualifier {qualifier!r} is neither a version number nor an alias name (1-128 letters, digits, '-', '_')"
         )

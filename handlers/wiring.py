@@ -16,7 +16,12 @@ from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 if TYPE_CHECKING:
+    import random
+
+    from infra.bucket_registry import DynamoBucketRegistry
+    from infra.s3_buckets import S3BucketStore
     from infra.settings import Settings
+    from infra.telemetry_source import CloudWatchLogsTelemetry
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -74,6 +79,50 @@ def reset() -> None:
 
 
 # -- deployment buckets (deployment events, sweeper, bucket and zappa commands) ---------------
+
+
+@_once()
+def bucket_registry() -> DynamoBucketRegistry:
+    """The deployment-bucket registry on ``THERMOSTAT_TABLE``."""
+    from infra.bucket_registry import DynamoBucketRegistry
+
+    current = settings()
+    return DynamoBucketRegistry(current.require_table(), current.region)
+
+
+@_once()
+def s3_client(region: str) -> Any:
+    """One S3 client per region (a bucket is created in its deploy's region)."""
+    from infra import aws
+
+    return aws.client("s3", region_name=region)
+
+
+@_once()
+def bucket_store(account: str, region: str) -> S3BucketStore:
+    """The bucket store of ``account`` in ``region`` (``ListBuckets`` is global; deletes follow redirects)."""
+    from infra.s3_buckets import S3BucketStore
+
+    return S3BucketStore(account, client=s3_client(region), region=region)
+
+
+@_once()
+def system_rng() -> random.Random:
+    """Randomness for bucket names: the operating system's, never a seeded generator."""
+    import random
+
+    return random.SystemRandom()
+
+
+# -- cold-start telemetry (the report command) -------------------------------------------------
+
+
+@_once()
+def telemetry(prefix: str) -> CloudWatchLogsTelemetry:
+    """The telemetry records in the log groups under ``prefix`` (CloudWatch Logs)."""
+    from infra.telemetry_source import CloudWatchLogsTelemetry
+
+    return CloudWatchLogsTelemetry(prefix=prefix)
 
 
 # -- keep-warm (the keep-warm handler, targets and warm commands) ------------------------------

@@ -9,7 +9,6 @@ pings counted as the cold start), which would contradict the runtime module's re
 from __future__ import annotations
 
 import io
-import os
 import sys
 from collections.abc import Callable
 from functools import cache
@@ -18,6 +17,7 @@ from typing import IO, Any, TypeVar, cast
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from infra.settings import get_settings
 from thermostat_runtime import warmable
 
 F = TypeVar("F", bound=Callable[[Any, Any], Any])
@@ -37,18 +37,15 @@ class _CurrentStdout(io.TextIOBase):
 
 @cache
 def get_logger() -> Logger:
-    """The control plane's structured logger (service from ``POWERTOOLS_SERVICE_NAME``)."""
-    service = os.environ.get("POWERTOOLS_SERVICE_NAME") or "thermostat"
-    return Logger(service=service, stream=cast("IO[str]", _CurrentStdout()))
+    """The control plane's structured logger (service from ``POWERTOOLS_SERVICE_NAME``, via settings)."""
+    return Logger(service=get_settings().service_name, stream=cast("IO[str]", _CurrentStdout()))
 
 
 @cache
 def get_metrics() -> Metrics:
-    """The control plane's EMF metrics (namespace from ``POWERTOOLS_METRICS_NAMESPACE``)."""
-    return Metrics(
-        namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "Thermostat",
-        service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "thermostat",
-    )
+    """The control plane's EMF metrics (namespace from ``POWERTOOLS_METRICS_NAMESPACE``, via settings)."""
+    settings = get_settings()
+    return Metrics(namespace=settings.metrics_namespace, service=settings.service_name)
 
 
 def publish_metrics() -> None:

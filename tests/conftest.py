@@ -103,6 +103,9 @@ def fresh_observability(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "thermostat-test")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ThermostatTest")
+    from infra.settings import get_settings
+
+    get_settings.cache_clear()
     observability.get_logger.cache_clear()
     observability.get_metrics.cache_clear()
     yield

@@ -61,6 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if run is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    from handlers import wiring
+
+    # One process, one command: adapters come from the composition root, built from the
+    # environment as it is now (a test or a shell that calls main() again gets fresh ones).
+    wiring.reset()
     try:
         return int(run(args) or EXIT_OK)
     except InvalidInput as exc:

@@ -7,10 +7,9 @@
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,11 +22,12 @@ from domain.buckets import (
     sweep,
 )
 from domain.errors import InvalidInput, NotFound
+from handlers import wiring
 from handlers.cli._output import emit, print_table
 from infra.accounts import current_account
 from infra.bucket_registry import DynamoBucketRegistry
 from infra.s3_buckets import S3BucketStore
-from infra.settings import Settings, get_settings
+from infra.settings import Settings
 
 
 @dataclass
@@ -37,20 +37,15 @@ class BucketServices:
     settings: Settings
     account: str
     registry: DynamoBucketRegistry
-    _stores: dict[str, S3BucketStore] = field(default_factory=dict)
 
     def store(self, region: str) -> S3BucketStore:
         """The account's store in ``region``."""
-        if region not in self._stores:
-            self._stores[region] = S3BucketStore(self.account, region=region)
-        return self._stores[region]
+        return wiring.bucket_store(self.account, region)
 
 
 def services() -> BucketServices:
-    """Settings, account (one STS call) and the registry, from the environment."""
-    settings = get_settings()
-    registry = DynamoBucketRegistry(settings.require_table(), settings.region)
-    return BucketServices(settings=settings, account=current_account(), registry=registry)
+    """Settings, account (one STS call) and the registry, from the composition root."""
+    return BucketServices(settings=wiring.settings(), account=current_account(), registry=wiring.bucket_registry())
 
 
 def resolve_bucket(
@@ -79,7 +74,7 @@ def resolve_bucket(
         publisher=None,
         clock=time.time,
         sleep=time.sleep,
-        rng=random.SystemRandom(),
+        rng=wiring.system_rng(),
         stray_patterns=svc.settings.stray_patterns,
     )
 

@@ -118,7 +118,7 @@ def run_put(args: argparse.Namespace) -> int:
                 "fix it, or store it as a blob: --content-type application/octet-stream and no '.json' key"
             ) from exc
 
-    from infra.aws import client
+    from handlers import wiring
 
     try:
         stored = put_payload(
@@ -127,7 +127,7 @@ def run_put(args: argparse.Namespace) -> int:
             key=args.key,
             content_type=content_type,
             suffix=suffix,
-            s3_client=client("s3"),
+            s3_client=wiring.s3_client(wiring.settings().region),
         )
     except PayloadRefNotFound as exc:
         raise NotFound(f"{exc}; create the bucket first") from exc

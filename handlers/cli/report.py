@@ -10,9 +10,9 @@ from typing import Any
 
 from domain.errors import InvalidInput
 from domain.report import START_KINDS, build_report
+from handlers import wiring
 from handlers.cli._output import emit, print_table
 from handlers.cli._report_html import render_html
-from infra.telemetry_source import CloudWatchLogsTelemetry
 
 #: Lambda's default log groups, and the named ones the SAM template gives thermostat's own functions.
 DEFAULT_PREFIXES = ("/aws/lambda/", "/thermostat/")
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     """Read the telemetry, print the report, optionally write the page."""
     since_ms = int((time.time() - parse_duration(args.since)) * 1000)
     prefixes = args.prefixes or list(DEFAULT_PREFIXES)
-    records = [r for prefix in prefixes for r in CloudWatchLogsTelemetry(prefix=prefix).records(since_ms=since_ms)]
+    records = [r for prefix in prefixes for r in wiring.telemetry(prefix).records(since_ms=since_ms)]
     report = build_report(records)
     if args.html is not None:
         args.html.write_text(render_html(report), encoding="utf-8")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from handlers import wiring
 from handlers.cli._output import emit
-from infra.settings import get_settings
 from infra.table import create_table
 
 
@@ -21,7 +21,7 @@ def register(commands: Any) -> None:
 
 def run_create(args: argparse.Namespace) -> int:
     """Create the table named by THERMOSTAT_TABLE."""
-    settings = get_settings()
+    settings = wiring.settings()
     name = settings.require_table()
     created = create_table(name, settings.region)
     emit(args, {"table": name, "region": settings.region, "created": created})

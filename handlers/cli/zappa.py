@@ -257,8 +257,8 @@ def register(commands: Any) -> None:
 
 def run_pin(args: argparse.Namespace) -> int:
     """Pin the stage; print what changed (or that nothing did)."""
+    from handlers import wiring
     from handlers.cli.bucket import resolve_bucket
-    from infra.settings import get_settings
 
     def resolve(project: str, stage: str, region: str, requested: str | None) -> Resolution:
         return resolve_bucket(project, stage, region, requested)
@@ -267,7 +267,7 @@ def run_pin(args: argparse.Namespace) -> int:
         Path(args.settings),
         args.stage,
         resolve,
-        default_region=get_settings().region,
+        default_region=wiring.settings().region,
         project=args.project,
         region=args.region,
     )

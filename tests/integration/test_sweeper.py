@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from domain.buckets import BucketKey, BucketRecord, BucketState, StrayRecord, StraySource
-from handlers import sweeper
+from handlers import sweeper, wiring
 from infra.accounts import forget_account
 from infra.bucket_registry import DynamoBucketRegistry
 from infra.settings import get_settings
@@ -56,7 +56,7 @@ def emf(output: str) -> dict[str, float]:
 @pytest.fixture
 def account(moto_aws: None, table: str) -> Iterator[DynamoBucketRegistry]:
     """An account with strays (empty and not), registered buckets, and someone's own bucket."""
-    sweeper.reset()
+    wiring.reset()
     forget_account()
     s3 = boto3.client("s3")
     for name in ["zappa-emptyaaa1", "zappa-fullbbbb2", "zappa-registerd", "shop-prod-a1b2c3d4", "acme-artifacts"]:
@@ -72,7 +72,7 @@ def account(moto_aws: None, table: str) -> Iterator[DynamoBucketRegistry]:
         StrayRecord(bucket="acme-artifacts", source=StraySource.DEPLOYMENT, reason="named by a deploy", seen_at=1.0)
     )
     yield registry
-    sweeper.reset()
+    wiring.reset()
 
 
 def buckets() -> list[str]:

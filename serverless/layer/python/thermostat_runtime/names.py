@@ -94,6 +94,11 @@ def is_alias_name(text: str) -> bool:
     return isinstance(text, str) and ALIAS_NAME.fullmatch(text) is not None
 
 
+def is_qualifier_syntax(text: str) -> bool:
+    """True for anything Lambda's ``Qualifier`` parameter accepts (``$LATEST``, digits, an alias name)."""
+    return isinstance(text, str) and QUALIFIER.fullmatch(text) is not None
+
+
 def is_qualifier(text: str) -> bool:
     """True for ``$LATEST``, a published version or an alias name."""
     return text == LATEST or is_published_version(text) or is_alias_name(text)
