@@ -80,7 +80,7 @@ HANDLERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     ),
     "sweeper": (
         "import handlers.sweeper as h",
-        f"h.registry(); h.store('{ACCOUNT}').client",
+        f"from handlers import wiring as w\nw.bucket_registry(); w.bucket_store('{ACCOUNT}', 'us-east-1').client",
         ("infra.bucket_registry:BucketModel", "infra.bucket_registry:StrayModel"),
     ),
 }
