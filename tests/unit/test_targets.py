@@ -144,7 +144,11 @@ def test_the_record_round_trips_through_the_model() -> None:
 
 
 _names = st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True)
-_qualifiers = st.from_regex(r"[A-Za-z0-9_-]{1,20}", fullmatch=True)
+# Valid qualifiers only: a published version (never "0" or "007") or an alias (never all digits).
+_qualifiers = st.one_of(
+    st.from_regex(r"[1-9][0-9]{0,15}", fullmatch=True),
+    st.from_regex(r"[A-Za-z0-9_-]{1,20}", fullmatch=True).filter(lambda q: not q.isdigit()),
+)
 _groups = st.from_regex(r"[a-z0-9][a-z0-9_-]{0,20}", fullmatch=True)
 
 
