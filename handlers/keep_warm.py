@@ -93,7 +93,7 @@ def run_keep_warm(
     invoker = invoker or wiring.keep_warm_invoker(cap)
     return keep_warm(
         validate_group(group),
-        store or wiring.target_store(),
+        store or wiring.target_store(settings),
         function=function,
         config=config or wiring.lambda_config(cap),
         load_payload=wiring.payload_loader(allowed),

@@ -136,9 +136,9 @@ def _target_store(table: str, region: str) -> TargetStore:
     return DynamoTargetStore(table, region)
 
 
-def target_store() -> TargetStore:
-    """The DynamoDB target store named by ``THERMOSTAT_TABLE``."""
-    current = settings()
+def target_store(of: Settings | None = None) -> TargetStore:
+    """The DynamoDB target store named by ``THERMOSTAT_TABLE`` (in ``of``, else the process's settings)."""
+    current = of or settings()
     return _target_store(current.require_table(), current.region)
 
 
