@@ -68,7 +68,8 @@ HANDLERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         # The pings' invoker (its own Lambda client) and the configuration look-ups' client.
         "from infra.settings import get_settings\n"
         "size = get_settings().max_in_flight\n"
-        "h._invoker(size)._base_client(); h._lambda_client(size); h.default_store(get_settings())",
+        "from handlers import wiring\n"
+        "wiring.keep_warm_invoker(size)._base_client(); wiring.lambda_config(size).client; wiring.target_store()",
         ("infra.target_store:TargetRecord",),
     ),
     "pre_traffic": (

@@ -100,8 +100,9 @@ class _FanOut:
         self.environments.setdefault(case, []).append(environments)
 
     def ours(self, n: int) -> float:
-        from domain.keep_warm import RoundPolicy, run_round
+        from domain.keep_warm import RoundPolicy
         from domain.targets import make_target
+        from infra.fanout import run_round
         from infra.lambda_config import BotoLambdaConfig
 
         target = make_target(function=FUNCTION, qualifier="live", concurrency=n, hold_ms=self.hold_ms)
@@ -308,8 +309,9 @@ def _scale_child(config: dict[str, Any]) -> dict[str, Any]:
     from botocore.config import Config
 
     from domain.invocation import InvocationRequest
-    from domain.keep_warm import FunctionFacts, RoundPolicy, run_round
+    from domain.keep_warm import FunctionFacts, RoundPolicy
     from domain.targets import make_target
+    from infra.fanout import run_round
     from infra.lambda_config import BotoLambdaConfig
     from infra.lambda_invoker import BotoFunctionInvoker
 

@@ -25,15 +25,13 @@ MAX_INLINE_PAYLOAD_BYTES = 256 * 1024
 DEFAULT_GROUP = "default"
 
 _GROUP = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+_GROUP_RULE = "use 1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit"
 
 
 def validate_group(group: str) -> str:
     """Check a group name (lower-case letters, digits, ``-`` and ``_``; up to 63 characters)."""
     if not isinstance(group, str) or not _GROUP.fullmatch(group):
-        raise InvalidInput(
-            f"group {group!r} is not valid: use 1-63 lower-case letters, digits, '-' or '_', "
-            "starting with a letter or digit (e.g. 'default', 'office-hours')"
-        )
+        raise InvalidInput(f"group {group!r} is not valid: {_GROUP_RULE} (e.g. 'default', 'office-hours')")
     return group
 
 
@@ -119,10 +117,7 @@ class Target(BaseModel):
     @classmethod
     def _group(cls, value: str) -> str:
         if not _GROUP.fullmatch(value):
-            raise ValueError(
-                f"group {value!r} is not valid: use 1-63 lower-case letters, digits, '-' or '_', "
-                "starting with a letter or digit"
-            )
+            raise ValueError(f"group {value!r} is not valid: {_GROUP_RULE}")
         return value
 
     @field_validator("payload_s3")

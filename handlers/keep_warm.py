@@ -21,24 +21,22 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from domain.errors import InvalidInput, NotFound, Unavailable
+from domain.deadline import Clock, Deadline
+from domain.errors import InvalidInput
 from domain.keep_warm import RoundPolicy, RoundReport, TargetReport, keep_warm
 from domain.targets import DEFAULT_GROUP, validate_group
+from handlers import wiring
 from infra.observability import MetricUnit, entrypoint, get_logger
-from infra.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from domain.invocation import FunctionInvoker
     from domain.keep_warm import LambdaConfig
     from domain.targets import TargetStore
-    from infra.lambda_invoker import BotoFunctionInvoker
+    from infra.settings import Settings
 
 #: Time kept back from the Lambda's remaining time for the report, logs and metrics.
 REPORT_MARGIN_S = 2.0
@@ -73,108 +71,33 @@ def parse_event(event: Any) -> KeepWarmEvent:
         ) from exc
 
 
-# -- adapters, built once per container ------------------------------------------------------
-
-
-@cache
-def _executor(size: int) -> ThreadPoolExecutor:
-    # One worker per ping in flight, so that a target's pings really overlap.
-    return ThreadPoolExecutor(max_workers=size, thread_name_prefix="keep-warm")
-
-
-@cache
-def _invoker(pool_size: int) -> BotoFunctionInvoker:
-    from infra.lambda_invoker import BotoFunctionInvoker
-
-    return BotoFunctionInvoker(pool_size=pool_size)
-
-
-@cache
-def _lambda_client(pool_size: int) -> Any:
-    from infra import aws
-
-    return aws.client("lambda", max_pool_connections=pool_size)
-
-
-def _config(pool_size: int) -> LambdaConfig:
-    from infra.lambda_config import BotoLambdaConfig
-
-    # A new one per round: its answers are cached for this round only. The look-ups share the
-    # invoker's signed keep-alive path (cheap), falling back to the boto3 client.
-    return BotoLambdaConfig(_lambda_client(pool_size), invoker=_invoker(pool_size))
-
-
-@cache
-def _store(table: str, region: str) -> TargetStore:
-    from infra.target_store import DynamoTargetStore
-
-    return DynamoTargetStore(table, region)
-
-
-def default_store(settings: Settings) -> TargetStore:
-    """The DynamoDB target store named by ``THERMOSTAT_TABLE``."""
-    return _store(settings.require_table(), settings.region)
-
-
-def clear_caches() -> None:
-    """Forget the adapters built for this container (tests; a changed endpoint or cap)."""
-    for size in list(_built_sizes):
-        _invoker(size).close()
-        _executor(size).shutdown(wait=True)
-    _built_sizes.clear()
-    for cached in (_executor, _invoker, _lambda_client, _store):
-        cached.cache_clear()
-
-
-_built_sizes: set[int] = set()
-
-
-def _payload_loader(allowed_buckets: frozenset[str]) -> Callable[[str], bytes]:
-    def load(uri: str) -> bytes:
-        from thermostat_runtime import refs
-        from thermostat_runtime.names import SYNC_INVOKE_LIMIT_BYTES
-
-        try:
-            return refs.read_reference(uri, allowed_buckets=allowed_buckets, max_bytes=SYNC_INVOKE_LIMIT_BYTES)
-        except refs.PayloadRefNotFound as exc:
-            raise NotFound(str(exc)) from exc
-        except refs.PayloadRefUnavailable as exc:
-            raise Unavailable(str(exc)) from exc
-        except refs.PayloadRefError as exc:
-            raise InvalidInput(str(exc)) from exc
-
-    return load
-
-
 def run_keep_warm(
     group: str,
     *,
     function: str | None = None,
-    time_budget_s: float | None = None,
+    deadline: Deadline | None = None,
     settings: Settings | None = None,
     store: TargetStore | None = None,
     invoker: FunctionInvoker | None = None,
     config: LambdaConfig | None = None,
-    clock: Callable[[], float] = time.monotonic,
+    clock: Clock = time.monotonic,
     round_id: str | None = None,
 ) -> RoundReport:
     """One round for ``group`` with the production adapters (any of them can be replaced).
 
-    ``time_budget_s``: seconds from now by which every reply must be in (None: no limit).
+    ``deadline``: by when every reply must be in, on ``clock`` (None: no limit).
     """
-    settings = settings or get_settings()
+    settings = settings or wiring.settings()
     cap = settings.max_in_flight
-    _built_sizes.add(cap)
     allowed = frozenset(settings.payload_buckets)
-    deadline = None if time_budget_s is None else clock() + time_budget_s
+    invoker = invoker or wiring.keep_warm_invoker(cap)
     return keep_warm(
         validate_group(group),
-        store or default_store(settings),
+        store or wiring.target_store(settings),
         function=function,
-        invoker=invoker or _invoker(cap),
-        config=config or _config(cap),
-        load_payload=_payload_loader(allowed),
-        executor=_executor(cap),
+        config=config or wiring.lambda_config(cap),
+        load_payload=wiring.payload_loader(allowed),
+        dispatcher=wiring.keep_warm_dispatcher(invoker, cap, clock),
         clock=clock,
         round_id=round_id or uuid.uuid4().hex[:12],
         deadline=deadline,
@@ -206,7 +129,7 @@ def publish_report_metrics(report: RoundReport) -> None:
     """
     from aws_lambda_powertools.metrics import EphemeralMetrics
 
-    settings = get_settings()
+    settings = wiring.settings()
     for target in report.targets:
         if target.skipped in ("disabled", "provisioned"):
             continue
@@ -241,19 +164,17 @@ def log_report(report: RoundReport) -> None:
         )
 
 
-def _time_budget(context: Any) -> float | None:
-    getter = getattr(context, "get_remaining_time_in_millis", None)
-    if getter is None:
-        return None
-    remaining_s = float(getter()) / 1000.0
-    return remaining_s - min(REPORT_MARGIN_S, max(0.2, remaining_s * 0.1))
+def _deadline(context: Any, clock: Clock) -> Deadline:
+    """The invocation's deadline, less the time kept back for the report, logs and metrics."""
+    deadline = Deadline.from_context(context, clock)
+    return deadline.earlier_by(min(REPORT_MARGIN_S, max(0.2, deadline.remaining_s() * 0.1)))
 
 
 @entrypoint
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     """EventBridge schedule → one keep-warm round → its report."""
     request = parse_event(event)
-    report = run_keep_warm(request.group, function=request.target, time_budget_s=_time_budget(context))
+    report = run_keep_warm(request.group, function=request.target, deadline=_deadline(context, time.monotonic))
     log_report(report)
     publish_report_metrics(report)
     return report.to_dict()

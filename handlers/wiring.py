@@ -15,10 +15,20 @@ import threading
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from domain.errors import InvalidInput, NotFound, Unavailable
+
 if TYPE_CHECKING:
     import random
+    from concurrent.futures import ThreadPoolExecutor
 
+    from mypy_boto3_lambda import LambdaClient
+
+    from domain.deadline import Clock
+    from domain.invocation import FunctionInvoker
+    from domain.keep_warm import Dispatcher, LambdaConfig, PayloadLoader
+    from domain.targets import TargetStore
     from infra.bucket_registry import DynamoBucketRegistry
+    from infra.lambda_invoker import BotoFunctionInvoker
     from infra.s3_buckets import S3BucketStore
     from infra.settings import Settings
     from infra.telemetry_source import CloudWatchLogsTelemetry
@@ -126,6 +136,77 @@ def telemetry(prefix: str) -> CloudWatchLogsTelemetry:
 
 
 # -- keep-warm (the keep-warm handler, targets and warm commands) ------------------------------
+
+
+@_once(close=lambda pool: pool.shutdown(wait=True))
+def keep_warm_executor(size: int) -> ThreadPoolExecutor:
+    """Keep-warm's worker pool: one worker per ping in flight, so that a target's pings really overlap."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=size, thread_name_prefix="keep-warm")
+
+
+def keep_warm_dispatcher(invoker: FunctionInvoker, max_in_flight: int, clock: Clock) -> Dispatcher:
+    """A fan-out for one round (its in-flight count is the round's) on the shared worker pool."""
+    from infra.fanout import ThreadDispatcher
+
+    return ThreadDispatcher(invoker, keep_warm_executor(max_in_flight), max_in_flight, clock)
+
+
+@_once(close=lambda invoker: invoker.close())
+def keep_warm_invoker(pool_size: int) -> BotoFunctionInvoker:
+    """The pings' invoker, its keep-alive pool sized to the cap on pings in flight."""
+    from infra.lambda_invoker import BotoFunctionInvoker
+
+    return BotoFunctionInvoker(pool_size=pool_size)
+
+
+@_once(close=lambda client: client.close())
+def _lambda_client(pool_size: int) -> LambdaClient:
+    from infra import aws
+
+    client: LambdaClient = aws.client("lambda", max_pool_connections=pool_size)
+    return client
+
+
+def lambda_config(pool_size: int) -> LambdaConfig:
+    """A function-facts reader for one round: its answers are cached for that round only."""
+    from infra.lambda_config import BotoLambdaConfig
+
+    # The look-ups share the invoker's signed keep-alive path (cheap), falling back to the boto3 client.
+    return BotoLambdaConfig(_lambda_client(pool_size), invoker=keep_warm_invoker(pool_size))
+
+
+@_once()
+def _target_store(table: str, region: str) -> TargetStore:
+    from infra.target_store import DynamoTargetStore
+
+    return DynamoTargetStore(table, region)
+
+
+def target_store(of: Settings | None = None) -> TargetStore:
+    """The DynamoDB target store named by ``THERMOSTAT_TABLE`` (in ``of``, else the process's settings)."""
+    current = of or settings()
+    return _target_store(current.require_table(), current.region)
+
+
+def payload_loader(allowed_buckets: frozenset[str]) -> PayloadLoader:
+    """Reads a target's ``payloadS3`` (allow-listed, capped at the synchronous-invoke limit), with domain errors."""
+
+    def load(uri: str) -> bytes:
+        from thermostat_runtime import refs
+        from thermostat_runtime.names import SYNC_INVOKE_LIMIT_BYTES
+
+        try:
+            return refs.read_reference(uri, allowed_buckets=allowed_buckets, max_bytes=SYNC_INVOKE_LIMIT_BYTES)
+        except refs.PayloadRefNotFound as exc:
+            raise NotFound(str(exc)) from exc
+        except refs.PayloadRefUnavailable as exc:
+            raise Unavailable(str(exc)) from exc
+        except refs.PayloadRefError as exc:
+            raise InvalidInput(str(exc)) from exc
+
+    return load
 
 
 # -- the pre-traffic hook (the hook handler, the hook command) ---------------------------------

@@ -16,28 +16,21 @@ from __future__ import annotations
 
 import threading
 import urllib.parse
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from domain.errors import NotFound, ThermostatError, Unavailable
 from domain.keep_warm import FunctionFacts
 from infra import aws
+from infra.lambda_invoker.replies import ApiReply
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
 
-    from infra.lambda_invoker import ApiReply, BotoFunctionInvoker
+    from infra.lambda_invoker import BotoFunctionInvoker
 
 NOT_FOUND = "ResourceNotFoundException"
 NO_PROVISIONED = "ProvisionedConcurrencyConfigNotFoundException"
-
-
-def _describe_error(exc: Exception) -> tuple[str, str]:
-    code = aws.error_code(exc) or type(exc).__name__
-    response = getattr(exc, "response", None)
-    message = ""
-    if isinstance(response, dict):
-        message = str(response.get("Error", {}).get("Message") or "")
-    return code, message or str(exc)
 
 
 class BotoLambdaConfig:
@@ -78,68 +71,63 @@ class BotoLambdaConfig:
         return cached
 
     def _look_up(self, function: str, qualifier: str) -> FunctionFacts | ThermostatError:
-        if self._invoker is not None:
-            try:
-                facts = self._look_up_signed(self._invoker, function, qualifier)
-            except OSError as exc:
-                return Unavailable(f"could not read the configuration of {function}:{qualifier}: {exc}")
-            if facts is not None:
-                return facts
-        return self._look_up_sdk(function, qualifier)
-
-    def _look_up_signed(
-        self, invoker: BotoFunctionInvoker, function: str, qualifier: str
-    ) -> FunctionFacts | ThermostatError | None:
         name = urllib.parse.quote(function, safe="")
         query = f"Qualifier={urllib.parse.quote(qualifier, safe='-_.~')}"
-        reply = invoker.call_api("GET", f"/2015-03-31/functions/{name}", query)
-        if reply is None:
-            return None  # no fast path here (a proxy): boto3 it is
+        try:
+            reply = self._call(
+                f"/2015-03-31/functions/{name}", query, lambda: self.client.get_function(**_named(function, qualifier))
+            )
+        except OSError as exc:
+            return Unavailable(f"could not read the configuration of {function}:{qualifier}: {exc}")
         if not reply.ok:
-            return self._refusal(function, qualifier, reply.code or f"HTTP {reply.status}", reply.message or "")
+            return _refusal(function, qualifier, reply.code or f"HTTP {reply.status}", reply.message or "")
         document = reply.document if isinstance(reply.document, dict) else {}
         try:
-            provisioned_reply = invoker.call_api("GET", f"/2019-09-30/functions/{name}/provisioned-concurrency", query)
+            provisioned_reply = self._call(
+                f"/2019-09-30/functions/{name}/provisioned-concurrency",
+                query,
+                lambda: self.client.get_provisioned_concurrency_config(**_named(function, qualifier)),
+            )
         except OSError as exc:
             return _facts(document, 0, (f"provisioned concurrency unknown ({exc}); pinged as if none",))
         provisioned, notes = _provisioned_of(provisioned_reply)
         return _facts(document, provisioned, notes)
 
-    @staticmethod
-    def _refusal(function: str, qualifier: str, code: str, message: str) -> ThermostatError:
-        if code == NOT_FOUND:
-            return NotFound(
-                f"function {function}:{qualifier} does not exist ({message}); check the name and that "
-                "the version or alias is published"
-            )
-        return Unavailable(f"could not read the configuration of {function}:{qualifier}: {code}: {message}")
+    def _call(self, path: str, query: str, sdk_call: Callable[[], Any]) -> ApiReply:
+        """One GET: over the invoker's signed path when there is one, else through boto3.
 
-    def _look_up_sdk(self, function: str, qualifier: str) -> FunctionFacts | ThermostatError:
+        Either way an answer (refusals included) is an :class:`ApiReply`; a transport failure is
+        an ``OSError``.
+        """
+        if self._invoker is not None:
+            reply = self._invoker.call_api("GET", path, query)
+            if reply is not None:
+                return reply
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            document: Any = self.client.get_function(FunctionName=function, Qualifier=qualifier)
+            document = sdk_call()
         except ClientError as exc:
-            return self._refusal(function, qualifier, *_describe_error(exc))
+            response: Any = exc.response
+            status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            message = str(response.get("Error", {}).get("Message") or "") or str(exc)
+            return ApiReply(status, aws.error_code(exc) or type(exc).__name__, message, None)
         except BotoCoreError as exc:
-            return Unavailable(f"could not read the configuration of {function}:{qualifier}: {exc}")
-        provisioned, notes = self._provisioned(function, qualifier)
-        return _facts(document, provisioned, notes)
+            raise OSError(str(exc)) from exc
+        return ApiReply(200, None, None, document)
 
-    def _provisioned(self, function: str, qualifier: str) -> tuple[int, tuple[str, ...]]:
-        from botocore.exceptions import BotoCoreError, ClientError
 
-        try:
-            document: Any = self.client.get_provisioned_concurrency_config(FunctionName=function, Qualifier=qualifier)
-        except ClientError as exc:
-            code, message = _describe_error(exc)
-            if code == NO_PROVISIONED:
-                return 0, ()
-            return 0, (f"provisioned concurrency unknown ({code}: {message}); pinged as if none",)
-        except BotoCoreError as exc:
-            return 0, (f"provisioned concurrency unknown ({exc}); pinged as if none",)
-        # Allocated, not requested: environments still being prepared do not keep anything warm yet.
-        return int(document.get("AllocatedProvisionedConcurrentExecutions") or 0), ()
+def _named(function: str, qualifier: str) -> dict[str, Any]:
+    return {"FunctionName": function, "Qualifier": qualifier}
+
+
+def _refusal(function: str, qualifier: str, code: str, message: str) -> ThermostatError:
+    if code == NOT_FOUND:
+        return NotFound(
+            f"function {function}:{qualifier} does not exist ({message}); check the name and that "
+            "the version or alias is published"
+        )
+    return Unavailable(f"could not read the configuration of {function}:{qualifier}: {code}: {message}")
 
 
 def _facts(document: dict[str, Any], provisioned: int, notes: tuple[str, ...]) -> FunctionFacts:
@@ -153,9 +141,7 @@ def _facts(document: dict[str, Any], provisioned: int, notes: tuple[str, ...]) -
     )
 
 
-def _provisioned_of(reply: ApiReply | None) -> tuple[int, tuple[str, ...]]:
-    if reply is None:
-        return 0, ("provisioned concurrency unknown; pinged as if none",)
+def _provisioned_of(reply: ApiReply) -> tuple[int, tuple[str, ...]]:
     if reply.ok and isinstance(reply.document, dict):
         # Allocated, not requested: environments still being prepared keep nothing warm yet.
         return int(reply.document.get("AllocatedProvisionedConcurrentExecutions") or 0), ()

@@ -25,16 +25,8 @@ from domain.targets import (
     make_target,
     validate_group,
 )
+from handlers import wiring
 from handlers.cli._output import emit
-from infra.settings import get_settings
-
-
-def default_store(settings: Any) -> Any:
-    """The table's target store (imported when a command runs, not when the CLI starts)."""
-    from handlers.keep_warm import default_store as store
-
-    return store(settings)
-
 
 COLUMNS = ("group", "function", "qualifier", "concurrency", "hold_ms", "payload", "enabled", "error")
 
@@ -106,11 +98,10 @@ def run_add(args: argparse.Namespace) -> int:
         payloadS3=args.payload_s3,
         enabled=not args.disabled,
     )
-    settings = get_settings()
     if target.payload_s3 is not None:
         # Refused now rather than at 3 a.m. by the schedule.
-        check_payload_bucket(target.payload_s3, frozenset(settings.payload_buckets))
-    default_store(settings).put(target)
+        check_payload_bucket(target.payload_s3, frozenset(wiring.settings().payload_buckets))
+    wiring.target_store().put(target)
     emit(args, target.to_record(), rows=[_row(target)], columns=COLUMNS[:-1])
     return 0
 
@@ -118,7 +109,7 @@ def run_add(args: argparse.Namespace) -> int:
 def run_list(args: argparse.Namespace) -> int:
     """Print the targets (invalid stored ones included, with their error)."""
     group = validate_group(args.group) if args.group is not None else None
-    items = default_store(get_settings()).load(group)
+    items = wiring.target_store().load(group)
     emit(args, {"targets": [_document(item) for item in items]}, rows=[_row(i) for i in items], columns=COLUMNS)
     return 0
 
@@ -127,7 +118,7 @@ def run_remove(args: argparse.Namespace) -> int:
     """Remove a target from one group, or from every group it is in."""
     if not args.qualifier:
         raise InvalidInput("--qualifier is required: the version or alias the target was added with")
-    store = default_store(get_settings())
+    store = wiring.target_store()
     if args.group is not None:
         groups = [validate_group(args.group)]
     else:

@@ -8,8 +8,10 @@ environments than planned, so a script can tell.
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Any
 
+from domain.deadline import Deadline
 from domain.errors import InvalidInput, ThermostatError
 from domain.targets import DEFAULT_GROUP
 from handlers.cli._output import emit
@@ -55,7 +57,8 @@ def run_warm(args: argparse.Namespace) -> int:
         raise InvalidInput(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
     from handlers.keep_warm import run_keep_warm
 
-    report = run_keep_warm(args.group, function=args.target, time_budget_s=args.timeout)
+    deadline = None if args.timeout is None else Deadline.after(time.monotonic, args.timeout)
+    report = run_keep_warm(args.group, function=args.target, deadline=deadline)
     document = report.to_dict()
     emit(
         args,

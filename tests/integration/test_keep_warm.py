@@ -19,8 +19,8 @@ from bench._lambda_endpoint import FunctionSpec as SimulatedFunction
 from bench._lambda_endpoint import LambdaEndpoint
 from domain.targets import make_target
 from emulator.lambda_runner import FunctionSpec, LambdaRunner
-from handlers.keep_warm import clear_caches, lambda_handler
-from infra.settings import get_settings
+from handlers import wiring
+from handlers.keep_warm import lambda_handler
 from infra.target_store import PK, DynamoTargetStore, TargetRecord
 from tests.emf import emf_documents, emf_problems
 
@@ -49,11 +49,10 @@ def env(moto_server: str, table: str, monkeypatch: pytest.MonkeyPatch) -> Iterat
         monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", lambda_url)
         for name, value in variables.items():
             monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
-        clear_caches()
+        wiring.reset()
 
     yield configure
-    clear_caches()
+    wiring.reset()
 
 
 @pytest.fixture

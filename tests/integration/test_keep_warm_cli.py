@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from bench._lambda_endpoint import FunctionSpec, LambdaEndpoint
+from handlers import wiring
 from handlers.cli import main
-from handlers.keep_warm import clear_caches
 from infra.settings import get_settings
 from infra.target_store import PK, TargetRecord
 
@@ -27,8 +27,7 @@ def cli(moto_server: str, table: str, monkeypatch: pytest.MonkeyPatch, capsys) -
     with LambdaEndpoint(functions) as lam:
         monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", lam.url)
         monkeypatch.setenv("THERMOSTAT_PAYLOAD_BUCKETS", "allowed-payloads")
-        get_settings.cache_clear()
-        clear_caches()
+        wiring.reset()
 
         def run(*argv: str) -> tuple[int, str, str]:
             code = main(list(argv))
@@ -36,7 +35,7 @@ def cli(moto_server: str, table: str, monkeypatch: pytest.MonkeyPatch, capsys) -
             return code, captured.out, captured.err
 
         yield run
-    clear_caches()
+    wiring.reset()
 
 
 def stored(cli: Any) -> list[dict[str, Any]]:

@@ -19,10 +19,12 @@ from typing import Any
 
 import pytest
 
+from domain.deadline import Deadline
 from domain.errors import InvalidInput, NotFound, Unavailable
 from domain.invocation import InvocationRequest, InvocationResult, Outcome
-from domain.keep_warm import FunctionFacts, RoundPolicy, RoundReport, keep_warm, run_round
+from domain.keep_warm import FunctionFacts, RoundPolicy, RoundReport, keep_warm
 from domain.targets import Target, TargetProblem, make_target
+from infra.fanout import ThreadDispatcher, run_round
 
 pytestmark = pytest.mark.unit
 
@@ -197,6 +199,7 @@ def play(
     payloads: FakePayloads | None = None,
     **policy: Any,
 ) -> RoundReport:
+    clock = clock or FakeClock()
     return run_round(
         "default",
         targets,
@@ -204,9 +207,9 @@ def play(
         config=fleet,
         load_payload=payloads or FakePayloads(),
         executor=executor,
-        clock=clock or FakeClock(),
+        clock=clock,
         round_id="round-1",
-        deadline=deadline,
+        deadline=None if deadline is None else Deadline(clock, deadline),
         policy=RoundPolicy(**policy),
     )
 
@@ -519,12 +522,12 @@ def test_the_top_up_can_be_turned_off(executor) -> None:
 def test_keep_warm_loads_the_group_and_can_narrow_to_one_function(executor) -> None:
     fleet = FakeFleet(FakeFunction("a"), FakeFunction("b"))
     store = FakeStore(target("a", concurrency=2), target("b"), target("b", group="office-hours", concurrency=3))
+    clock = FakeClock()
     options: dict[str, Any] = {
-        "invoker": fleet,
         "config": fleet,
         "load_payload": FakePayloads(),
-        "executor": executor,
-        "clock": FakeClock(),
+        "dispatcher": ThreadDispatcher(fleet, executor, RoundPolicy().max_in_flight, clock),
+        "clock": clock,
         "round_id": "r",
     }
     report = keep_warm("office-hours", store, **options)

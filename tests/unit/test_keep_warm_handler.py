@@ -10,6 +10,7 @@ import pytest
 from domain.errors import InvalidInput
 from domain.keep_warm import RoundReport, TargetReport
 from handlers import keep_warm as handler
+from handlers import wiring
 from infra.settings import load_settings
 from tests.emf import emf_documents, emf_problems
 from tests.unit.test_keep_warm import FakeClock, FakeFleet, FakeFunction, FakeStore, target
@@ -19,9 +20,9 @@ pytestmark = pytest.mark.unit
 
 @pytest.fixture(autouse=True)
 def _fresh(aws_env: None) -> Iterator[None]:
-    handler.clear_caches()
+    wiring.reset()
     yield
-    handler.clear_caches()
+    wiring.reset()
 
 
 def test_the_schedule_input_is_parsed() -> None:
@@ -58,10 +59,11 @@ class Context:
 
 
 def test_the_time_budget_keeps_a_margin_for_the_report() -> None:
-    assert handler._time_budget(Context(60_000)) == pytest.approx(58.0)
-    assert handler._time_budget(Context(3_000)) == pytest.approx(2.7)
-    assert handler._time_budget(Context(1_000)) == pytest.approx(0.8)
-    assert handler._time_budget(object()) is None
+    clock = FakeClock()
+    assert handler._deadline(Context(60_000), clock).remaining_s() == pytest.approx(58.0)
+    assert handler._deadline(Context(3_000), clock).remaining_s() == pytest.approx(2.7)
+    assert handler._deadline(Context(1_000), clock).remaining_s() == pytest.approx(0.8)
+    assert handler._deadline(object(), clock).remaining_or_none() is None
 
 
 def test_run_keep_warm_wires_settings_into_the_round() -> None:

@@ -1,0 +1,344 @@
+"""Keep-warm rounds: plan the pings, fan them out under a global cap, count environments, report.
+
+One round, for one group of targets:
+
+1. **Resolve** each enabled target, concurrently: its function's facts (timeout, reserved and
+   provisioned concurrency) and its payload (a ``payloadS3`` object is read once per round).
+2. **Plan**: skip a target whose provisioned concurrency already covers it; never send more than
+   the reserved concurrency minus a headroom (shared by every qualifier of one function); never
+   more than the global in-flight cap, so that one target's pings can all overlap.
+3. **Fan out**: each target's pings are launched together (they must overlap to reach distinct
+   environments), only when the global cap has room for all of them; a batch is not launched
+   when the deadline leaves too little time for its hold, and is reported as not attempted.
+4. **Top up**, once: a target that answered from fewer distinct environments than planned (and
+   was not throttled) gets one more overlapping batch. It re-sends the whole overlap set, because
+   Lambda routes a request to an idle environment first: sending only the missing count would
+   land on the environments just warmed.
+5. **Report**: per target ``sent``, distinct ``environments`` (None when the target does not
+   speak the protocol), ``cold``, ``errors``, ``throttled`` (with reasons), ``skipped``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.deadline import Clock, Deadline
+from domain.errors import InvalidInput, NotFound, ThermostatError, Unavailable
+from domain.keep_warm.ports import Dispatcher, Flight, FunctionFacts, LambdaConfig, PayloadLoader, PingBatch
+from domain.keep_warm.reports import RoundReport, Skip, Tally, TargetReport, count, finish
+from domain.targets import Target, TargetProblem, TargetStore, check_payload_bucket
+from thermostat_runtime import DEFAULT_HOLD_MS_MAX, build_request
+from thermostat_runtime.names import SYNC_INVOKE_LIMIT_BYTES
+
+
+class RoundPolicy(BaseModel):
+    """The safety limits of a round."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_in_flight: int = Field(default=64, ge=1, le=1_000)
+    #: Share of a function's reserved concurrency left free for real traffic (at least ``headroom_min``).
+    headroom_fraction: float = Field(default=0.1, ge=0.0, lt=1.0)
+    headroom_min: int = Field(default=1, ge=0)
+    #: The read timeout is the function's timeout plus this, so a slow reply is not cut short.
+    read_timeout_slack_s: float = Field(default=1.0, ge=0.0)
+    #: Used when the function's timeout could not be read.
+    default_timeout_s: float = Field(default=30.0, gt=0.0)
+    #: A batch is launched only when at least its hold plus this is left before the deadline.
+    launch_margin_s: float = Field(default=0.25, ge=0.0)
+    top_up: bool = True
+    allowed_buckets: frozenset[str] = frozenset()
+
+    def headroom(self, reserved: int) -> int:
+        """How much of ``reserved`` keep-warm leaves untouched."""
+        return max(self.headroom_min, math.ceil(reserved * self.headroom_fraction))
+
+
+# -- resolving and planning ------------------------------------------------------------------
+
+
+@dataclass
+class _Resolved:
+    target: Target
+    report: TargetReport
+    facts: FunctionFacts | None = None
+    payload: bytes | None = None
+    planned: int = 0
+
+
+@dataclass
+class _Batch:
+    """One target's overlapping pings (first round or top-up), and their flight once launched."""
+
+    report: TargetReport
+    pings: PingBatch
+    flight: Flight | None = None
+
+
+def _new_report(target: Target | TargetProblem, concurrency: int) -> TargetReport:
+    return TargetReport(
+        function=target.function, qualifier=target.qualifier, group=target.group, concurrency=concurrency
+    )
+
+
+def _describe(config: LambdaConfig, target: Target) -> FunctionFacts | ThermostatError:
+    try:
+        return config.describe(target.function, target.qualifier)
+    except ThermostatError as exc:
+        return exc
+    except Exception as exc:  # noqa: BLE001 - an adapter bug is reported on its target, not raised
+        return Unavailable(f"{type(exc).__name__}: {exc}")
+
+
+def _load(loader: PayloadLoader, uri: str) -> bytes | ThermostatError:
+    try:
+        data = loader(uri)
+    except ThermostatError as exc:
+        return exc
+    except Exception as exc:  # noqa: BLE001 - an adapter bug is reported on its target, not raised
+        return Unavailable(f"payloadS3 {uri} could not be read: {type(exc).__name__}: {exc}")
+    if len(data) > SYNC_INVOKE_LIMIT_BYTES:
+        return InvalidInput(
+            f"payloadS3 {uri} is {len(data)} bytes, above Lambda's 6 MB synchronous-invoke limit: "
+            "send a smaller payload or a reference to the data"
+        )
+    return data
+
+
+_Looked = FunctionFacts | bytes | ThermostatError
+
+
+def _resolve(
+    targets: Sequence[Target],
+    reports: dict[str, TargetReport],
+    config: LambdaConfig,
+    load_payload: PayloadLoader,
+    dispatcher: Dispatcher,
+    deadline: Deadline,
+    policy: RoundPolicy,
+) -> list[_Resolved]:
+    """Look up facts and payloads concurrently; a failure marks its target, never the round."""
+    resolved: list[_Resolved] = []
+    calls: list[Callable[[], _Looked]] = []
+    # Where each look-up's answer will be: ("payload", uri) is read once for all its targets.
+    slots: dict[tuple[str, str], int] = {}
+    for target in targets:
+        item = _Resolved(target, reports[target.key])
+        if target.payload_s3 is not None:
+            try:
+                check_payload_bucket(target.payload_s3, policy.allowed_buckets)
+            except InvalidInput as exc:
+                # A refused bucket is the target's own mistake: said first, and nothing is looked up.
+                item.report.skipped, item.report.error = Skip.INVALID, str(exc)
+                continue
+            if ("payload", target.payload_s3) not in slots:
+                slots["payload", target.payload_s3] = len(calls)
+                calls.append(functools.partial(_load, load_payload, target.payload_s3))
+        resolved.append(item)
+        slots["facts", target.key] = len(calls)
+        calls.append(functools.partial(_describe, config, target))
+    answers = dispatcher.gather(calls, deadline)
+    for item in resolved:
+        target, report = item.target, item.report
+        outcome = answers[slots["facts", target.key]]
+        if outcome is None:
+            report.error = "configuration look-up did not finish before the deadline"
+            report.not_attempted = target.concurrency
+            continue
+        if isinstance(outcome, NotFound):
+            report.skipped, report.error = Skip.INVALID, str(outcome)
+            continue
+        if isinstance(outcome, ThermostatError):
+            # Without the facts the round still pings, with the default timeout and no caps.
+            report.warnings.append(f"could not read the function's configuration: {outcome}")
+        elif isinstance(outcome, FunctionFacts):
+            item.facts = outcome
+            report.provisioned, report.reserved = outcome.provisioned, outcome.reserved
+            report.warnings.extend(outcome.notes)
+        if target.payload_s3 is not None:
+            loaded = answers[slots["payload", target.payload_s3]]
+            if loaded is None:
+                loaded = Unavailable("payloadS3 read did not finish before the deadline")
+            if not isinstance(loaded, bytes):
+                report.skipped, report.error = Skip.INVALID, str(loaded)
+                continue
+            item.payload = loaded
+        else:
+            item.payload = target.payload_bytes()
+    return [item for item in resolved if item.report.skipped is None and not item.report.not_attempted]
+
+
+def _plan(items: Iterable[_Resolved], policy: RoundPolicy) -> list[_Resolved]:
+    """Apply the provisioned skip, the reserved-concurrency budget and the in-flight cap."""
+    budgets: dict[str, int] = {}
+    planned: list[_Resolved] = []
+    for item in items:
+        target, report, facts = item.target, item.report, item.facts
+        want = target.concurrency
+        if facts is not None and facts.provisioned >= want:
+            report.skipped = Skip.PROVISIONED
+            continue
+        if facts is not None and facts.reserved is not None:
+            name = target.function_name
+            budget = budgets.setdefault(name, max(0, facts.reserved - policy.headroom(facts.reserved)))
+            if budget <= 0:
+                report.skipped = Skip.NO_HEADROOM
+                report.error = (
+                    f"reserved concurrency {facts.reserved} leaves no room for pings after a headroom of "
+                    f"{policy.headroom(facts.reserved)}: raise the reserved concurrency or remove the target"
+                )
+                continue
+            if budget < want:
+                want, report.capped_by = budget, "reserved_concurrency"
+            budgets[name] = budget - want
+        if want > policy.max_in_flight:
+            want, report.capped_by = policy.max_in_flight, "max_in_flight"
+        item.planned = report.planned = want
+        planned.append(item)
+    return planned
+
+
+def _batch(item: _Resolved, round_id: str, hold_ms: int, policy: RoundPolicy, top_up: bool = False) -> _Batch:
+    target = item.target
+    timeout_s = item.facts.timeout_s if item.facts is not None and item.facts.timeout_s else policy.default_timeout_s
+    size = item.planned
+    if item.payload is not None:
+        payloads = [item.payload] * size
+        hold_ms = 0  # a custom payload holds nothing: no need to keep time for it
+    else:
+        correlation = f"{round_id}:{target.key}{':top-up' if top_up else ''}"
+        payloads = [
+            json.dumps(
+                build_request("warm", correlation_id=correlation, index=index, of=size, hold_ms=hold_ms),
+                separators=(",", ":"),
+            ).encode()
+            for index in range(size)
+        ]
+    pings = PingBatch(
+        function=target.function,
+        qualifier=target.qualifier,
+        payloads=tuple(payloads),
+        read_timeout_s=timeout_s + policy.read_timeout_slack_s,
+        min_time_s=hold_ms / 1000.0 + policy.launch_margin_s,
+    )
+    return _Batch(item.report, pings)
+
+
+def _top_up_hold(hold_ms: int) -> int:
+    return min(DEFAULT_HOLD_MS_MAX, max(hold_ms * 2, 100))
+
+
+def _launch(dispatcher: Dispatcher, batch: _Batch, deadline: Deadline) -> int:
+    """Launch ``batch``; how many pings were sent (0 when the deadline said no)."""
+    batch.flight = dispatcher.launch(batch.pings, deadline)
+    return batch.pings.size if batch.flight is not None else 0
+
+
+# -- the round -------------------------------------------------------------------------------
+
+
+def run_round(
+    group: str,
+    targets: Sequence[Target | TargetProblem],
+    *,
+    config: LambdaConfig,
+    load_payload: PayloadLoader,
+    dispatcher: Dispatcher,
+    clock: Clock,
+    round_id: str,
+    deadline: Deadline | None = None,
+    policy: RoundPolicy | None = None,
+) -> RoundReport:
+    """Run one keep-warm round over ``targets`` and report every one of them.
+
+    ``deadline``: by when every reply must be in (None: no limit); ``dispatcher`` must allow
+    ``policy.max_in_flight`` pings in flight, so that a target's pings can overlap.
+    Never raises for a single target's failure: that target's report says what went wrong.
+    """
+    policy = policy or RoundPolicy()
+    deadline = deadline if deadline is not None else Deadline.never(clock)
+    started = clock()
+    reports: dict[str, TargetReport] = {}
+    live: list[Target] = []
+    ordered: list[TargetReport] = []
+    for target in targets:
+        key = f"{target.group}#{target.function}#{target.qualifier}"
+        if key in reports:
+            continue
+        if isinstance(target, TargetProblem):
+            report = _new_report(target, 0)
+            report.skipped, report.error = Skip.INVALID, target.error
+        else:
+            report = _new_report(target, target.concurrency)
+            if not target.enabled:
+                report.skipped = Skip.DISABLED
+            else:
+                live.append(target)
+        reports[key] = report
+        ordered.append(report)
+
+    resolved = _resolve(live, reports, config, load_payload, dispatcher, deadline, policy)
+    planned = _plan(resolved, policy)
+    first = [(item, _batch(item, round_id, item.target.hold_ms, policy)) for item in planned]
+    sent = sum(_launch(dispatcher, batch, deadline) for _, batch in first)
+    dispatcher.wait()
+
+    tallies: dict[str, Tally] = {}
+    top_ups: list[tuple[_Resolved, _Batch]] = []
+    for item, batch in first:
+        tally = tallies.setdefault(item.target.key, Tally())
+        count(batch.report, batch.pings.size, batch.flight, tally)
+        report = item.report
+        short = bool(tally.environments) and len(tally.environments) < item.planned
+        if (
+            policy.top_up
+            and short
+            and not report.throttled
+            and not report.not_attempted
+            and not tally.not_found
+            and item.payload is None
+        ):
+            top_ups.append((item, _batch(item, round_id, _top_up_hold(item.target.hold_ms), policy, top_up=True)))
+    for _, batch in top_ups:
+        launched = _launch(dispatcher, batch, deadline)
+        sent += launched
+        batch.report.top_up = launched
+    dispatcher.wait()
+    for item, batch in top_ups:
+        # A top-up that the deadline stopped is not a failure of the target: it is simply not sent.
+        if batch.flight is not None:
+            count(batch.report, batch.pings.size, batch.flight, tallies[item.target.key])
+    for item, _ in first:
+        finish(item.report, tallies[item.target.key])
+        item.report.sent = item.planned - item.report.not_attempted + item.report.top_up
+
+    return RoundReport(
+        group=group,
+        targets=ordered,
+        sent=sent,
+        duration_ms=round((clock() - started) * 1000.0, 3),
+        max_in_flight=policy.max_in_flight,
+    )
+
+
+def keep_warm(
+    group: str,
+    store: TargetStore,
+    *,
+    function: str | None = None,
+    **round_options: Any,
+) -> RoundReport:
+    """Load ``group``'s targets (optionally only those of ``function``) and run one round."""
+    targets = store.load(group)
+    if function is not None:
+        targets = [t for t in targets if function in (t.function, t.function.rsplit(":", 1)[-1])]
+        if not targets:
+            raise NotFound(f"no keep-warm target for function {function!r} in group {group!r}")
+    return run_round(group, targets, **round_options)

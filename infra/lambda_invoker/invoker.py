@@ -1,0 +1,288 @@
+"""``BotoFunctionInvoker``: the :class:`~domain.invocation.FunctionInvoker` port over Lambda's Invoke API.
+
+Synchronous (``RequestResponse``) invocations that never raise: every outcome (throttle by
+reason, ``FunctionError``, timeout, unknown function, connection failure) comes back as an
+:class:`~domain.invocation.InvocationResult` with the reply parsed from JSON.
+
+Two transports, same behaviour (the integration tests run both against one endpoint):
+
+* ``"fast"`` (default): the request is signed here (SigV4, checked against botocore's signer in
+  the tests) and sent over a small keep-alive connection pool sized to the fan-out. botocore's
+  full request pipeline costs ~0.7 ms of CPU per invoke; at a fan-out of 200 on 2 cores that
+  CPU, under the GIL, is what stretches the fan-out to ~2-3x its ideal wall time. This path
+  costs ~0.05 ms and parses only what a ping needs.
+* ``"sdk"``: ``boto3``'s ``lambda.invoke``, for environments the fast path does not cover (an
+  HTTP proxy is configured for the endpoint; the fast path then falls back to it by itself).
+
+Both use the endpoint, region and credentials of a boto3 client (``AWS_ENDPOINT_URL[_LAMBDA]``
+honoured, never hard-coded), a per-request read timeout, and the same retry policy: few
+attempts, only for transient failures (connection errors, 5xx), full-jitter backoff, and a
+retry quota shared by the whole fan-out as in botocore's standard mode. Throttles are not
+retried by default: a retry storm on ``TooManyRequestsException`` makes throttling worse, so
+they are counted by reason instead. Timeouts are never retried (the first call may still run).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
+
+from domain.invocation import InvocationRequest, InvocationResult, Outcome
+from infra import aws
+from infra.lambda_invoker.fast_path import FastPath
+from infra.lambda_invoker.replies import (
+    EXECUTED_VERSION,
+    FUNCTION_ERROR,
+    LOG_RESULT,
+    ApiError,
+    ApiReply,
+    invocation_result,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+
+Transport = Literal["fast", "sdk"]
+
+DEFAULT_READ_TIMEOUT_S = 30.0
+DEFAULT_CONNECT_TIMEOUT_S = 3.0
+#: Status codes worth a second attempt: the service, not the request, failed.
+RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
+DEFAULT_MAX_ATTEMPTS = 2
+DEFAULT_POOL_SIZE = 10
+
+
+def _attempts_of(client: Any) -> int:
+    """Total attempts configured on a botocore client (its retries dict counts retries or attempts)."""
+    retries = getattr(getattr(getattr(client, "meta", None), "config", None), "retries", None) or {}
+    if "total_max_attempts" in retries:
+        return max(1, int(retries["total_max_attempts"]))
+    if "max_attempts" in retries:
+        return max(1, int(retries["max_attempts"]) + 1)
+    return DEFAULT_MAX_ATTEMPTS
+
+
+class _RetryQuota:
+    """botocore standard mode's retry quota: retries spend tokens, successes refund them.
+
+    Shared by every invocation of one invoker, so a failing fan-out stops retrying quickly
+    instead of doubling its own load.
+    """
+
+    def __init__(self, capacity: int = 500, cost: int = 5) -> None:
+        self._capacity = capacity
+        self._tokens = capacity
+        self._cost = cost
+        self._lock = threading.Lock()
+
+    def acquire(self) -> bool:
+        with self._lock:
+            if self._tokens < self._cost:
+                return False
+            self._tokens -= self._cost
+            return True
+
+    def refund(self) -> None:
+        with self._lock:
+            self._tokens = min(self._capacity, self._tokens + 1)
+
+
+def _retryable(result: InvocationResult, retry_throttles: bool) -> bool:
+    if result.outcome is Outcome.THROTTLED:
+        return retry_throttles
+    if result.outcome is not Outcome.FAILED:
+        return False
+    return result.status_code is None or result.status_code in RETRYABLE_STATUS
+
+
+class BotoFunctionInvoker:
+    """Invoke Lambda functions synchronously; every failure is a result, never an exception.
+
+    ``client``: a boto3 Lambda client (endpoint, region and credentials come from it); built by
+    ``infra.aws.client`` when None. ``pool_size``: the largest fan-out that will share this
+    invoker (``THERMOSTAT_MAX_IN_FLIGHT`` for keep-warm); by default the injected client's
+    ``max_pool_connections``, else 10. ``max_attempts``: total attempts for a
+    transient failure; by default the injected client's own retry setting (botocore's
+    ``max_attempts=0`` means one attempt), else 2. ``read_timeout_s``: when a request gives none.
+    """
+
+    def __init__(
+        self,
+        client: LambdaClient | None = None,
+        *,
+        pool_size: int | None = None,
+        max_attempts: int | None = None,
+        connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+        read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
+        transport: Transport = "fast",
+        retry_throttles: bool = False,
+        tail_logs: bool = False,
+        sleep: Callable[[float], object] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        if max_attempts is None:
+            max_attempts = _attempts_of(client) if client is not None else DEFAULT_MAX_ATTEMPTS
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self._injected_client = client
+        self._client: LambdaClient | None = client
+        self._sdk_clients: dict[int, LambdaClient] = {}
+        self._lock = threading.Lock()
+        self._setup_lock = threading.Lock()
+        if pool_size is None:
+            configured = getattr(getattr(getattr(client, "meta", None), "config", None), "max_pool_connections", None)
+            pool_size = int(configured) if isinstance(configured, int) else DEFAULT_POOL_SIZE
+        self.pool_size = max(1, pool_size)
+        self.max_attempts = max_attempts
+        self.connect_timeout_s = connect_timeout_s
+        self.read_timeout_s = read_timeout_s
+        self.retry_throttles = retry_throttles
+        self.tail_logs = tail_logs
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._quota = _RetryQuota()
+        self._requested: Transport = transport
+        self._fast: FastPath | None = None
+        self._ready = threading.Event()
+
+    # -- set-up, lazily at the first invocation (never at import or construction)
+
+    def _base_client(self) -> LambdaClient:
+        with self._lock:
+            if self._client is None:
+                self._client = aws.client(
+                    "lambda",
+                    max_attempts=0,  # botocore counts retries: 0 = one attempt; retries are ours (module docstring)
+                    max_pool_connections=self.pool_size,
+                    connect_timeout=self.connect_timeout_s,
+                    read_timeout=self.read_timeout_s,
+                )
+            return self._client
+
+    def _prepare(self) -> None:
+        if self._ready.is_set():
+            return
+        # The first calls of a fan-out arrive together: one of them builds the path, once.
+        with self._setup_lock:
+            if self._ready.is_set():
+                return
+            client = self._base_client()
+            if self._requested == "fast":
+                self._fast = FastPath.from_client(client, self.pool_size, self.connect_timeout_s)
+            self._ready.set()
+
+    @property
+    def transport(self) -> Transport:
+        """The transport in use (``fast`` falls back to ``sdk`` behind an HTTP proxy)."""
+        self._prepare()
+        return "fast" if self._fast is not None else "sdk"
+
+    def close(self) -> None:
+        """Close pooled connections (the invoker stays usable: they reopen on demand)."""
+        if self._fast is not None:
+            self._fast.pool.close()
+        with self._lock:
+            clients = list(self._sdk_clients.values())
+            if self._client is not None and self._client is not self._injected_client:
+                clients.append(self._client)
+        for client in clients:
+            client.close()
+
+    def call_api(self, method: str, path: str, query: str = "", read_timeout_s: float = 5.0) -> ApiReply | None:
+        """A signed call to another Lambda API operation (e.g. ``GetFunction``) over the same pool.
+
+        None when the fast path is not in use (the caller then uses boto3); raises ``OSError`` on
+        a connection failure or timeout. ``path`` starts with the API version, ``/2015-03-31/…``.
+        """
+        self._prepare()
+        if self._fast is None:
+            return None
+        response = self._fast.call(method, path, query, read_timeout_s)
+        return ApiReply.of(response.status, response.headers, response.body)
+
+    # -- the port
+
+    def invoke(self, request: InvocationRequest) -> InvocationResult:
+        """Invoke once (``RequestResponse``), retrying transient failures; never raises."""
+        started = time.perf_counter()
+        try:
+            self._prepare()
+            result = self._attempt(request)
+            attempt = 1
+            # An injected client on the SDK path retries by its own configuration: not twice over.
+            own_retries = self._fast is not None or self._injected_client is None
+            while own_retries and attempt < self.max_attempts and _retryable(result, self.retry_throttles):
+                if not self._quota.acquire():
+                    break
+                self._sleep(self._rng.uniform(0.0, min(2.0, 0.1 * 2**attempt)))
+                result = self._attempt(request)
+                attempt += 1
+            if result.outcome is Outcome.OK:
+                self._quota.refund()
+        except Exception as exc:  # noqa: BLE001 - the port's promise: a result, never an exception
+            result = InvocationResult(outcome=Outcome.FAILED, error=f"{type(exc).__name__}: {exc}")
+        return result.model_copy(update={"duration_ms": round((time.perf_counter() - started) * 1000.0, 3)})
+
+    def _attempt(self, request: InvocationRequest) -> InvocationResult:
+        timeout = request.read_timeout_s or self.read_timeout_s
+        if self._fast is not None:
+            return self._fast.invoke(request, timeout, self.tail_logs)
+        return self._sdk_invoke(request, timeout)
+
+    # -- the SDK transport
+
+    def _sdk_client(self, read_timeout: float) -> LambdaClient:
+        if self._injected_client is not None:
+            return self._injected_client  # its own configuration wins
+        bucket = max(1, int(read_timeout + 0.999))
+        with self._lock:
+            client = self._sdk_clients.get(bucket)
+        if client is None:
+            client = aws.client(
+                "lambda",
+                max_attempts=0,
+                max_pool_connections=self.pool_size,
+                connect_timeout=self.connect_timeout_s,
+                read_timeout=bucket,
+            )
+            with self._lock:
+                client = self._sdk_clients.setdefault(bucket, client)
+        return client
+
+    def _sdk_invoke(self, request: InvocationRequest, read_timeout: float) -> InvocationResult:
+        from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
+
+        options: dict[str, Any] = {
+            "FunctionName": request.function,
+            "InvocationType": "RequestResponse",
+            "LogType": "Tail" if self.tail_logs else "None",
+            "Payload": request.payload,
+        }
+        if request.qualifier:
+            options["Qualifier"] = request.qualifier
+        try:
+            response = self._sdk_client(read_timeout).invoke(**options)
+            body = response["Payload"].read()
+        except ReadTimeoutError:
+            return InvocationResult(outcome=Outcome.TIMEOUT, error=f"no reply within {read_timeout:g} s")
+        except ConnectTimeoutError as exc:
+            return InvocationResult(outcome=Outcome.FAILED, error=f"could not connect: {exc}")
+        except ClientError as exc:
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            message = exc.response.get("Error", {}).get("Message")
+            reason = exc.response.get("Reason")  # modelled field of TooManyRequestsException
+            error = ApiError(aws.error_code(exc), message, str(reason) if reason else None)
+            return invocation_result(status, {}, error=error)
+        except BotoCoreError as exc:
+            return InvocationResult(outcome=Outcome.FAILED, error=f"{type(exc).__name__}: {exc}")
+        # botocore's names for the reply's headers, read back into them: both transports share one reading.
+        named = {
+            FUNCTION_ERROR: response.get("FunctionError"),
+            LOG_RESULT: response.get("LogResult"),
+            EXECUTED_VERSION: response.get("ExecutedVersion"),
+        }
+        headers = {name: value for name, value in named.items() if value is not None}
+        return invocation_result(int(response.get("StatusCode") or 200), headers, body)

@@ -1,0 +1,160 @@
+"""``ThreadDispatcher``: batches that overlap, one global cap, the deadline's cut-off (no network, fake time)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from domain.deadline import Deadline
+from domain.invocation import InvocationRequest, InvocationResult, Outcome
+from domain.keep_warm import PingBatch
+from infra.fanout import ThreadDispatcher
+from tests.unit.test_keep_warm import FakeClock
+
+pytestmark = pytest.mark.unit
+
+
+class Recorder:
+    """An invoker whose pings hold until their whole batch (same payload) has arrived."""
+
+    def __init__(self, batch_size: int = 1, gate: threading.Event | None = None) -> None:
+        self.batch_size = batch_size
+        self.gate = gate
+        self.requests: list[InvocationRequest] = []
+        self.in_flight = 0
+        self.peak = 0
+        self._cond = threading.Condition()
+        self._arrived: dict[bytes, int] = {}
+
+    def invoke(self, request: InvocationRequest) -> InvocationResult:
+        with self._cond:
+            self.requests.append(request)
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            self._arrived[request.payload] = self._arrived.get(request.payload, 0) + 1
+            self._cond.notify_all()
+            # Only pings that really overlap meet their whole batch; the timeout only avoids a hang.
+            met = self._cond.wait_for(lambda: self._arrived[request.payload] >= self.batch_size, timeout=10)
+        if self.gate is not None:
+            self.gate.wait(timeout=10)
+        with self._cond:
+            self.in_flight -= 1
+        if not met:
+            return InvocationResult(outcome=Outcome.FAILED, error="the batch did not overlap")
+        return InvocationResult(outcome=Outcome.OK, status_code=200, payload={"ok": True})
+
+
+class Raises:
+    def invoke(self, request: InvocationRequest) -> InvocationResult:
+        raise RuntimeError("adapter bug")
+
+
+@pytest.fixture
+def executor() -> Iterator[ThreadPoolExecutor]:
+    pool = ThreadPoolExecutor(max_workers=8)
+    yield pool
+    pool.shutdown(wait=True)
+
+
+def batch(name: str, size: int, *, read_timeout_s: float = 5.0, min_time_s: float = 0.0) -> PingBatch:
+    return PingBatch(
+        function=name,
+        qualifier="live",
+        payloads=(name.encode(),) * size,
+        read_timeout_s=read_timeout_s,
+        min_time_s=min_time_s,
+    )
+
+
+def test_a_batchs_pings_overlap_and_every_result_lands_at_its_index(executor) -> None:
+    # Given a cap of 4 and pings that only succeed when their whole batch is in flight together
+    clock = FakeClock()
+    invoker = Recorder(batch_size=4)
+    dispatcher = ThreadDispatcher(invoker, executor, 4, clock)
+    # When a batch of 4 is launched and waited for
+    flight = dispatcher.launch(batch("api", 4), Deadline.never(clock))
+    dispatcher.wait()
+    # Then all 4 overlapped, and the flight says when it left and came back
+    assert flight is not None
+    assert [r.outcome if r else None for r in flight.results] == [Outcome.OK] * 4
+    assert (flight.started, flight.finished) == (clock(), clock())
+
+
+def test_the_cap_holds_across_batches_and_each_batch_still_overlaps(executor) -> None:
+    # Given a cap of 4 and four batches of 3: two never fit at once
+    clock = FakeClock()
+    invoker = Recorder(batch_size=3)
+    dispatcher = ThreadDispatcher(invoker, executor, 4, clock)
+    flights = [dispatcher.launch(batch(f"fn-{i}", 3), Deadline.never(clock)) for i in range(4)]
+    dispatcher.wait()
+    # Then every batch was launched whole, overlapped, and the cap was never passed
+    assert all(f is not None and all(r is not None and r.ok for r in f.results) for f in flights)
+    assert len(invoker.requests) == 12
+    assert invoker.peak <= 4
+
+
+def test_a_batch_larger_than_the_cap_is_refused(executor) -> None:
+    clock = FakeClock()
+    dispatcher = ThreadDispatcher(Recorder(), executor, 2, clock)
+    with pytest.raises(ValueError, match="max_in_flight=2"):
+        dispatcher.launch(batch("big", 3), Deadline.never(clock))
+
+
+def test_a_deadline_too_close_for_the_hold_sends_nothing(executor) -> None:
+    clock = FakeClock()
+    invoker = Recorder()
+    dispatcher = ThreadDispatcher(invoker, executor, 4, clock)
+    assert dispatcher.launch(batch("a", 2, min_time_s=0.5), Deadline.after(clock, 0.4)) is None
+    assert dispatcher.launch(batch("b", 1), Deadline.after(clock, -1.0)) is None
+    dispatcher.wait()
+    assert invoker.requests == []
+
+
+def test_waiting_for_room_stops_when_the_deadline_leaves_too_little(executor) -> None:
+    # Given the cap full with pings that hold until released
+    clock = FakeClock()
+    gate = threading.Event()
+    invoker = Recorder(gate=gate)
+    dispatcher = ThreadDispatcher(invoker, executor, 2, clock)
+    assert dispatcher.launch(batch("first", 2), Deadline.never(clock)) is not None
+    # When another batch needs more time than the deadline leaves
+    refused = dispatcher.launch(batch("second", 1, min_time_s=1.0), Deadline.after(clock, 0.5))
+    gate.set()
+    dispatcher.wait()
+    # Then it is not launched, and only the first batch was sent
+    assert refused is None
+    assert {r.function for r in invoker.requests} == {"first"}
+
+
+def test_the_read_timeout_is_cut_to_the_time_left(executor) -> None:
+    clock = FakeClock()
+    invoker = Recorder()
+    dispatcher = ThreadDispatcher(invoker, executor, 4, clock)
+    dispatcher.launch(batch("slow", 1, read_timeout_s=11.0), Deadline.after(clock, 5.0))
+    dispatcher.launch(batch("quick", 1, read_timeout_s=3.0), Deadline.after(clock, 5.0))
+    dispatcher.wait()
+    assert {r.function: r.read_timeout_s for r in invoker.requests} == {"slow": 5.0, "quick": 3.0}
+
+
+def test_an_invoker_that_raises_fails_its_pings_not_the_others(executor) -> None:
+    clock = FakeClock()
+    dispatcher = ThreadDispatcher(Raises(), executor, 4, clock)
+    flight = dispatcher.launch(batch("bug", 2), Deadline.never(clock))
+    dispatcher.wait()
+    assert flight is not None
+    assert [r.outcome if r else None for r in flight.results] == [Outcome.FAILED] * 2
+    assert all("invoker raised RuntimeError: adapter bug" in (r.error or "") for r in flight.results if r)
+
+
+def test_gather_answers_in_order_and_leaves_out_what_the_deadline_cut(executor) -> None:
+    clock = FakeClock()
+    dispatcher = ThreadDispatcher(Recorder(), executor, 4, clock)
+    assert dispatcher.gather([lambda: 1, lambda: 2, lambda: 3], Deadline.never(clock)) == [1, 2, 3]
+    # A call still running when the deadline has passed has no answer
+    release = threading.Event()
+    answers = dispatcher.gather([lambda: release.wait(timeout=10)], Deadline.after(clock, -1.0))
+    release.set()
+    assert answers == [None]
