@@ -16,15 +16,6 @@ from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 if TYPE_CHECKING:
-    import random
-
-    from infra.bucket_registry import DynamoBucketRegistry
-    from infra.codedeploy import CodeDeployAppSpecReader, CodeDeployReporter
-    from infra.eventbridge import EventBridgePublisher
-    from infra.idempotency import DynamoIdempotencyStore
-    from infra.lambda_invoker import BotoFunctionInvoker
-    from infra.s3_buckets import S3BucketStore
-    from infra.s3_payloads import S3PayloadReader
     from infra.settings import Settings
 
 P = ParamSpec("P")
@@ -84,6 +75,14 @@ def reset() -> None:
 
 # -- deployment buckets (deployment events, sweeper, bucket and zappa commands) ---------------
 
+if TYPE_CHECKING:
+    import random
+
+    from infra.bucket_registry import DynamoBucketRegistry
+    from infra.eventbridge import EventBridgePublisher
+    from infra.idempotency import DynamoIdempotencyStore
+    from infra.s3_buckets import S3BucketStore
+
 
 @_once()
 def bucket_registry() -> DynamoBucketRegistry:
@@ -139,6 +138,11 @@ def bucket_rng() -> random.Random:
 
 
 # -- the pre-traffic hook (the hook handler, the hook command) ---------------------------------
+
+if TYPE_CHECKING:
+    from infra.codedeploy import CodeDeployAppSpecReader, CodeDeployReporter
+    from infra.lambda_invoker import BotoFunctionInvoker
+    from infra.s3_payloads import S3PayloadReader
 
 
 @_once()
