@@ -13,8 +13,8 @@ DynamoDB client, because pynamodb turns a failed condition into an error without
 
 from __future__ import annotations
 
+import functools
 import json
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -111,16 +111,13 @@ class DynamoIdempotencyStore:
         self.region = region or aws.region()
         self.namespace = namespace
         self._clock = clock
-        self._client = client
-        self._lock = threading.Lock()
+        self._given_client = client
 
-    @property
+    @functools.cached_property
     def client(self) -> DynamoDBClient:
-        """The DynamoDB client (built at first use)."""
-        with self._lock:
-            if self._client is None:
-                self._client = aws.client("dynamodb", region_name=self.region)
-            return self._client
+        """The DynamoDB client: the one given, else built at first use."""
+        built: DynamoDBClient = self._given_client or aws.client("dynamodb", region_name=self.region)
+        return built
 
     def _key(self, key: str) -> dict[str, Any]:
         return {"pk": {"S": f"{self.namespace.prefix}#{key}"}, "sk": {"S": self.namespace.prefix}}
