@@ -79,9 +79,8 @@ def _environment() -> None:
 
 def _attach_pynamodb(counter: CallCounter) -> None:
     from infra.bucket_registry import BucketModel, StrayModel
-    from infra.event_receipts import EventReceiptModel
 
-    for model in (BucketModel, StrayModel, EventReceiptModel):
+    for model in (BucketModel, StrayModel):
         counter.attach(model._get_connection().connection.client)
 
 
@@ -168,13 +167,14 @@ def _run() -> dict[str, Any]:
     record("repair (deleted out of band)", calls, None)
 
     # The handler's paths: the same policy plus the event receipt and the publication.
-    from handlers import deployment_events
+    from handlers import deployment_events, wiring
     from infra.accounts import current_account
 
-    deployment_events.reset()
-    counter.attach(deployment_events.s3_client("us-east-1"))
-    counter.attach(deployment_events.registry().client)
-    counter.attach(deployment_events.publisher().client)
+    wiring.reset()
+    counter.attach(wiring.s3_client("us-east-1"))
+    counter.attach(wiring.bucket_registry().client)
+    counter.attach(wiring.event_receipts().client)
+    counter.attach(wiring.event_publisher().client)
 
     class Context:
         invoked_function_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:deployment-events"

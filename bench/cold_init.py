@@ -59,9 +59,11 @@ ACCOUNT = "123456789012"
 HANDLERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "deployment_events": (
         "import handlers.deployment_events as h",
-        # "Deployment Requested": receipt, claim (plain DynamoDB client), bucket, answer.
-        f"h.registry().client; h.receipts(); h.publisher().client; h.store('{ACCOUNT}', 'us-east-1').client",
-        ("infra.event_receipts:EventReceiptModel", "infra.bucket_registry:BucketModel"),
+        # "Deployment Requested": receipt and claim (plain DynamoDB clients), bucket, answer.
+        "from handlers import wiring as w\n"
+        f"w.bucket_registry().client; w.event_receipts().client; w.event_publisher().client; "
+        f"w.bucket_store('{ACCOUNT}', 'us-east-1').client",
+        ("infra.bucket_registry:BucketModel",),
     ),
     "keep_warm": (
         "import handlers.keep_warm as h",
@@ -75,9 +77,10 @@ HANDLERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "pre_traffic": (
         "import handlers.pre_traffic as h",
         # The template sets no THERMOSTAT_HOOK_TARGET: the AppSpec is read, then the verdict reported.
-        "deps = h.default_dependencies()\n"
-        "deps.reader().client; deps.reporter().client; deps.invoker(5)._base_client(); deps.ledger(deps.settings())",
-        ("infra.hook_ledger:HookExecutionRecord",),
+        "from handlers import wiring as w\n"
+        "w.appspec_reader().client; w.codedeploy_reporter().client; w.hook_invoker(5)._base_client(); "
+        "w.hook_ledger().client",
+        (),
     ),
     "sweeper": (
         "import handlers.sweeper as h",

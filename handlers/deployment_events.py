@@ -10,10 +10,8 @@ Each event id has one effect, however often EventBridge delivers it.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Mapping
-from functools import cache
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -32,15 +30,11 @@ from domain.buckets import (
     resolve_deployment,
     run_once,
 )
+from domain.deadline import Deadline
 from domain.errors import InvalidInput
-from infra import aws
+from handlers import wiring
 from infra.accounts import current_account
-from infra.bucket_registry import DynamoBucketRegistry
-from infra.event_receipts import DynamoEventReceipts
-from infra.eventbridge import EventBridgePublisher
 from infra.observability import MetricUnit, entrypoint, get_logger, get_metrics
-from infra.s3_buckets import S3BucketStore
-from infra.settings import get_settings
 
 CLOUDTRAIL = "AWS API Call via CloudTrail"
 #: Time kept back from the invocation's deadline, so that an answer (or a clear error) always leaves.
@@ -85,60 +79,9 @@ def parse_detail(model: type[M], envelope: EventEnvelope) -> M:
         raise InvalidInput(describe_validation_error(exc, what, prefix="detail.")) from exc
 
 
-# -- composition (built at first use, once per container) -------------------------------------
-
-
-@cache
-def registry() -> DynamoBucketRegistry:
-    """The registry on ``THERMOSTAT_TABLE``."""
-    settings = get_settings()
-    return DynamoBucketRegistry(settings.require_table(), settings.region)
-
-
-@cache
-def receipts() -> DynamoEventReceipts:
-    """Event receipts on the same table."""
-    settings = get_settings()
-    return DynamoEventReceipts(settings.require_table(), settings.region)
-
-
-@cache
-def publisher() -> EventBridgePublisher:
-    """The publisher of ``Deployment Bucket Resolved`` on ``THERMOSTAT_EVENT_BUS``."""
-    return EventBridgePublisher(bus=get_settings().event_bus)
-
-
-@cache
-def s3_client(region: str) -> Any:
-    """One S3 client per region (the bucket is created in the deploy's region)."""
-    return aws.client("s3", region_name=region)
-
-
-@cache
-def store(account: str, region: str) -> S3BucketStore:
-    """The bucket store of ``account`` in ``region``."""
-    return S3BucketStore(account, client=s3_client(region), region=region)
-
-
-@cache
-def _rng() -> random.Random:
-    return random.SystemRandom()
-
-
-def reset() -> None:
-    """Forget every cached client and adapter (tests; a new container in all but name)."""
-    for cached in (registry, receipts, publisher, s3_client, store, _rng):
-        cached.cache_clear()
-
-
-def _remaining_s(context: Any) -> float | None:
-    getter = getattr(context, "get_remaining_time_in_millis", None)
-    if getter is None:
-        return None
-    try:
-        return float(getter()) / 1000.0
-    except (TypeError, ValueError):
-        return None
+def _receipt_lease_s(remaining_s: float | None) -> float:
+    """A receipt is held until the invocation's own end, plus the safety margin."""
+    return DEFAULT_RECEIPT_LEASE_S if remaining_s is None else remaining_s + SAFETY_S
 
 
 # -- the handler ------------------------------------------------------------------------------
@@ -163,25 +106,24 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
 def on_deployment_requested(envelope: EventEnvelope, context: Any) -> dict[str, Any]:
     """Resolve the key's bucket (reuse or create) and publish the answer, once per event id."""
     request = parse_detail(DeploymentRequest, envelope)
-    settings = get_settings()
+    settings = wiring.settings()
     account = current_account(context)
     key = BucketKey.of(
         account=account, region=request.region or settings.region, project=request.project, stage=request.stage
     )
-    remaining = _remaining_s(context)
+    remaining = Deadline.from_context(context, time.monotonic).remaining_or_none()
     wait_s = DEFAULT_WAIT_S if remaining is None else min(DEFAULT_WAIT_S, max(1.0, remaining - SAFETY_S))
-    lease_s = DEFAULT_RECEIPT_LEASE_S if remaining is None else remaining + SAFETY_S
 
     def resolve() -> dict[str, Any]:
         resolution = resolve_deployment(
             request,
             key,
-            registry=registry(),
-            store=store(account, key.region),
-            publisher=publisher(),
+            registry=wiring.bucket_registry(),
+            store=wiring.bucket_store(account, key.region),
+            publisher=wiring.event_publisher(),
             clock=time.time,
             sleep=time.sleep,
-            rng=_rng(),
+            rng=wiring.bucket_rng(),
             stray_patterns=settings.stray_patterns,
             wait_s=wait_s,
         )
@@ -189,7 +131,7 @@ def on_deployment_requested(envelope: EventEnvelope, context: Any) -> dict[str, 
         get_logger().info("deployment bucket resolved", extra={"event_id": envelope.id, **_log_fields(resolution)})
         return resolution.answer()
 
-    answer, duplicate = run_once(envelope.id, receipts(), time.time, resolve, lease_s=lease_s)
+    answer, duplicate = run_once(envelope.id, wiring.event_receipts(), resolve, lease_s=_receipt_lease_s(remaining))
     if duplicate:
         get_logger().info("duplicate delivery: answered from the receipt", extra={"event_id": envelope.id})
     return answer
@@ -198,12 +140,11 @@ def on_deployment_requested(envelope: EventEnvelope, context: Any) -> dict[str, 
 def on_create_bucket(envelope: EventEnvelope, context: Any) -> dict[str, Any]:
     """Record a stray ``CreateBucket`` (pattern-matched, successful), once per event id."""
     call = parse_detail(CreateBucketCall, envelope)
-    settings = get_settings()
-    patterns = settings.stray_patterns
+    patterns = wiring.settings().stray_patterns
 
     def note() -> dict[str, Any]:
         outcome = note_created_bucket(
-            call, account=envelope.account, registry=registry(), stray_patterns=patterns, clock=time.time
+            call, account=envelope.account, registry=wiring.bucket_registry(), stray_patterns=patterns, clock=time.time
         )
         if outcome.get("stray"):
             get_metrics().add_metric(name="StrayBuckets", unit=MetricUnit.Count, value=1)
@@ -218,9 +159,8 @@ def on_create_bucket(envelope: EventEnvelope, context: Any) -> dict[str, Any]:
     )
     if not candidate:
         return note()  # writes nothing: no receipt needed for an event that changes nothing
-    remaining = _remaining_s(context)
-    lease_s = DEFAULT_RECEIPT_LEASE_S if remaining is None else remaining + SAFETY_S
-    outcome, _ = run_once(envelope.id, receipts(), time.time, note, lease_s=lease_s)
+    remaining = Deadline.from_context(context, time.monotonic).remaining_or_none()
+    outcome, _ = run_once(envelope.id, wiring.event_receipts(), note, lease_s=_receipt_lease_s(remaining))
     return outcome
 
 

@@ -90,6 +90,64 @@ def reset() -> None:
 
 # -- deployment buckets (deployment events, sweeper, bucket and zappa commands) ---------------
 
+if TYPE_CHECKING:
+    import random
+
+    from infra.bucket_registry import DynamoBucketRegistry
+    from infra.eventbridge import EventBridgePublisher
+    from infra.idempotency import DynamoIdempotencyStore
+    from infra.s3_buckets import S3BucketStore
+
+
+@_once()
+def bucket_registry() -> DynamoBucketRegistry:
+    """The registry on ``THERMOSTAT_TABLE``."""
+    from infra.bucket_registry import DynamoBucketRegistry
+
+    configured = settings()
+    return DynamoBucketRegistry(configured.require_table(), configured.region)
+
+
+@_once()
+def event_receipts() -> DynamoIdempotencyStore:
+    """Once per event id: the idempotency store's ``EVENT`` records on the same table."""
+    from infra.idempotency import EVENT_RECEIPTS, DynamoIdempotencyStore
+
+    configured = settings()
+    return DynamoIdempotencyStore(configured.require_table(), configured.region, namespace=EVENT_RECEIPTS)
+
+
+@_once()
+def event_publisher() -> EventBridgePublisher:
+    """The publisher of ``Deployment Bucket Resolved`` on ``THERMOSTAT_EVENT_BUS``."""
+    from infra.eventbridge import EventBridgePublisher
+
+    return EventBridgePublisher(bus=settings().event_bus)
+
+
+@_once()
+def s3_client(region: str) -> Any:
+    """One S3 client per region (a deployment bucket is created in the deploy's region)."""
+    from infra import aws
+
+    return aws.client("s3", region_name=region)
+
+
+@_once()
+def bucket_store(account: str, region: str) -> S3BucketStore:
+    """The bucket store of ``account`` in ``region``."""
+    from infra.s3_buckets import S3BucketStore
+
+    return S3BucketStore(account, client=s3_client(region), region=region)
+
+
+@_once()
+def bucket_rng() -> random.Random:
+    """The randomness of generated bucket names (the system's: names must not be guessable)."""
+    import random
+
+    return random.SystemRandom()
+
 
 @_once()
 def bucket_registry() -> DynamoBucketRegistry:
@@ -210,3 +268,71 @@ def payload_loader(allowed_buckets: frozenset[str]) -> PayloadLoader:
 
 
 # -- the pre-traffic hook (the hook handler, the hook command) ---------------------------------
+
+if TYPE_CHECKING:
+    from infra.codedeploy import CodeDeployAppSpecReader, CodeDeployReporter
+    from infra.lambda_invoker import BotoFunctionInvoker
+    from infra.s3_payloads import S3PayloadReader
+
+
+@_once()
+def codedeploy_reporter() -> CodeDeployReporter:
+    """``PutLifecycleEventHookExecutionStatus``, with its own retries inside the deadline."""
+    from infra.codedeploy import CodeDeployReporter
+
+    return CodeDeployReporter()
+
+
+@_once()
+def appspec_reader() -> CodeDeployAppSpecReader:
+    """The deployment's AppSpec, for what the configuration leaves out."""
+    from infra.codedeploy import CodeDeployAppSpecReader
+
+    return CodeDeployAppSpecReader()
+
+
+def hook_invoker(concurrency: int) -> BotoFunctionInvoker:
+    """The Lambda adapter, its connection pool sized to the fan-out (built once per size).
+
+    It retries only transient failures (connection errors, 5xx), never a timeout (the first
+    call may still be running) nor a throttle (which the verdict must show).
+    """
+    return _hook_invoker(max(10, concurrency))
+
+
+def _close_invoker(invoker: BotoFunctionInvoker) -> None:
+    invoker.close()
+
+
+@_once(close=_close_invoker)
+def _hook_invoker(pool: int) -> BotoFunctionInvoker:
+    from infra.lambda_invoker import BotoFunctionInvoker
+
+    return BotoFunctionInvoker(pool_size=pool)
+
+
+@_once()
+def payload_reader() -> S3PayloadReader:
+    """``THERMOSTAT_HOOK_PAYLOAD_S3``: the runtime module's reference reader on its default S3 client."""
+    from infra.s3_payloads import S3PayloadReader
+
+    return S3PayloadReader()
+
+
+@_once()
+def hook_ledger() -> DynamoIdempotencyStore | None:
+    """The hook's idempotency store (``HOOK`` records), or None when ``THERMOSTAT_TABLE`` is not set."""
+    from infra.idempotency import HOOK_EXECUTIONS, DynamoIdempotencyStore
+
+    configured = settings()
+    if not configured.table:
+        return None
+    return DynamoIdempotencyStore(configured.table, configured.region, namespace=HOOK_EXECUTIONS)
+
+
+@_once()
+def hook_rng() -> random.Random:
+    """The randomness of the warm-up's jitter."""
+    import random
+
+    return random.Random()

@@ -7,17 +7,27 @@ from deep inside a handler.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
 from functools import cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from domain.errors import InvalidInput
+from domain.expectations import Expectation, parse_expectations
 
 DEFAULT_STRAY_PATTERNS = (r"^zappa-[a-z0-9]{9}$",)
+#: The hook's hold margin by default (``domain.hook.DEFAULT_HOLD_MARGIN_MS``, not imported: every
+#: function reads these settings, and only the hook needs the hook's package).
+DEFAULT_HOOK_HOLD_MARGIN_MS: Final = 25
+#: The error type of the hook's own checks: their messages are shown as written (no "Value error, ").
+_HOOK_ERROR: Final = "thermostat_hook"
+#: Longer values are not echoed in an error (a payload can be large).
+_MAX_SHOWN_CHARS: Final = 200
 
 
 class SettingsError(InvalidInput):
@@ -57,7 +67,7 @@ def _split_patterns(value: str) -> tuple[str, ...]:
 class Settings(BaseModel):
     """Every environment variable thermostat reads. Field aliases are the variable names."""
 
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore", arbitrary_types_allowed=True)
 
     table: Annotated[str | None, Field(alias="THERMOSTAT_TABLE", min_length=3, max_length=255)] = None
     payload_buckets: Annotated[tuple[str, ...], Field(alias="THERMOSTAT_PAYLOAD_BUCKETS")] = ()
@@ -65,6 +75,18 @@ class Settings(BaseModel):
     hook_version: Annotated[str | None, Field(alias="THERMOSTAT_HOOK_VERSION")] = None
     hook_concurrency: Annotated[int, Field(alias="THERMOSTAT_HOOK_CONCURRENCY", ge=1, le=100)] = 5
     hook_jitter: Annotated[tuple[float, float], Field(alias="THERMOSTAT_HOOK_JITTER")] = (0.25, 0.4)
+    hook_payload: Annotated[str | None, Field(alias="THERMOSTAT_HOOK_PAYLOAD")] = None
+    hook_payload_s3: Annotated[str | None, Field(alias="THERMOSTAT_HOOK_PAYLOAD_S3")] = None
+    hook_payload_sha256: Annotated[str | None, Field(alias="THERMOSTAT_HOOK_PAYLOAD_SHA256")] = None
+    hook_expectations: Annotated[tuple[Expectation, ...], Field(alias="THERMOSTAT_HOOK_EXPECT")] = ()
+    #: None: found in the deployment's AppSpec (``auto``, the default).
+    hook_lifecycle: Annotated[
+        Literal["BeforeAllowTraffic", "AfterAllowTraffic"] | None, Field(alias="THERMOSTAT_HOOK_LIFECYCLE")
+    ] = None
+    hook_timeout_s: Annotated[float | None, Field(alias="THERMOSTAT_HOOK_TIMEOUT", gt=0, le=900)] = None
+    hook_hold_margin_ms: Annotated[int, Field(alias="THERMOSTAT_HOOK_HOLD_MARGIN_MS", ge=0, le=10_000)] = (
+        DEFAULT_HOOK_HOLD_MARGIN_MS
+    )
     max_in_flight: Annotated[int, Field(alias="THERMOSTAT_MAX_IN_FLIGHT", ge=1, le=1000)] = 64
     stray_patterns: Annotated[tuple[str, ...], Field(alias="THERMOSTAT_STRAY_PATTERNS")] = DEFAULT_STRAY_PATTERNS
     bucket_quota: Annotated[int, Field(alias="THERMOSTAT_BUCKET_QUOTA", ge=1)] = 10_000
@@ -112,6 +134,51 @@ class Settings(BaseModel):
                 raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from exc
         return value
 
+    @field_validator("hook_payload")
+    @classmethod
+    def _check_json(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                json.loads(value)
+            except ValueError as exc:
+                raise PydanticCustomError(
+                    _HOOK_ERROR, "not JSON ({exc}); the payload is sent as the invocation's event", {"exc": str(exc)}
+                ) from exc
+        return value
+
+    @field_validator("hook_payload_s3")
+    @classmethod
+    def _check_uri(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("s3://"):
+            raise PydanticCustomError(_HOOK_ERROR, "expected s3://bucket/key")
+        return value
+
+    @field_validator("hook_expectations", mode="before")
+    @classmethod
+    def _parse_expectations(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return parse_expectations(value)
+            except InvalidInput as exc:
+                raise PydanticCustomError(_HOOK_ERROR, "{problem}", {"problem": str(exc)}) from exc
+        return value
+
+    @field_validator("hook_lifecycle", mode="before")
+    @classmethod
+    def _auto(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in ("", "auto"):
+            return None
+        return value
+
+    @model_validator(mode="after")
+    def _one_payload_source(self) -> Settings:
+        if self.hook_payload is not None and self.hook_payload_s3 is not None:
+            raise PydanticCustomError(
+                _HOOK_ERROR,
+                "THERMOSTAT_HOOK_PAYLOAD and THERMOSTAT_HOOK_PAYLOAD_S3 are both set: choose one payload source",
+            )
+        return self
+
     @model_validator(mode="after")
     def _check_hook_pair(self) -> Settings:
         if self.hook_version is not None and self.hook_target is None:
@@ -144,10 +211,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
+            if error["type"] == _HOOK_ERROR and not error.get("loc"):
+                problems.append(error["msg"])  # names its variables itself
+                continue
             loc = error.get("loc") or ("settings",)
             name = _alias_of(str(loc[0]))
             given = raw.get(name)
-            suffix = f" (got {given!r})" if given is not None else ""
+            suffix = f" (got {given!r})" if given is not None and len(given) <= _MAX_SHOWN_CHARS else ""
             problems.append(f"{name}: {error['msg']}{suffix}")
         raise SettingsError("invalid environment: " + "; ".join(problems)) from exc
 

@@ -7,8 +7,11 @@ Key design (``pk`` / ``sk``, both strings; ``ttl`` is the TTL attribute):
 | deployment bucket | ``BUCKET#{account}#{region}#{project}#{stage}`` | ``BUCKET`` |
 | stray bucket | ``STRAY`` | ``{bucket}`` |
 | warm target | ``TARGETS`` | ``{group}#{function}#{qualifier}`` |
-| hook execution | ``HOOK#{execution_id}`` | ``HOOK`` |
-| event receipt (dedupe) | ``EVENT#{event_id}`` | ``EVENT`` |
+| hook execution (idempotency) | ``HOOK#{execution_id}`` | ``HOOK`` |
+| event receipt (idempotency) | ``EVENT#{event_id}`` | ``EVENT`` |
+
+The two idempotency records are one shape (``infra.idempotency``): ``state``, ``lease_until``,
+``outcome`` (JSON), ``claimed_at``, ``deliveries``, ``subject``.
 
 Each feature defines its record as a subclass of :class:`TableModel`; :func:`bind_table`
 points all of them at the configured table, at first use rather than at import.

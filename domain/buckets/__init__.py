@@ -2,7 +2,7 @@
 
 Public names: the naming rules (:func:`validate_bucket_name`, :func:`generate_bucket_name`), the
 values (:class:`BucketKey`, :class:`BucketRecord`, :class:`Resolution`, …), the ports
-(:class:`BucketRegistry`, :class:`BucketStore`, :class:`EventPublisher`, :class:`EventReceipts`),
+(:class:`BucketRegistry`, :class:`BucketStore`, :class:`EventPublisher`),
 the policy (:func:`ensure_bucket`), strays (:func:`sweep`) and the use cases of the handlers.
 """
 
@@ -37,10 +37,7 @@ from domain.buckets.ports import (
     CreateOutcome,
     DeleteOutcome,
     EventPublisher,
-    EventReceipts,
     ProbeStatus,
-    Receipt,
-    ReceiptStatus,
     Sleeper,
 )
 from domain.buckets.service import (
@@ -74,11 +71,8 @@ __all__ = [
     "DeleteOutcome",
     "DeploymentRequest",
     "EventPublisher",
-    "EventReceipts",
     "InvalidBucketName",
     "ProbeStatus",
-    "Receipt",
-    "ReceiptStatus",
     "Resolution",
     "Sleeper",
     "StrayFinding",

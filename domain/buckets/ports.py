@@ -1,7 +1,8 @@
-"""Ports of the bucket registry: what the policy needs from DynamoDB, S3, EventBridge and a dedupe store.
+"""Ports of the bucket registry: what the policy needs from DynamoDB, S3 and EventBridge.
 
-Adapters live in ``infra/`` (``DynamoBucketRegistry``, ``S3BucketStore``, ``EventBridgePublisher``,
-``DynamoEventReceipts``); the unit tests use in-memory fakes with the same semantics.
+Adapters live in ``infra/`` (``DynamoBucketRegistry``, ``S3BucketStore``, ``EventBridgePublisher``);
+the unit tests use in-memory fakes with the same semantics. Once-per-event-id handling uses the
+shared idempotency store (:mod:`domain.idempotency`).
 """
 
 from __future__ import annotations
@@ -140,37 +141,4 @@ class EventPublisher(Protocol):
 
     def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
         """Publish one event; raise when it was not accepted."""
-        ...
-
-
-class ReceiptStatus(StrEnum):
-    """Where an event id stands in the dedupe store."""
-
-    NEW = "new"  # first delivery: this caller now holds it
-    IN_PROGRESS = "in_progress"  # another invocation is handling it right now
-    DONE = "done"  # handled before: ``result`` is what it answered
-
-
-class Receipt(BaseModel):
-    """The answer of :meth:`EventReceipts.begin`."""
-
-    model_config = ConfigDict(frozen=True)
-
-    status: ReceiptStatus
-    result: dict[str, Any] | None = None
-
-
-class EventReceipts(Protocol):
-    """Port: remember which event ids were handled, so duplicate deliveries have one effect."""
-
-    def begin(self, event_id: str, now: float, lease_s: float) -> Receipt:
-        """Take ``event_id`` for ``lease_s`` seconds, or report that it is taken or done."""
-        ...
-
-    def complete(self, event_id: str, result: Mapping[str, Any], now: float) -> None:
-        """Record that ``event_id`` was handled, with its answer."""
-        ...
-
-    def abandon(self, event_id: str) -> None:
-        """Give ``event_id`` up after a failure, so that the retry runs at once."""
         ...

@@ -11,17 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from domain.buckets.model import BucketKey, DeploymentRequest, Resolution, StrayRecord, StraySource
 from domain.buckets.names import shown
 from domain.buckets.policy import DEFAULT_WAIT_S, ensure_bucket
-from domain.buckets.ports import (
-    BucketRegistry,
-    BucketStore,
-    EventPublisher,
-    EventReceipts,
-    ReceiptStatus,
-    Sleeper,
-)
+from domain.buckets.ports import BucketRegistry, BucketStore, EventPublisher, Sleeper
 from domain.buckets.strays import matching_pattern
 from domain.deadline import Clock
 from domain.errors import Conflict
+from domain.idempotency import ClaimState, IdempotencyStore
 
 DEPLOYMENT_REQUESTED = "Deployment Requested"
 BUCKET_RESOLVED = "Deployment Bucket Resolved"
@@ -117,8 +111,7 @@ def note_created_bucket(
 
 def run_once(
     event_id: str,
-    receipts: EventReceipts,
-    clock: Clock,
+    receipts: IdempotencyStore,
     action: Callable[[], Mapping[str, Any]],
     *,
     lease_s: float,
@@ -127,17 +120,17 @@ def run_once(
 
     A delivery that arrives while the first one is still running raises :class:`Conflict`
     (Lambda retries it later, and then it gets the stored answer). A failed action gives the id
-    back, so that its retry runs at once.
+    back, so that its retry runs at once; a holder that died is taken over once its lease ends.
     """
-    receipt = receipts.begin(event_id, clock(), lease_s)
-    if receipt.status is ReceiptStatus.DONE:
-        return dict(receipt.result or {}), True
-    if receipt.status is ReceiptStatus.IN_PROGRESS:
+    claim = receipts.claim(event_id, lease_s)
+    if claim.state is ClaimState.COMPLETED:
+        return dict(claim.outcome or {}), True
+    if claim.state is ClaimState.HELD:
         raise Conflict(f"event {shown(event_id)} is being handled by another invocation; it will be retried")
     try:
         result = dict(action())
     except BaseException:
-        receipts.abandon(event_id)
+        receipts.release(event_id)
         raise
-    receipts.complete(event_id, result, clock())
+    receipts.complete(event_id, result)
     return result, False

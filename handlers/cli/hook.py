@@ -56,9 +56,9 @@ def register(commands: Any) -> None:
 
 def build_config(args: argparse.Namespace) -> HookConfig:
     """Turn the flags (and the THERMOSTAT_* defaults) into a warm-up configuration."""
-    from infra.settings import get_settings
+    from handlers import wiring
 
-    settings = get_settings()
+    settings = wiring.settings()
     concurrency = settings.hook_concurrency if args.concurrency is None else args.concurrency
     if not 1 <= concurrency <= 100:
         raise InvalidInput(f"--concurrency {concurrency}: choose 1 to 100")
@@ -75,7 +75,7 @@ def build_config(args: argparse.Namespace) -> HookConfig:
             raise InvalidInput(f"--payload is not JSON: {exc}") from exc
         payload = args.payload.encode()
     elif args.payload_s3 is not None:
-        from handlers.pre_traffic import read_payload_s3
+        from infra.s3_payloads import read_payload_s3
 
         payload = read_payload_s3(args.payload_s3, settings.payload_buckets)
     if payload is not None and args.after_traffic:

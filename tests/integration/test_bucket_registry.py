@@ -1,13 +1,13 @@
-"""DynamoBucketRegistry and DynamoEventReceipts against moto: the conditional semantics the policy relies on."""
+"""DynamoBucketRegistry against moto: the conditional semantics the policy relies on."""
 
 from __future__ import annotations
 
 import pytest
 
-from domain.buckets import BucketKey, BucketRecord, BucketState, ReceiptStatus, StrayRecord, StraySource
+from domain.buckets import BucketKey, BucketRecord, BucketState, StrayRecord, StraySource
 from domain.errors import Unavailable
 from infra.bucket_registry import BucketModel, DynamoBucketRegistry, bucket_pk
-from infra.event_receipts import DynamoEventReceipts
+from infra.idempotency import EVENT_RECEIPTS, DynamoIdempotencyStore
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +67,7 @@ def test_records_lists_every_key_and_nothing_else(registry: DynamoBucketRegistry
     registry.claim(_claim("prod"))
     registry.claim(_claim("dev", bucket="api-dev-abcdefgh"))
     registry.record_stray(StrayRecord(bucket="zappa-abc123xyz", source=StraySource.CLOUDTRAIL, reason="r", seen_at=1))
-    DynamoEventReceipts(table, "us-east-1").begin("evt", 1.0, 60)
+    DynamoIdempotencyStore(table, "us-east-1", namespace=EVENT_RECEIPTS).claim("evt", 60)
     assert [r.bucket for r in registry.records()] == ["api-dev-abcdefgh", "api-prod-abcdefgh"]
 
 
@@ -97,26 +97,3 @@ def test_a_missing_table_is_unavailable_with_a_hint(moto_aws: None) -> None:
     assert "thermostat table create" in str(caught.value)
     with pytest.raises(Unavailable, match="DynamoDB read for api/prod in us-east-1 failed"):
         registry.get(_key())
-
-
-# -- event receipts -------------------------------------------------------------------------
-
-
-def test_receipts_take_complete_and_answer_repeats(moto_aws: None, table: str) -> None:
-    receipts = DynamoEventReceipts(table, "us-east-1")
-    assert receipts.begin("evt-1", 1000.0, 60).status is ReceiptStatus.NEW
-    assert receipts.begin("evt-1", 1001.0, 60).status is ReceiptStatus.IN_PROGRESS
-    receipts.complete("evt-1", {"bucket": "b", "reused": False}, 1002.0)
-    repeat = receipts.begin("evt-1", 1003.0, 60)
-    assert repeat.status is ReceiptStatus.DONE
-    assert repeat.result == {"bucket": "b", "reused": False}
-    receipts.abandon("evt-1")  # a completed receipt is never abandoned
-    assert receipts.begin("evt-1", 1004.0, 60).status is ReceiptStatus.DONE
-
-
-def test_an_expired_or_abandoned_receipt_can_be_taken_again(moto_aws: None, table: str) -> None:
-    receipts = DynamoEventReceipts(table, "us-east-1")
-    assert receipts.begin("evt-2", 1000.0, 60).status is ReceiptStatus.NEW
-    assert receipts.begin("evt-2", 1061.0, 60).status is ReceiptStatus.NEW  # the holder's lease ran out
-    receipts.abandon("evt-2")
-    assert receipts.begin("evt-2", 1062.0, 60).status is ReceiptStatus.NEW

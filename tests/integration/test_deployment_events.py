@@ -14,7 +14,7 @@ import boto3
 import pytest
 
 from domain.errors import InvalidInput, Unavailable
-from handlers import deployment_events
+from handlers import deployment_events, wiring
 from infra.accounts import forget_account
 
 pytestmark = pytest.mark.integration
@@ -85,10 +85,10 @@ def emf_metrics(output: str) -> Counter[str]:
 
 @pytest.fixture(autouse=True)
 def fresh_container() -> Iterator[None]:
-    deployment_events.reset()
+    wiring.reset()
     forget_account()
     yield
-    deployment_events.reset()
+    wiring.reset()
     forget_account()
 
 
@@ -172,7 +172,7 @@ def test_a_named_bucket_loses_to_the_registered_one_and_becomes_a_stray(resolved
     )
     assert answer["bucket"] == first["bucket"]
     assert answer["reused"] is True
-    strays = deployment_events.registry().strays()
+    strays = wiring.bucket_registry().strays()
     assert [s.bucket for s in strays] == ["zappa-q1w2e3r4t"]
     assert "zappa-q1w2e3r4t" not in our_buckets()
 
@@ -236,7 +236,7 @@ def test_a_throwaway_create_bucket_is_recorded_once(
     again = deployment_events.lambda_handler(event, Context())
     assert outcome["stray"] is True
     assert again == outcome
-    (stray,) = deployment_events.registry().strays()
+    (stray,) = wiring.bucket_registry().strays()
     assert (stray.bucket, stray.source.value, stray.account) == ("zappa-a1s2d3f4g", "cloudtrail", ACCOUNT)
     assert emf_metrics(capsys.readouterr().out)["StrayBuckets"] == 1
 
@@ -288,7 +288,7 @@ def test_32_concurrent_deployment_events_make_one_bucket(
         with lock:
             creates.append(params["Bucket"])
 
-    deployment_events.s3_client("us-east-1").meta.events.register("before-parameter-build.s3.CreateBucket", count)
+    wiring.s3_client("us-east-1").meta.events.register("before-parameter-build.s3.CreateBucket", count)
     start = threading.Barrier(32)
 
     def deliver(index: int) -> dict[str, Any]:
@@ -301,7 +301,7 @@ def test_32_concurrent_deployment_events_make_one_bucket(
     assert len(creates) == 1
     assert {a["bucket"] for a in answers} == set(creates)
     assert our_buckets() == creates
-    assert len(deployment_events.registry().records()) == 1
+    assert len(wiring.bucket_registry().records()) == 1
     assert sum(1 for a in answers if not a["reused"]) == 1
 
 

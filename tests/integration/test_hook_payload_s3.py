@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from domain.errors import InvalidInput, NotFound, Unavailable
-from handlers.pre_traffic import read_payload_s3
+from infra.s3_payloads import read_payload_s3
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,8 @@ fake, the ledger is DynamoDB in the moto server, payloads come from S3 in the mo
 
 from __future__ import annotations
 
-import os
+import random
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,14 +15,16 @@ from typing import Any
 import boto3
 import pytest
 
+from domain.hook import HookDependencies
 from emulator.codedeploy import Deployment, LocalCodeDeploy
 from emulator.lambda_runner import FunctionSpec, LambdaRunner
-from handlers.pre_traffic import HookDependencies, handle, load_hook_options
+from handlers import wiring
+from handlers.pre_traffic import handle
 from infra import observability
 from infra.codedeploy import CodeDeployAppSpecReader, CodeDeployReporter
-from infra.hook_ledger import DynamoHookLedger
+from infra.idempotency import HOOK_EXECUTIONS, DynamoIdempotencyStore
 from infra.lambda_invoker import BotoFunctionInvoker
-from infra.settings import load_settings
+from infra.s3_payloads import S3PayloadReader
 from tests.unit.test_hook_support import FakeContext
 
 pytestmark = pytest.mark.integration
@@ -77,20 +80,27 @@ def run_hook(table: str, deployment: Deployment, env: dict[str, str] | None = No
         return invokers[-1]
 
     deps = HookDependencies(
-        reporter=CodeDeployReporter,
-        reader=CodeDeployAppSpecReader,
-        invoker=invoker,
-        ledger=lambda settings: DynamoHookLedger(table, settings.region),
-        settings=lambda: load_settings({**os.environ, **environ}),
-        options=lambda: load_hook_options(environ),
+        reporter=CodeDeployReporter(),
+        reader=CodeDeployAppSpecReader(),
+        invokers=invoker,
+        payloads=S3PayloadReader(),
+        ledger=DynamoIdempotencyStore(table, "us-east-1", namespace=HOOK_EXECUTIONS),
+        rng=random.Random(),
+        clock=time.monotonic,
+        sleeper=time.sleep,
     )
     event = {
         "DeploymentId": deployment.deployment_id,
         "LifecycleEventHookExecutionId": deployment.execution_id("BeforeAllowTraffic"),
     }
     try:
-        return handle(event, FakeContext(remaining_ms=60_000, function_name="hook"), deps)
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in environ.items():
+                patch.setenv(name, value)
+            wiring.reset()  # the settings are read again, with these variables
+            return handle(event, FakeContext(remaining_ms=60_000, function_name="hook"), deps)
     finally:
+        wiring.reset()
         observability.publish_metrics()
         for each in invokers:
             each.close()

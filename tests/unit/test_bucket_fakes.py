@@ -24,8 +24,6 @@ from domain.buckets import (
     CreateOutcome,
     DeleteOutcome,
     ProbeStatus,
-    Receipt,
-    ReceiptStatus,
     StrayRecord,
 )
 from domain.errors import Unavailable
@@ -232,32 +230,6 @@ class FakePublisher:
         if self.fail is not None:
             raise self.fail
         self.events.append((detail_type, dict(detail)))
-
-
-class FakeReceipts:
-    def __init__(self) -> None:
-        self.items: dict[str, tuple[str, float, dict[str, Any] | None]] = {}
-        self.lock = threading.Lock()
-
-    def begin(self, event_id: str, now: float, lease_s: float) -> Receipt:
-        with self.lock:
-            held = self.items.get(event_id)
-            if held is None or (held[0] == "in_progress" and held[1] < now):
-                self.items[event_id] = ("in_progress", now + lease_s, None)
-                return Receipt(status=ReceiptStatus.NEW)
-            if held[0] == "done":
-                return Receipt(status=ReceiptStatus.DONE, result=held[2])
-            return Receipt(status=ReceiptStatus.IN_PROGRESS)
-
-    def complete(self, event_id: str, result: Mapping[str, Any], now: float) -> None:
-        with self.lock:
-            self.items[event_id] = ("done", now, dict(result))
-
-    def abandon(self, event_id: str) -> None:
-        with self.lock:
-            held = self.items.get(event_id)
-            if held is not None and held[0] == "in_progress":
-                del self.items[event_id]
 
 
 def _claim(k: BucketKey, bucket: str = "api-prod-abcdefgh", claim_id: str = "c1") -> BucketRecord:

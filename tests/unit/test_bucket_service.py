@@ -23,11 +23,11 @@ from tests.unit.test_bucket_fakes import (
     ACCOUNT,
     FakeClock,
     FakePublisher,
-    FakeReceipts,
     FakeRegistry,
     FakeStore,
     key,
 )
+from tests.unit.test_idempotency import InMemoryIdempotencyStore
 
 pytestmark = pytest.mark.unit
 
@@ -131,34 +131,37 @@ def test_a_create_bucket_record_without_a_bucket_name_is_malformed() -> None:
 
 
 def test_a_repeated_event_gets_the_first_answer_without_running_again() -> None:
-    receipts, clock, runs = FakeReceipts(), FakeClock(), []
+    clock, runs = FakeClock(), []
+    receipts = InMemoryIdempotencyStore(clock)
 
     def action() -> dict[str, object]:
         runs.append(1)
         return {"bucket": f"b{len(runs)}"}
 
-    first = run_once("evt-1", receipts, clock, action, lease_s=60)
-    second = run_once("evt-1", receipts, clock, action, lease_s=60)
+    first = run_once("evt-1", receipts, action, lease_s=60)
+    second = run_once("evt-1", receipts, action, lease_s=60)
     assert first == ({"bucket": "b1"}, False)
     assert second == ({"bucket": "b1"}, True)
     assert runs == [1]
 
 
 def test_a_failed_action_gives_the_event_back_for_its_retry() -> None:
-    receipts, clock = FakeReceipts(), FakeClock()
+    clock = FakeClock()
+    receipts = InMemoryIdempotencyStore(clock)
 
     def boom() -> dict[str, object]:
         raise Unavailable("S3 down")
 
     with pytest.raises(Unavailable):
-        run_once("evt-2", receipts, clock, boom, lease_s=60)
-    assert run_once("evt-2", receipts, clock, lambda: {"ok": True}, lease_s=60) == ({"ok": True}, False)
+        run_once("evt-2", receipts, boom, lease_s=60)
+    assert run_once("evt-2", receipts, lambda: {"ok": True}, lease_s=60) == ({"ok": True}, False)
 
 
 def test_a_delivery_during_the_first_one_is_a_conflict_until_the_lease_ends() -> None:
-    receipts, clock = FakeReceipts(), FakeClock()
-    receipts.begin("evt-3", clock(), 60)  # another invocation holds it (and crashes)
+    clock = FakeClock()
+    receipts = InMemoryIdempotencyStore(clock)
+    receipts.claim("evt-3", 60)  # another invocation holds it (and crashes)
     with pytest.raises(Conflict, match="being handled by another invocation"):
-        run_once("evt-3", receipts, clock, lambda: {"ok": True}, lease_s=60)
+        run_once("evt-3", receipts, lambda: {"ok": True}, lease_s=60)
     clock.advance(61)
-    assert run_once("evt-3", receipts, clock, lambda: {"ok": True}, lease_s=60) == ({"ok": True}, False)
+    assert run_once("evt-3", receipts, lambda: {"ok": True}, lease_s=60) == ({"ok": True}, False)

@@ -13,10 +13,12 @@ import pytest
 import yaml
 from botocore.stub import Stubber
 
+from domain.deadline import Deadline
 from domain.errors import DeadlineExceeded, InvalidInput, NotFound, Unavailable
-from domain.hook import ClockDeadline, HookStatus, ReportOutcome
+from domain.hook import HookStatus, ReportOutcome
 from emulator.codedeploy import render_appspec
-from infra.codedeploy import CodeDeployAppSpecReader, CodeDeployReporter, parse_appspec, parse_simple_yaml
+from infra.appspec import parse_appspec, parse_simple_yaml
+from infra.codedeploy import CodeDeployAppSpecReader, CodeDeployReporter
 from tests.unit.test_hook_support import DEPLOYMENT_ID, EXECUTION_ID
 
 pytestmark = pytest.mark.unit
@@ -123,7 +125,7 @@ def test_backoff_never_outlives_the_deadline(stubbed: tuple[Any, Stubber]) -> No
     slept: list[float] = []
     subject = CodeDeployReporter(client, sleeper=slept.append, rng=Random(3), base_delay_s=1.0, margin_s=0.2)
     with pytest.raises(DeadlineExceeded, match="ThrottlingException and only"):
-        subject.report(DEPLOYMENT_ID, EXECUTION_ID, HookStatus.FAILED, ClockDeadline.after(time.monotonic, 0.21))
+        subject.report(DEPLOYMENT_ID, EXECUTION_ID, HookStatus.FAILED, Deadline.after(time.monotonic, 0.21))
     assert slept == []
 
 

@@ -8,18 +8,17 @@ from random import Random
 
 import pytest
 
+from domain.deadline import Deadline
 from domain.errors import InvalidInput, Unavailable
 from domain.expectations import parse_expectations
 from domain.hook import (
     DEFAULT_HOLD_MARGIN_MS,
     AppSpecTarget,
-    ClaimState,
-    ClockDeadline,
     Delivery,
     HookConfig,
+    HookDependencies,
     HookStatus,
     LifecycleEvent,
-    NoDeadline,
     function_name,
     hold_ms_for,
     hook_ids,
@@ -32,6 +31,8 @@ from domain.hook import (
     run_warmup,
     serve_hook_execution,
 )
+from domain.hook.delivery import recorded_status
+from domain.idempotency import ClaimState
 from domain.invocation import InvocationRequest, InvocationResult, Outcome
 from tests.unit.test_hook_support import (
     DEPLOYMENT_ID,
@@ -40,12 +41,14 @@ from tests.unit.test_hook_support import (
     FakeInvoker,
     FakeReader,
     FakeReporter,
-    InMemoryLedger,
+    HookSettingsValue,
+    NoPayloads,
     RecordingSleeper,
     healthy,
     hook_event,
     probe_reply,
 )
+from tests.unit.test_idempotency import InMemoryIdempotencyStore
 
 pytestmark = pytest.mark.unit
 
@@ -277,7 +280,7 @@ def test_expectations_also_apply_to_the_probe_reply() -> None:
 def test_too_little_time_left_fails_before_invoking() -> None:
     # Given only 0.3 s left, 0.5 s of which is kept for reporting
     invoker = FakeInvoker()
-    deadline = ClockDeadline.after(time.monotonic, 0.3)
+    deadline = Deadline.after(time.monotonic, 0.3)
     verdict, sleeper = warm(config(), invoker, deadline=deadline, reserve_s=0.5)
     # Then nothing is invoked and the reason says what to change
     assert verdict.status is HookStatus.FAILED
@@ -291,7 +294,7 @@ def test_stragglers_are_abandoned_before_the_deadline() -> None:
     # Given invocations that never answer, and 0.9 s left of which 0.5 s is kept to report
     invoker = BlockingInvoker()
     try:
-        deadline = ClockDeadline.after(time.monotonic, 0.9)
+        deadline = Deadline.after(time.monotonic, 0.9)
         verdict, _ = warm(config(jitter=(0.0, 0.0)), invoker, deadline=deadline, reserve_s=0.5)
         # Then the warm-up returns with time still left to report, each straggler named
         assert deadline.remaining_s() > 0.2
@@ -304,7 +307,7 @@ def test_stragglers_are_abandoned_before_the_deadline() -> None:
 
 def test_each_invocation_timeout_is_capped_by_the_deadline() -> None:
     invoker = FakeInvoker()
-    deadline = ClockDeadline.after(time.monotonic, 20.0)
+    deadline = Deadline.after(time.monotonic, 20.0)
     warm(config(invoke_timeout_s=60.0), invoker, deadline=deadline, reserve_s=5.0)
     assert all(r.read_timeout_s is not None and r.read_timeout_s <= 15.0 for r in invoker.requests)
     warm(config(invoke_timeout_s=2.0), invoker, deadline=deadline, reserve_s=5.0)
@@ -471,41 +474,56 @@ def test_a_configured_lifecycle_event_needs_no_appspec() -> None:
 # --------------------------------------------------------------------------- exactly-once delivery
 
 
-def serve(event: object, *, ledger: InMemoryLedger | None, reporter: FakeReporter, prepare=None, warmup=None):  # type: ignore[no-untyped-def]
-    errors: list[str] = []
+def serve(  # type: ignore[no-untyped-def]
+    event: object,
+    *,
+    ledger: InMemoryIdempotencyStore | None,
+    reporter: FakeReporter,
+    settings: HookSettingsValue | None = None,
+    reader: FakeReader | None = None,
+    invokers=None,
+):
+    deps = HookDependencies(
+        reporter=reporter,
+        reader=reader or FakeReader(error=AssertionError("the AppSpec is not needed")),
+        invokers=invokers or (lambda concurrency: FakeInvoker()),
+        payloads=NoPayloads(),
+        ledger=ledger,
+        rng=Random(7),
+        clock=time.monotonic,
+        sleeper=RecordingSleeper(),
+    )
     execution = serve_hook_execution(
         event,
-        prepare=prepare or (lambda hook_event: config(correlation_id=hook_event.execution_id)),
-        warmup=warmup or (lambda cfg: warm(cfg, FakeInvoker())[0]),
-        reporter=reporter,
-        ledger=ledger,
-        deadline=NoDeadline(),
-        on_error=lambda what, exc: errors.append(f"{what}: {exc}"),
+        settings=settings or HookSettingsValue(),
+        own_function=None,
+        deps=deps,
+        deadline=Deadline.never(time.monotonic),
     )
-    return execution, errors
+    return execution, [f"{incident.what}: {incident.error}" for incident in execution.incidents]
 
 
 def test_one_delivery_one_report() -> None:
-    reporter, ledger = FakeReporter(), InMemoryLedger()
+    reporter, ledger = FakeReporter(), InMemoryIdempotencyStore()
     execution, _ = serve(hook_event(), ledger=ledger, reporter=reporter)
     assert execution.delivery is Delivery.REPORTED
     assert [(r.deployment_id, r.execution_id, r.status) for r in reporter.reports] == [
         (DEPLOYMENT_ID, EXECUTION_ID, HookStatus.SUCCEEDED)
     ]
-    assert ledger.entries[EXECUTION_ID].state == "reported"
+    assert ledger.entries[EXECUTION_ID].state == "completed"
 
 
 def test_duplicate_delivery_neither_warms_nor_reports_again() -> None:
     # Given an execution already served
-    reporter, ledger = FakeReporter(), InMemoryLedger()
+    reporter, ledger = FakeReporter(), InMemoryIdempotencyStore()
     serve(hook_event(), ledger=ledger, reporter=reporter)
-    warmed: list[HookConfig] = []
+    warmed: list[int] = []
     # When Lambda delivers the same event again
     execution, _ = serve(
         hook_event(),
         ledger=ledger,
         reporter=reporter,
-        warmup=warmed.append,  # type: ignore[arg-type,func-returns-value]
+        invokers=warmed.append,
     )
     # Then nothing is warmed and nothing reported; the answer says why
     assert execution.delivery is Delivery.DUPLICATE
@@ -518,14 +536,14 @@ def test_duplicate_delivery_neither_warms_nor_reports_again() -> None:
 def test_a_delivery_that_died_is_taken_over_after_its_lease() -> None:
     # Given a first delivery that claimed and recorded Failed, then died before reporting
     now = [1_000.0]
-    ledger, reporter = InMemoryLedger(clock=lambda: now[0]), FakeReporter()
-    assert ledger.claim(EXECUTION_ID, DEPLOYMENT_ID, 60).state is ClaimState.CLAIMED
-    ledger.record_verdict(EXECUTION_ID, HookStatus.FAILED, "probe failed")
+    ledger, reporter = InMemoryIdempotencyStore(clock=lambda: now[0]), FakeReporter()
+    assert ledger.claim(EXECUTION_ID, 60, subject=DEPLOYMENT_ID).state is ClaimState.CLAIMED
+    ledger.record(EXECUTION_ID, {"status": "Failed", "reason": "probe failed"})
     # When a retry arrives while the lease holds, it is a duplicate
     assert serve(hook_event(), ledger=ledger, reporter=reporter)[0].delivery is Delivery.DUPLICATE
     # And when one arrives after the lease ended, it reports the recorded verdict without warming
     now[0] += 61
-    execution, _ = serve(hook_event(), ledger=ledger, reporter=reporter, warmup=lambda cfg: pytest.fail("warmed"))
+    execution, _ = serve(hook_event(), ledger=ledger, reporter=reporter, invokers=lambda n: pytest.fail("warmed"))
     assert execution.delivery is Delivery.REPORTED
     assert [r.status for r in reporter.reports] == [HookStatus.FAILED]
     assert execution.verdict is not None
@@ -534,8 +552,8 @@ def test_a_delivery_that_died_is_taken_over_after_its_lease() -> None:
 
 def test_a_takeover_without_a_recorded_verdict_reports_failed() -> None:
     now = [1_000.0]
-    ledger, reporter = InMemoryLedger(clock=lambda: now[0]), FakeReporter()
-    ledger.claim(EXECUTION_ID, DEPLOYMENT_ID, 10)
+    ledger, reporter = InMemoryIdempotencyStore(clock=lambda: now[0]), FakeReporter()
+    ledger.claim(EXECUTION_ID, 10, subject=DEPLOYMENT_ID)
     now[0] += 11
     execution, _ = serve(hook_event(), ledger=ledger, reporter=reporter)
     assert [r.status for r in reporter.reports] == [HookStatus.FAILED]
@@ -545,7 +563,7 @@ def test_a_takeover_without_a_recorded_verdict_reports_failed() -> None:
 
 def test_a_broken_ledger_does_not_block_the_report() -> None:
     reporter = FakeReporter()
-    ledger = InMemoryLedger(fail_claims=Unavailable("DynamoDB throttled"))
+    ledger = InMemoryIdempotencyStore(fail_claims=Unavailable("DynamoDB throttled"))
     execution, errors = serve(hook_event(), ledger=ledger, reporter=reporter)
     assert execution.delivery is Delivery.REPORTED
     assert [r.status for r in reporter.reports] == [HookStatus.SUCCEEDED]
@@ -561,12 +579,14 @@ def test_a_broken_ledger_does_not_block_the_report() -> None:
     ],
 )
 def test_errors_before_the_warm_up_are_reported_as_failed(prepare_error: Exception, fragment: str) -> None:
+    # Given a version that only the AppSpec could name, and an AppSpec that cannot be read
     reporter = FakeReporter()
+    reader = FakeReader(error=prepare_error)
+    settings = HookSettingsValue(hook_version=None)
 
-    def prepare(hook_event: object) -> HookConfig:
-        raise prepare_error
-
-    execution, errors = serve(hook_event(), ledger=InMemoryLedger(), reporter=reporter, prepare=prepare)
+    execution, errors = serve(
+        hook_event(), ledger=InMemoryIdempotencyStore(), reporter=reporter, settings=settings, reader=reader
+    )
     assert [r.status for r in reporter.reports] == [HookStatus.FAILED]
     assert execution.verdict is not None
     assert fragment in execution.verdict.reason
@@ -576,11 +596,11 @@ def test_errors_before_the_warm_up_are_reported_as_failed(prepare_error: Excepti
 def test_an_interrupt_still_reports_then_propagates() -> None:
     reporter = FakeReporter()
 
-    def warmup(cfg: HookConfig) -> object:
+    def invokers(concurrency: int) -> object:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        serve(hook_event(), ledger=None, reporter=reporter, warmup=warmup)
+        serve(hook_event(), ledger=None, reporter=reporter, invokers=invokers)
     assert [r.status for r in reporter.reports] == [HookStatus.FAILED]
 
 
@@ -594,7 +614,7 @@ def test_malformed_event_with_ids_is_reported_failed() -> None:
 
 def test_event_without_ids_cannot_be_reported() -> None:
     reporter = FakeReporter()
-    execution, _ = serve({"DeploymentId": DEPLOYMENT_ID}, ledger=InMemoryLedger(), reporter=reporter)
+    execution, _ = serve({"DeploymentId": DEPLOYMENT_ID}, ledger=InMemoryIdempotencyStore(), reporter=reporter)
     assert execution.delivery is Delivery.UNREPORTABLE
     assert reporter.reports == []
     assert execution.verdict is not None
@@ -604,22 +624,35 @@ def test_event_without_ids_cannot_be_reported() -> None:
 
 def test_a_report_that_cannot_be_delivered_releases_the_claim() -> None:
     # Given CodeDeploy refusing the report
-    ledger = InMemoryLedger()
+    ledger = InMemoryIdempotencyStore()
     reporter = FakeReporter(fail_with=Unavailable("AccessDenied"))
     execution, _ = serve(hook_event(), ledger=ledger, reporter=reporter)
     # Then the outcome says so, and the next delivery may report at once (verdict kept)
     assert execution.delivery is Delivery.REPORT_FAILED
     assert "AccessDenied" in (execution.error or "")
     assert ledger.entries[EXECUTION_ID].lease_until == 0
-    assert ledger.entries[EXECUTION_ID].status is HookStatus.SUCCEEDED
+    assert recorded_status(ledger.entries[EXECUTION_ID].outcome) is HookStatus.SUCCEEDED
     retry_reporter = FakeReporter()
-    retried, _ = serve(hook_event(), ledger=ledger, reporter=retry_reporter, warmup=lambda cfg: pytest.fail("warmed"))
+    retried, _ = serve(hook_event(), ledger=ledger, reporter=retry_reporter, invokers=lambda n: pytest.fail("warmed"))
     assert retried.delivery is Delivery.REPORTED
     assert [r.status for r in retry_reporter.reports] == [HookStatus.SUCCEEDED]
 
 
 def test_already_completed_counts_as_done() -> None:
     reporter = FakeReporter()
-    reporter.report(DEPLOYMENT_ID, EXECUTION_ID, HookStatus.SUCCEEDED, NoDeadline())
+    reporter.report(DEPLOYMENT_ID, EXECUTION_ID, HookStatus.SUCCEEDED, Deadline.never(time.monotonic))
     execution, _ = serve(hook_event(), ledger=None, reporter=reporter)
     assert execution.delivery is Delivery.ALREADY_COMPLETED
+
+
+def test_long_reasons_are_recorded_truncated_not_refused() -> None:
+    # Given a verdict whose reason is far longer than a record should hold
+    ledger = InMemoryIdempotencyStore()
+    reporter = FakeReporter(fail_with=Unavailable("AccessDenied"))  # the record stays DECIDED
+    reader = FakeReader(error=InvalidInput("x" * 50_000))
+    # When the hook records it
+    serve(hook_event(), ledger=ledger, reporter=reporter, settings=HookSettingsValue(hook_version=None), reader=reader)
+    # Then the recorded reason is cut to 4000 characters
+    outcome = ledger.entries[EXECUTION_ID].outcome
+    assert outcome is not None
+    assert len(outcome["reason"]) == 4_000

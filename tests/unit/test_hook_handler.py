@@ -7,8 +7,10 @@ the reports it expects, with the expected status, so a missing, extra or wrong r
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from random import Random
 from typing import Any
 
@@ -17,12 +19,14 @@ import pytest
 from botocore.stub import Stubber
 
 from domain.errors import Unavailable
-from domain.hook import AppSpecTarget, HookStatus
+from domain.hook import AppSpecTarget, HookDependencies, HookStatus
+from domain.hook.delivery import recorded_status
 from domain.invocation import InvocationRequest, InvocationResult, Outcome
-from handlers import pre_traffic
-from handlers.pre_traffic import HookDependencies, handle, load_hook_options
+from handlers import pre_traffic, wiring
+from handlers.pre_traffic import handle
 from infra import observability
 from infra.codedeploy import CodeDeployReporter
+from infra.s3_payloads import S3PayloadReader
 from infra.settings import load_settings
 from tests.emf import emf_documents, emf_problems
 from tests.unit.test_hook_support import (
@@ -32,12 +36,12 @@ from tests.unit.test_hook_support import (
     FakeContext,
     FakeInvoker,
     FakeReader,
-    InMemoryLedger,
     RecordingSleeper,
     healthy,
     hook_event,
     probe_reply,
 )
+from tests.unit.test_idempotency import InMemoryIdempotencyStore
 
 pytestmark = pytest.mark.unit
 
@@ -80,7 +84,7 @@ class Harness:
         *,
         invoker: Any = None,
         reader: FakeReader | None = None,
-        ledger: InMemoryLedger | None = None,
+        ledger: InMemoryIdempotencyStore | None = None,
         invoker_error: Exception | None = None,
     ) -> None:
         self.env = dict(BASE_ENV if env is None else env)
@@ -97,20 +101,34 @@ class Harness:
             return self.invoker
 
         self.deps = HookDependencies(
-            reporter=lambda: self.reporter,
-            reader=lambda: self.reader,
-            invoker=invoker_factory,
-            ledger=lambda settings: self.ledger,
-            settings=lambda: load_settings(self.env),
-            options=lambda: load_hook_options(self.env),
+            reporter=self.reporter,
+            reader=self.reader,
+            invokers=invoker_factory,
+            payloads=S3PayloadReader(),
+            ledger=self.ledger,
             rng=Random(11),
             clock=time.monotonic,
             sleeper=self.sleeper,
         )
 
+    @contextmanager
+    def environment(self) -> Iterator[None]:
+        """The harness's variables, and only those, read by ``wiring.settings()`` for the call."""
+        with pytest.MonkeyPatch.context() as patch:
+            for name in [name for name in os.environ if name.startswith("THERMOSTAT_")]:
+                patch.delenv(name)
+            for name, value in self.env.items():
+                patch.setenv(name, value)
+            wiring.reset()
+            try:
+                yield
+            finally:
+                wiring.reset()
+
     def __call__(self, event: Any, context: Any = None) -> dict[str, Any]:
         try:
-            return handle(event, context or FakeContext(function_name=HOOK_FUNCTION), self.deps)
+            with self.environment():
+                return handle(event, context or FakeContext(function_name=HOOK_FUNCTION), self.deps)
         finally:
             observability.publish_metrics()
 
@@ -136,7 +154,7 @@ def test_happy_path_reports_succeeded_once_with_the_evidence(
 ) -> None:
     # Given a healthy target and CodeDeploy expecting exactly one Succeeded
     expect_report(codedeploy, "Succeeded")
-    hook = Harness(codedeploy, ledger=InMemoryLedger())
+    hook = Harness(codedeploy, ledger=InMemoryIdempotencyStore())
     # When the hook runs
     result = hook(hook_event())
     # Then it reported once, and returns the verdict with five version-qualified invocations
@@ -193,7 +211,7 @@ def test_happy_path_reports_succeeded_once_with_the_evidence(
 )
 def test_invocation_faults_report_failed_once(codedeploy: Stubber, invoker: FakeInvoker, fragment: str) -> None:
     expect_report(codedeploy, "Failed")
-    result = Harness(codedeploy, invoker=invoker, ledger=InMemoryLedger())(hook_event())
+    result = Harness(codedeploy, invoker=invoker, ledger=InMemoryIdempotencyStore())(hook_event())
     codedeploy.assert_no_pending_responses()
     assert result["status"] == "Failed"
     assert result["delivery"] == "reported"
@@ -242,7 +260,7 @@ def test_event_without_ids_returns_failed_and_logs_loudly(
     codedeploy: Stubber, event: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Given no report queued: any call to CodeDeploy would fail the handler
-    hook = Harness(codedeploy, ledger=InMemoryLedger())
+    hook = Harness(codedeploy, ledger=InMemoryIdempotencyStore())
     result = hook(event)
     assert result["status"] == "Failed"
     assert result["delivery"] == "unreportable"
@@ -327,7 +345,7 @@ def test_a_hanging_target_is_reported_failed_before_the_runtime_kills_the_hook(c
 def test_duplicate_delivery_neither_warms_nor_reports_again(codedeploy: Stubber) -> None:
     # Given one report queued, and a ledger shared by both deliveries
     expect_report(codedeploy, "Succeeded")
-    ledger = InMemoryLedger()
+    ledger = InMemoryIdempotencyStore()
     hook = Harness(codedeploy, ledger=ledger)
     first = hook(hook_event())
     # When the same event is delivered again
@@ -343,10 +361,10 @@ def test_duplicate_delivery_neither_warms_nor_reports_again(codedeploy: Stubber)
 def test_already_completed_is_treated_as_done(codedeploy: Stubber) -> None:
     params = {"deploymentId": DEPLOYMENT_ID, "lifecycleEventHookExecutionId": EXECUTION_ID, "status": "Succeeded"}
     codedeploy.add_client_error(PUT, "LifecycleEventAlreadyCompletedException", "done", 400, expected_params=params)
-    ledger = InMemoryLedger()
+    ledger = InMemoryIdempotencyStore()
     result = Harness(codedeploy, ledger=ledger)(hook_event())
     assert result["delivery"] == "already_completed"
-    assert ledger.entries[EXECUTION_ID].state == "reported"
+    assert ledger.entries[EXECUTION_ID].state == "completed"
 
 
 @pytest.mark.parametrize(
@@ -391,12 +409,12 @@ def test_its_own_bugs_are_reported_failed(codedeploy: Stubber, caplog: pytest.Lo
 def test_an_undeliverable_report_raises_for_lambdas_retry(codedeploy: Stubber) -> None:
     # Given CodeDeploy refusing access
     codedeploy.add_client_error(PUT, "AccessDeniedException", "not allowed", 400)
-    ledger = InMemoryLedger()
+    ledger = InMemoryIdempotencyStore()
     # When the hook runs, Then it raises (Lambda retries the async event) after releasing its claim
     with pytest.raises(Unavailable, match="AccessDeniedException"):
         Harness(codedeploy, ledger=ledger)(hook_event())
     assert ledger.entries[EXECUTION_ID].lease_until == 0
-    assert ledger.entries[EXECUTION_ID].status is HookStatus.SUCCEEDED
+    assert recorded_status(ledger.entries[EXECUTION_ID].outcome) is HookStatus.SUCCEEDED
 
 
 def test_without_a_table_the_hook_still_reports_and_says_so(codedeploy: Stubber) -> None:
@@ -439,11 +457,12 @@ def test_lambda_handler_answers_warm_pings_and_serves_hook_events(
 
     expect_report(codedeploy, "Succeeded")
     hook = Harness(codedeploy)
-    monkeypatch.setattr(pre_traffic, "default_dependencies", lambda: hook.deps)
-    ping = pre_traffic.lambda_handler(build_request("warm"), FakeContext(function_name=HOOK_FUNCTION))
-    assert ping["thermostat"]["warm"] is True
-    assert hook.invoker.requests == []
-    result = pre_traffic.lambda_handler(hook_event(), FakeContext(function_name=HOOK_FUNCTION))
+    monkeypatch.setattr(pre_traffic, "dependencies", lambda: (hook.deps, ()))
+    with hook.environment():
+        ping = pre_traffic.lambda_handler(build_request("warm"), FakeContext(function_name=HOOK_FUNCTION))
+        assert ping["thermostat"]["warm"] is True
+        assert hook.invoker.requests == []
+        result = pre_traffic.lambda_handler(hook_event(), FakeContext(function_name=HOOK_FUNCTION))
     assert result["status"] == "Succeeded"
     codedeploy.assert_no_pending_responses()
     documents = emf_documents(capsys.readouterr().out.splitlines())
@@ -452,9 +471,14 @@ def test_lambda_handler_answers_warm_pings_and_serves_hook_events(
 
 
 def test_hook_options_defaults_and_errors() -> None:
-    options = load_hook_options({})
-    assert (options.payload, options.payload_s3, options.expectations, options.lifecycle) == (None, None, (), None)
-    assert options.hold_margin_ms == 25
-    assert load_hook_options({"THERMOSTAT_HOOK_LIFECYCLE": "auto"}).lifecycle is None
+    options = load_settings({})
+    assert (options.hook_payload, options.hook_payload_s3, options.hook_expectations, options.hook_lifecycle) == (
+        None,
+        None,
+        (),
+        None,
+    )
+    assert options.hook_hold_margin_ms == 25
+    assert load_settings({"THERMOSTAT_HOOK_LIFECYCLE": "auto"}).hook_lifecycle is None
     with pytest.raises(ValueError, match=r"THERMOSTAT_HOOK_TIMEOUT: .*\(got '-1'\)"):
-        load_hook_options({"THERMOSTAT_HOOK_TIMEOUT": "-1"})
+        load_settings({"THERMOSTAT_HOOK_TIMEOUT": "-1"})

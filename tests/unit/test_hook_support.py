@@ -1,4 +1,6 @@
-"""Fakes for the hook's tests (no tests here): an invoker, a ledger, a reporter, a context.
+"""Fakes for the hook's tests (no tests here): an invoker, a reporter, a reader, a context.
+
+The ledger is the shared in-memory idempotency store (``tests.unit.test_idempotency``).
 
 Each fake implements its port honestly and keeps state that tests assert on.
 """
@@ -11,14 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain.hook import (
-    AppSpecTarget,
-    Claim,
-    ClaimState,
-    Deadline,
-    HookStatus,
-    ReportOutcome,
-)
+from domain.deadline import Deadline
+from domain.hook import AppSpecTarget, HookStatus, ReportOutcome
 from domain.invocation import InvocationRequest, InvocationResult, Outcome
 
 Behaviour = Callable[[InvocationRequest, int], InvocationResult]
@@ -134,49 +130,6 @@ class FakeReporter:
 
 
 @dataclass
-class _Entry:
-    deployment_id: str
-    lease_until: float
-    state: str = "running"
-    status: HookStatus | None = None
-    reason: str | None = None
-
-
-class InMemoryLedger:
-    """The ledger's rules (claim, lease, takeover, reported) on a dict and an injected clock."""
-
-    def __init__(self, clock: Callable[[], float] = lambda: 1_000.0, fail_claims: Exception | None = None) -> None:
-        self.clock = clock
-        self.entries: dict[str, _Entry] = {}
-        self.fail_claims = fail_claims
-        self._lock = threading.Lock()
-
-    def claim(self, execution_id: str, deployment_id: str, lease_s: float) -> Claim:
-        if self.fail_claims is not None:
-            raise self.fail_claims
-        now = self.clock()
-        with self._lock:
-            entry = self.entries.get(execution_id)
-            if entry is None:
-                self.entries[execution_id] = _Entry(deployment_id, now + lease_s)
-                return Claim(state=ClaimState.CLAIMED)
-            if entry.state != "reported" and entry.lease_until < now:
-                entry.lease_until = now + lease_s
-                return Claim(state=ClaimState.TAKEOVER, status=entry.status, reason=entry.reason)
-            return Claim(state=ClaimState.DUPLICATE, status=entry.status)
-
-    def record_verdict(self, execution_id: str, status: HookStatus, reason: str) -> None:
-        entry = self.entries[execution_id]
-        entry.state, entry.status, entry.reason = "decided", status, reason
-
-    def release(self, execution_id: str) -> None:
-        self.entries[execution_id].lease_until = 0
-
-    def mark_reported(self, execution_id: str) -> None:
-        self.entries[execution_id].state = "reported"
-
-
-@dataclass
 class FakeReader:
     """Answers one AppSpec (or raises)."""
 
@@ -210,3 +163,28 @@ EXECUTION_ID = "exec-0001"
 
 def hook_event(deployment_id: str = DEPLOYMENT_ID, execution_id: str = EXECUTION_ID) -> dict[str, str]:
     return {"DeploymentId": deployment_id, "LifecycleEventHookExecutionId": execution_id}
+
+
+@dataclass(frozen=True)
+class HookSettingsValue:
+    """The hook's settings (``domain.hook.HookSettings``) without the environment: orders:7 before traffic."""
+
+    hook_target: str | None = "orders"
+    hook_version: str | None = "7"
+    hook_lifecycle: str | None = "BeforeAllowTraffic"
+    hook_concurrency: int = 5
+    hook_jitter: tuple[float, float] = (0.25, 0.4)
+    hook_payload: str | None = None
+    hook_payload_s3: str | None = None
+    hook_payload_sha256: str | None = None
+    hook_expectations: tuple[Any, ...] = ()
+    hook_hold_margin_ms: int = 25
+    hook_timeout_s: float | None = None
+    payload_buckets: tuple[str, ...] = ()
+
+
+class NoPayloads:
+    """A payload reader for tests that configure none: any read is a bug."""
+
+    def read(self, uri: str, *, allowed_buckets: tuple[str, ...], sha256: str | None = None) -> bytes:
+        raise AssertionError(f"unexpected payload read of {uri}")
