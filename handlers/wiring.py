@@ -149,39 +149,6 @@ def bucket_rng() -> random.Random:
     return random.SystemRandom()
 
 
-@_once()
-def bucket_registry() -> DynamoBucketRegistry:
-    """The deployment-bucket registry on ``THERMOSTAT_TABLE``."""
-    from infra.bucket_registry import DynamoBucketRegistry
-
-    current = settings()
-    return DynamoBucketRegistry(current.require_table(), current.region)
-
-
-@_once()
-def s3_client(region: str) -> Any:
-    """One S3 client per region (a bucket is created in its deploy's region)."""
-    from infra import aws
-
-    return aws.client("s3", region_name=region)
-
-
-@_once()
-def bucket_store(account: str, region: str) -> S3BucketStore:
-    """The bucket store of ``account`` in ``region`` (``ListBuckets`` is global; deletes follow redirects)."""
-    from infra.s3_buckets import S3BucketStore
-
-    return S3BucketStore(account, client=s3_client(region), region=region)
-
-
-@_once()
-def system_rng() -> random.Random:
-    """Randomness for bucket names: the operating system's, never a seeded generator."""
-    import random
-
-    return random.SystemRandom()
-
-
 # -- cold-start telemetry (the report command) -------------------------------------------------
 
 

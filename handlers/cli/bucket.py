@@ -74,7 +74,7 @@ def resolve_bucket(
         publisher=None,
         clock=time.time,
         sleep=time.sleep,
-        rng=wiring.system_rng(),
+        rng=wiring.bucket_rng(),
         stray_patterns=svc.settings.stray_patterns,
     )
 
