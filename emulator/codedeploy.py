@@ -181,7 +181,7 @@ class CodeDeployError(Exception):
 
 
 @dataclass
-class HookExecution:
+class LifecycleHookRun:
     """One lifecycle hook execution and what was reported for it."""
 
     execution_id: str
@@ -211,7 +211,7 @@ class Deployment:
     status: str = "Created"
     error: str | None = None
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
-    executions: dict[str, HookExecution] = field(default_factory=dict)
+    executions: dict[str, LifecycleHookRun] = field(default_factory=dict)
 
     def execution_id(self, lifecycle_event: str) -> str:
         """The execution id CodeDeploy gave the hook of ``lifecycle_event``."""
@@ -362,10 +362,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
 
-def _no_deployment(deployment_id: object) -> CodeDeployError:
-    return CodeDeployError("DeploymentDoesNotExistException", f"The deployment {deployment_id} could not be found")
-
-
 def _json_default(value: object) -> object:
     if isinstance(value, datetime):
         return value.timestamp()
@@ -390,7 +386,7 @@ class LocalCodeDeploy:
         self._clock = clock
         self._changed = threading.Condition()
         self._deployments: dict[str, Deployment] = {}
-        self._executions: dict[str, tuple[str, HookExecution]] = {}
+        self._executions: dict[str, tuple[str, LifecycleHookRun]] = {}
         self._throttle_remaining = 0
         self.status_calls: list[StatusCall] = []
         self.operations: list[str] = []
@@ -480,7 +476,7 @@ class LocalCodeDeploy:
             appspec=text,
         )
         for event, hook_function in hooks.items():
-            execution = HookExecution(
+            execution = LifecycleHookRun(
                 execution_id=f"{uuid.uuid4()}-{secrets.token_hex(8)}",
                 lifecycle_event=event,
                 hook_function=hook_function,

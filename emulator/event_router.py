@@ -31,7 +31,7 @@ MAX_ENTRY_BYTES = 256 * 1024
 
 
 @dataclass
-class Delivery:
+class RuleDelivery:
     """One event handed to one target, and how it went."""
 
     rule: str
@@ -53,7 +53,7 @@ class RouterState:
     """What the router has seen and done (for the status view and tests)."""
 
     received: list[dict[str, Any]] = field(default_factory=list)
-    deliveries: list[Delivery] = field(default_factory=list)
+    deliveries: list[RuleDelivery] = field(default_factory=list)
 
 
 class EventRouter:
@@ -124,11 +124,11 @@ class EventRouter:
         """Rules whose pattern matches ``event`` (the real EventBridge matcher, from moto)."""
         return [rule for rule, pattern in self._patterns if pattern.matches_event(event)]  # type: ignore[arg-type]
 
-    def publish(self, event: dict[str, Any], wait: bool = False) -> list[Delivery]:
+    def publish(self, event: dict[str, Any], wait: bool = False) -> list[RuleDelivery]:
         """Route one enveloped event; returns the deliveries started (``wait`` blocks until done)."""
         with self._lock:
             self.state.received.append(event)
-        deliveries = [Delivery(rule.name, rule.target, event) for rule in self.matching_rules(event)]
+        deliveries = [RuleDelivery(rule.name, rule.target, event) for rule in self.matching_rules(event)]
         futures = [self._pool.submit(self._deliver, delivery) for delivery in deliveries]
         if wait:
             for future in futures:
@@ -154,7 +154,7 @@ class EventRouter:
             results.append({"EventId": event["id"]})
         return {"FailedEntryCount": failed, "Entries": results}
 
-    def _deliver(self, delivery: Delivery) -> None:
+    def _deliver(self, delivery: RuleDelivery) -> None:
         try:
             self.deliver(delivery.target, delivery.event)
         except Exception as exc:  # noqa: BLE001 - a failed delivery is recorded, as EventBridge would
@@ -181,18 +181,18 @@ class EventRouter:
             "detail": {},
         }
 
-    def fire(self, rule_name: str, wait: bool = True) -> Delivery:
+    def fire(self, rule_name: str, wait: bool = True) -> RuleDelivery:
         """Fire one scheduled rule now (``thermostat local`` and the demo use this)."""
         for scheduled in self._scheduled:
             if scheduled.rule.name == rule_name:
-                delivery = Delivery(rule_name, scheduled.rule.target, self.schedule_event(scheduled.rule))
+                delivery = RuleDelivery(rule_name, scheduled.rule.target, self.schedule_event(scheduled.rule))
                 future = self._pool.submit(self._deliver, delivery)
                 if wait:
                     future.result()
                 return delivery
         raise InvalidInput(f"no scheduled rule named {rule_name!r}; known: {[s.rule.name for s in self._scheduled]}")
 
-    def due(self, moment: datetime | None = None) -> list[Delivery]:
+    def due(self, moment: datetime | None = None) -> list[RuleDelivery]:
         """Fire every schedule due at ``moment`` (once each, however late), and re-arm it."""
         now = moment or self._now()
         fired = []

@@ -66,7 +66,7 @@ from emulator.runner_model import (
     merge_qualifier,
     parse_function_ref,
 )
-from emulator.runner_pool import Environment, EnvironmentPool, Lease, matching
+from emulator.runner_pool import EnvironmentPool, Lease, PooledEnvironment, matching
 from emulator.runner_registry import Registry
 
 __all__ = [
@@ -262,7 +262,7 @@ class LambdaRunner:
         while not self._stopping.wait(interval):
             self.pool.reap()
 
-    def _spawn(self, config: VersionConfig, init_type: str, provisioned: bool) -> Environment:
+    def _spawn(self, config: VersionConfig, init_type: str, provisioned: bool) -> PooledEnvironment:
         return ExecutionEnvironment(
             config,
             init_type=init_type,
@@ -291,11 +291,6 @@ class LambdaRunner:
         after = self.registry.update(name, changes)
         if after.code_sha256 != before.code_sha256:
             self.pool.retire(lambda env: env.config.function == name and env.config.version == LATEST)
-
-    def delete_function(self, name: str) -> None:
-        """Remove a function and stop its environments."""
-        self.registry.remove(name)
-        self.pool.retire(matching(name))
 
     def functions(self) -> list[str]:
         """Every function's name."""
@@ -403,7 +398,8 @@ class LambdaRunner:
         """The live environments of ``name`` (all functions when None), optionally of one qualifier.
 
         Each is ``{environment_id, pid, function, version, state, init_type, provisioned,
-        invocations, init_ms, log_stream, idle_s}``; ``state`` is starting/idle/busy.
+        invocations, init_ms, log_stream, idle_s}``; ``state`` is starting/idle/busy, or
+        stopping/dead while its process is being killed (an environment is listed until it is gone).
         """
         if name is None:
             return self.pool.describe()

@@ -30,7 +30,7 @@ from emulator.runner_model import RUNTIME, VersionConfig
 WORKER_PATH = str(Path(__file__).with_name("_worker.py"))
 
 LogSink = Callable[[str, str, str], object]
-State = Literal["starting", "idle", "busy", "dead"]
+State = Literal["starting", "idle", "busy", "stopping", "dead"]
 
 ON_DEMAND = "on-demand"
 PROVISIONED = "provisioned-concurrency"

@@ -104,8 +104,9 @@ def test_thermostat_local_serves_takes_put_event_and_stops_cleanly(tmp_path: Pat
     assert process.returncode == 0, output
     assert "Execution environments" in output[0]
     assert "stopping every process" in output[0]
-    time.sleep(0.5)
-    leftovers = [c.pid for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    # Wait on the processes themselves (bounded), not on a guess of how long they take to exit.
+    _gone, alive = psutil.wait_procs(children, timeout=10)
+    leftovers = [c.pid for c in alive if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
     assert leftovers == []
     assert not state.exists()
 
