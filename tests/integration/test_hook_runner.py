@@ -14,7 +14,8 @@ from typing import Any
 import boto3
 import pytest
 
-from emulator.codedeploy import Deployment, LocalCodeDeploy
+from emulator.codedeploy import LocalCodeDeploy
+from emulator.codedeploy_model import Deployment
 from emulator.lambda_runner import FunctionSpec, LambdaRunner
 from handlers.pre_traffic import HookDependencies, handle, load_hook_options
 from infra import observability

@@ -15,7 +15,7 @@ from botocore.stub import Stubber
 
 from domain.errors import DeadlineExceeded, InvalidInput, NotFound, Unavailable
 from domain.hook import ClockDeadline, HookStatus, ReportOutcome
-from emulator.codedeploy import render_appspec
+from emulator.codedeploy_model import render_appspec
 from infra.codedeploy import CodeDeployAppSpecReader, CodeDeployReporter, parse_appspec, parse_simple_yaml
 from tests.unit.test_hook_support import DEPLOYMENT_ID, EXECUTION_ID
 
