@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, Protocol
 
 from emulator.codedeploy_wire import CodeDeployError, decode_request, encode_answer, error_answer, protocol_of
+from emulator.threaded_http import QuietHandler
 
 
 class Dispatcher(Protocol):
@@ -23,16 +24,10 @@ class _Server(ThreadingHTTPServer):
     service: Dispatcher
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: _Server
-    protocol_version = "HTTP/1.1"
-    # Headers and body leave in two writes: without TCP_NODELAY, Nagle + delayed ACK add 40 ms.
-    disable_nagle_algorithm = True
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: tests read the recorded calls, not the access log."""
-
-    def do_POST(self) -> None:
+    def do_POST(self) -> None:  # noqa: N802 - the name BaseHTTPRequestHandler looks up
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         protocol = protocol_of(self.path)
@@ -44,12 +39,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, UnicodeDecodeError) as exc:
             status, answer = 400, {"__type": "SerializationException", "message": str(exc)}
         payload, headers = encode_answer(answer, protocol)
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        self.reply(status, payload, headers)
 
 
 class CodeDeployServer:

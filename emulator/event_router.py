@@ -18,12 +18,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 from domain.errors import InvalidInput
 from domain.schedules import Schedule, parse_schedule
 from emulator.template import LocalRule
+from emulator.threaded_http import QuietHandler
 
 Deliver = Callable[[str, dict[str, Any]], None]
 MAX_ENTRIES = 10
@@ -213,13 +214,8 @@ class EventRouter:
         """Serve the EventBridge API; returns its URL. Schedules tick every second when asked."""
         router = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: ARG002 - quiet server
-                return
-
-            def do_POST(self) -> None:
+        class Handler(QuietHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the name BaseHTTPRequestHandler looks up
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 target = self.headers.get("X-Amz-Target", "")
@@ -228,32 +224,24 @@ class EventRouter:
                 else:
                     self._forward(body)
 
-            def _reply(self, status: int, payload: bytes, headers: dict[str, str]) -> None:
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
             def _put_events(self, body: bytes) -> None:
                 try:
                     request = json.loads(body or b"{}")
                     answer = router.put_entries(list(request.get("Entries") or []))
                 except (InvalidInput, json.JSONDecodeError, AttributeError) as exc:
                     error = {"__type": "ValidationException", "message": str(exc)}
-                    self._reply(
+                    self.reply(
                         400,
                         json.dumps(error).encode(),
                         {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": "ValidationException"},
                     )
                     return
-                self._reply(200, json.dumps(answer).encode(), {"Content-Type": "application/x-amz-json-1.1"})
+                self.reply(200, json.dumps(answer).encode(), {"Content-Type": "application/x-amz-json-1.1"})
 
             def _forward(self, body: bytes) -> None:
                 if router.upstream_url is None:
                     error = {"__type": "UnknownOperationException", "message": "only PutEvents is served locally"}
-                    self._reply(400, json.dumps(error).encode(), {"Content-Type": "application/x-amz-json-1.1"})
+                    self.reply(400, json.dumps(error).encode(), {"Content-Type": "application/x-amz-json-1.1"})
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in {"host", "content-length"}}
                 request = urllib.request.Request(  # noqa: S310 - the upstream is the local moto server
@@ -261,9 +249,9 @@ class EventRouter:
                 )
                 try:
                     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-                        self._reply(response.status, response.read(), dict(response.headers.items()))
+                        self.reply(response.status, response.read(), dict(response.headers.items()))
                 except urllib.error.HTTPError as exc:
-                    self._reply(exc.code, exc.read(), dict(exc.headers.items()))
+                    self.reply(exc.code, exc.read(), dict(exc.headers.items()))
 
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True

@@ -10,12 +10,13 @@ import json
 import logging
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from emulator.lambda_http import Response, content_length, is_invoke
 from emulator.runner_api import LambdaAPI
 from emulator.runner_model import MAX_SYNC_PAYLOAD, RequestTooLarge
+from emulator.threaded_http import QuietHandler
 
 if TYPE_CHECKING:
     from emulator.lambda_runner import LambdaRunner
@@ -31,13 +32,9 @@ _IDLE_CONNECTION_S = 300.0
 # -- the server ----------------------------------------------------------------------------------
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive: boto3 reuses its pooled connections
+class _Handler(QuietHandler):
     server_version = "thermostat-local-lambda"
     timeout = _IDLE_CONNECTION_S
-    # Headers and body go out in separate writes: with Nagle on, the client's delayed ACK adds
-    # ~40 ms to every kept-alive request.
-    disable_nagle_algorithm = True
     server: LambdaHTTPServer
 
     def version_string(self) -> str:
@@ -53,9 +50,6 @@ class _Handler(BaseHTTPRequestHandler):
             super().finish()
         finally:
             self.server.untrack(self.connection)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        _log.debug("%s " + format, self.address_string(), *args)
 
     def _body(self, limit: int) -> bytes | None:
         """The request body, or None (after discarding it) when it exceeds ``limit``."""
@@ -91,14 +85,7 @@ class _Handler(BaseHTTPRequestHandler):
                     {"Type": "Service", "Message": "internal error in the local Lambda runner (see its log)"},
                     {"x-amzn-ErrorType": "ServiceException"},
                 )
-        self.send_response(response.status)
-        for key, value in response.headers.items():
-            self.send_header(key, value)
-        if response.status != 204:
-            self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        if response.body and response.status != 204:
-            self.wfile.write(response.body)
+        self.reply(response.status, response.body, response.headers)
 
     do_GET = do_POST = do_PUT = do_DELETE = _serve  # noqa: N815 - the names BaseHTTPRequestHandler looks up
 
