@@ -10,11 +10,12 @@ Served operations (the routes of :mod:`emulator.lambda_http`, which the runner s
 Invoke (RequestResponse), GetFunction (timeout, reserved concurrency), GetFunctionConfiguration,
 GetFunctionConcurrency, GetProvisionedConcurrencyConfig.
 
-Behaviour per function (:class:`SimulatedFunction`): reserved concurrency (the next concurrent
-request gets 429 ``ReservedFunctionConcurrentInvocationLimitExceeded``), a forced throttle reason,
-``FunctionError``, a reply that does not speak the protocol, known qualifiers, provisioned
-concurrency, transient 503s, a probe result. Endpoint-wide: ``latency_ms`` (half before the environment is taken,
-half after it is released, like network and front-end time) and a cap on hold.
+Behaviour per function (:class:`SimulatedFunction`, in ``simulated_lambda_model``): reserved
+concurrency (the next concurrent request gets 429 ``ReservedFunctionConcurrentInvocationLimitExceeded``),
+a forced throttle reason, ``FunctionError``, a reply that does not speak the protocol, known
+qualifiers, provisioned concurrency, transient 503s, a probe result. Endpoint-wide: ``latency_ms``
+(half before the environment is taken, half after it is released, like network and front-end
+time) and a cap on hold.
 
 Admin: ``GET /_endpoint/stats`` (requests per function, peak concurrency, environments),
 ``POST /_endpoint/reset``. In-process: :class:`LambdaEndpoint` (``with LambdaEndpoint(...) as ep``);
@@ -25,61 +26,29 @@ in a separate process (so that the server does not share the client's GIL in ben
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import uuid
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.async_http import AsyncHTTPServer, Request
 from emulator.lambda_http import Response, route, split_target
+from emulator.simulated_lambda_model import (
+    ACCOUNT,
+    REGION,
+    FunctionState,
+    SimulatedEnvironment,
+    SimulatedFunction,
+    configuration,
+    ping_of,
+    warm_reply,
+)
 from thermostat_runtime import names
 
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
+__all__ = ["LambdaEndpoint", "SimulatedFunction"]
+
 _SERVED = frozenset({"invoke", "get_function", "get_configuration", "get_concurrency", "get_provisioned"})
-
-
-@dataclass
-class SimulatedFunction:
-    """How one simulated function behaves."""
-
-    name: str
-    #: qualifier -> version. ``$LATEST`` always exists; an unknown qualifier is a 404.
-    qualifiers: dict[str, str] = field(default_factory=lambda: {"live": "1", "1": "1"})
-    reserved: int | None = None
-    provisioned: dict[str, int] = field(default_factory=dict)
-    timeout_s: int = 3
-    throttle_reason: str | None = None
-    function_error: bool = False
-    speaks_protocol: bool = True
-    #: extra busy time per request, on top of the requested hold (a slow function)
-    busy_ms: float = 0.0
-    #: answer the first N invokes with 503 ServiceException (a transient service failure)
-    fail_first: int = 0
-    #: what a ``probe`` ping's reply carries as ``probe`` (None: the function has no probe)
-    probe: dict[str, Any] | None = None
-
-
-@dataclass
-class _SimulatedEnvironment:
-    env_id: str
-    version: str
-    invocations: int = 0
-
-
-@dataclass
-class _FunctionState:
-    spec: SimulatedFunction
-    idle: dict[str, list[_SimulatedEnvironment]] = field(default_factory=dict)
-    busy: int = 0
-    peak_busy: int = 0
-    environments: list[str] = field(default_factory=list)
-    requests: int = 0
-    invocations: int = 0
-    throttled: int = 0
 
 
 def _not_found(message: str) -> Response:
@@ -101,7 +70,7 @@ class LambdaEndpoint:
         self.latency_ms = latency_ms
         self.hold_ms_max = hold_ms_max
         self._lock = threading.Lock()
-        self._functions: dict[str, _FunctionState] = {spec.name: _FunctionState(spec) for spec in specs}
+        self._functions: dict[str, FunctionState] = {spec.name: FunctionState(spec) for spec in specs}
         self._server = AsyncHTTPServer(
             self._serve,
             close_connections=close_connections,
@@ -148,7 +117,7 @@ class LambdaEndpoint:
     def add(self, spec: SimulatedFunction) -> None:
         """Add or replace a function."""
         with self._lock:
-            self._functions[spec.name] = _FunctionState(spec)
+            self._functions[spec.name] = FunctionState(spec)
 
     def requests(self, name: str) -> int:
         """Invoke requests received for ``name`` (throttled ones included)."""
@@ -178,7 +147,7 @@ class LambdaEndpoint:
     def reset(self) -> None:
         """Forget environments and counters; keep the function specs."""
         with self._lock:
-            self._functions = {name: _FunctionState(state.spec) for name, state in self._functions.items()}
+            self._functions = {name: FunctionState(state.spec) for name, state in self._functions.items()}
             self.total_requests = 0
             self.connections = 0
             self.operations.clear()
@@ -233,7 +202,7 @@ class LambdaEndpoint:
 
     # -- the simulation ----------------------------------------------------------------------
 
-    def _resolve(self, name: str, qualifier: str | None) -> tuple[_FunctionState, str] | tuple[None, str]:
+    def _resolve(self, name: str, qualifier: str | None) -> tuple[FunctionState, str] | tuple[None, str]:
         state = self._functions.get(name)
         if state is None:
             return None, f"Function not found: arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
@@ -245,14 +214,14 @@ class LambdaEndpoint:
             return None, f"Function not found: arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}:{qualifier}"
         return state, version
 
-    def _count_request(self, state: _FunctionState | None, *, throttled: bool = False) -> None:
+    def _count_request(self, state: FunctionState | None, *, throttled: bool = False) -> None:
         with self._lock:
             self.total_requests += 1
             if state is not None:
                 state.requests += 1
                 state.throttled += int(throttled)
 
-    def _acquire(self, state: _FunctionState, version: str) -> tuple[_SimulatedEnvironment | None, bool]:
+    def _acquire(self, state: FunctionState, version: str) -> tuple[SimulatedEnvironment | None, bool]:
         with self._lock:
             state.requests += 1
             self.total_requests += 1
@@ -265,7 +234,7 @@ class LambdaEndpoint:
                 if reserved is not None and state.busy >= reserved:
                     state.throttled += 1
                     return None, False
-                env = _SimulatedEnvironment(uuid.uuid4().hex[:16], version)
+                env = SimulatedEnvironment(uuid.uuid4().hex[:16], version)
                 state.environments.append(env.env_id)
                 cold = True
             state.busy += 1
@@ -274,7 +243,7 @@ class LambdaEndpoint:
             env.invocations += 1
             return env, cold
 
-    def _release(self, state: _FunctionState, env: _SimulatedEnvironment) -> None:
+    def _release(self, state: FunctionState, env: SimulatedEnvironment) -> None:
         with self._lock:
             state.busy -= 1
             state.idle.setdefault(env.version, []).append(env)
@@ -303,7 +272,7 @@ class LambdaEndpoint:
         if env is None:
             return Response.throttle("ReservedFunctionConcurrentInvocationLimitExceeded")
         try:
-            ping = _ping_of(body)
+            ping = ping_of(body)
             hold_ms = min(int(ping.get("hold_ms") or 0), self.hold_ms_max) if ping is not None else 0
             busy_s = (hold_ms + spec.busy_ms) / 1000.0
             if busy_s:
@@ -317,7 +286,7 @@ class LambdaEndpoint:
             headers["X-Amz-Function-Error"] = "Unhandled"
             payload: Any = {"errorMessage": "boom", "errorType": "RuntimeError", "stackTrace": []}
         elif spec.speaks_protocol and ping is not None:
-            payload = _warm_reply(spec, env, version, cold=cold, ping=ping, hold_ms=hold_ms)
+            payload = warm_reply(spec, env, version, cold=cold, ping=ping, hold_ms=hold_ms)
         else:
             payload = {"statusCode": 200, "body": "ok"}
         return Response.json(200, payload, headers)
@@ -327,7 +296,7 @@ class LambdaEndpoint:
         state, version = self._resolve(name, qualifier)
         if state is None:
             return _not_found(version)
-        document: dict[str, Any] = {"Configuration": _configuration(state.spec, version)}
+        document: dict[str, Any] = {"Configuration": configuration(state.spec, version)}
         if state.spec.reserved is not None:
             document["Concurrency"] = {"ReservedConcurrentExecutions": state.spec.reserved}
         return Response.json(200, document)
@@ -337,7 +306,7 @@ class LambdaEndpoint:
         state, version = self._resolve(name, qualifier)
         if state is None:
             return _not_found(version)
-        return Response.json(200, _configuration(state.spec, version))
+        return Response.json(200, configuration(state.spec, version))
 
     def get_concurrency(self, name: str) -> Response:
         """Serve GetFunctionConcurrency."""
@@ -366,55 +335,3 @@ class LambdaEndpoint:
             "Status": "READY",
         }
         return Response.json(200, document)
-
-
-def _warm_reply(
-    spec: SimulatedFunction,
-    env: _SimulatedEnvironment,
-    version: str,
-    *,
-    cold: bool,
-    ping: Mapping[str, Any],
-    hold_ms: int,
-) -> dict[str, Any]:
-    """The runtime module's warm-ping reply, as this environment would give it."""
-    return {
-        "thermostat": {
-            "v": 1,
-            "warm": True,
-            "environment_id": env.env_id,
-            "start_kind": "cold" if cold else "warm",
-            "init_type": "on-demand",
-            "init_ms": 120.0 if cold else None,
-            "function_name": spec.name,
-            "function_version": version,
-            "correlation_id": ping.get("correlation_id"),
-            "probe": spec.probe if ping.get("action") == "probe" else None,
-            "index": ping.get("index"),
-            "of": ping.get("of"),
-            "held_ms": hold_ms,
-        }
-    }
-
-
-def _configuration(spec: SimulatedFunction, version: str) -> dict[str, Any]:
-    return {
-        "FunctionName": spec.name,
-        "FunctionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{spec.name}",
-        "Version": version,
-        "Timeout": spec.timeout_s,
-        "MemorySize": 128,
-        "Runtime": "python3.11",
-        "State": "Active",
-    }
-
-
-def _ping_of(body: bytes) -> dict[str, Any] | None:
-    try:
-        event = json.loads(body or b"null")
-    except ValueError:
-        return None
-    if isinstance(event, dict) and len(event) == 1 and isinstance(event.get("thermostat"), dict):
-        ping: dict[str, Any] = event["thermostat"]
-        return ping
-    return None
