@@ -1,8 +1,11 @@
-"""Run the benchmarks: ``python -m bench [NAME ...] [--json FILE]`` (``make bench`` runs them all).
+"""Run the benchmarks: ``python -m bench [NAME ...] [--args JSON] [--json FILE]`` (``make bench`` runs them all).
 
 Every module ``bench/<name>.py`` that defines ``main()`` is a benchmark; modules whose name starts
 with ``_`` are helpers. Each ``main()`` prints its own side-by-side table and returns its figures,
 which are printed after it as one JSON line (and written to ``--json FILE`` when asked).
+``--args`` passes keyword arguments to ``main()`` (a tiny configuration, as the tests run them).
+A benchmark that leaves ``os.environ`` changed is named on stderr and the environment restored,
+so the next one starts from the same place.
 Exit code: 0 when every benchmark ran, 1 when one failed (the others still run), 2 on bad usage.
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import pkgutil
 import sys
 import time
@@ -50,11 +54,37 @@ def _parser(available: list[str]) -> argparse.ArgumentParser:
         "--json", metavar="FILE", type=Path, help="also write every figure to FILE as one JSON document"
     )
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    parser.add_argument(
+        "--args", metavar="JSON", type=_json_object, default={}, help="keyword arguments for each main(), as JSON"
+    )
+    parser.add_argument("--package", default=None, help=argparse.SUPPRESS)  # the runner's own tests
     return parser
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object of keyword arguments")
+    return value
+
+
+def _package_of(argv: list[str] | None, default: str) -> str:
+    """``--package`` is needed before parsing (the parser lists what the package holds)."""
+    words = sys.argv[1:] if argv is None else argv
+    for index, word in enumerate(words):
+        if word == "--package" and index + 1 < len(words):
+            return words[index + 1]
+        if word.startswith("--package="):
+            return word.split("=", 1)[1]
+    return default
 
 
 def main(argv: list[str] | None = None, *, package: str = "bench") -> int:
     """Run the chosen benchmarks one after the other; return the process exit code."""
+    package = _package_of(argv, package)
     available = discover(package)
     parser = _parser(available)
     args = parser.parse_args(argv)
@@ -74,12 +104,15 @@ def main(argv: list[str] | None = None, *, package: str = "bench") -> int:
     for name in chosen:
         print(f"\n=== bench.{name} ===", flush=True)
         started = time.perf_counter()
+        environment = dict(os.environ)
         try:
-            result = importlib.import_module(f"{package}.{name}").main()
+            result = importlib.import_module(f"{package}.{name}").main(**args.args)
         except Exception:
             traceback.print_exc()
             failed.append(name)
             continue
+        finally:
+            _restore(name, environment)
         figures[name] = result
         print(f"figures: {json.dumps(result, default=str, sort_keys=True)}")
         print(f"(bench.{name} took {time.perf_counter() - started:.1f} s)", flush=True)
@@ -89,6 +122,14 @@ def main(argv: list[str] | None = None, *, package: str = "bench") -> int:
         print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _restore(name: str, environment: dict[str, str]) -> None:
+    changed = sorted(key for key in set(environment) | set(os.environ) if environment.get(key) != os.environ.get(key))
+    if changed:
+        print(f"bench.{name} left the environment changed ({', '.join(changed)}); restored", file=sys.stderr)
+        os.environ.clear()
+        os.environ.update(environment)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,14 @@ def interleaved(cases: Mapping[str, Callable[[], float]], repeats: int, *, warmu
     """Run every case ``repeats`` times, round-robin, and return the samples per case.
 
     Round-robin rather than case after case: a noisy neighbour then slows every case a little
-    instead of one case a lot, and the ratios stay comparable.
+    instead of one case a lot, and the ratios stay comparable. The warm-up rounds are not kept:
+
+    >>> calls = []
+    >>> cases = {"a": lambda: calls.append("a") or 1.0, "b": lambda: calls.append("b") or 2.0}
+    >>> interleaved(cases, 3, warmup=1)
+    {'a': [1.0, 1.0, 1.0], 'b': [2.0, 2.0, 2.0]}
+    >>> calls == ["a", "b"] * 4
+    True
     """
     for _ in range(warmup):
         for sample in cases.values():
@@ -85,10 +92,22 @@ def rss_bytes() -> int:
 
 
 def parse_importtime(stderr: str) -> list[tuple[str, int, int, int]]:
-    """Parse ``python -X importtime`` output into ``(module, self_us, cumulative_us, depth)`` rows.
+    r"""Parse ``python -X importtime`` output into ``(module, self_us, cumulative_us, depth)`` rows.
 
     Lines look like ``import time:       289 |        289 |   thermostat_runtime.protocol``; the
-    indentation of the module name (two spaces per level) is its depth in the import tree.
+    indentation of the module name (two spaces per level) is its depth in the import tree. The
+    header and any other line are skipped:
+
+    >>> parse_importtime(
+    ...     "import time: self [us] | cumulative | imported package\n"
+    ...     "import time:       289 |        289 |   thermostat_runtime.protocol\n"
+    ...     "import time:       145 |        145 |     encodings.ascii\n"
+    ...     "import time:       307 |        451 |   thermostat_runtime.wrapper\n"
+    ...     "import time:       294 |       1375 | thermostat_runtime\n"
+    ...     "something else on stderr\n"
+    ... )  # doctest: +NORMALIZE_WHITESPACE
+    [('thermostat_runtime.protocol', 289, 289, 1), ('encodings.ascii', 145, 145, 2),
+     ('thermostat_runtime.wrapper', 307, 451, 1), ('thermostat_runtime', 294, 1375, 0)]
     """
     rows: list[tuple[str, int, int, int]] = []
     for line in stderr.splitlines():
@@ -121,7 +140,14 @@ def subprocess_env(*, pythonpath: Sequence[str | os.PathLike[str]] = ()) -> dict
 
 
 def format_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A plain fixed-width table (no third-party libraries in the bench path)."""
+    """A plain fixed-width table (no third-party libraries in the bench path).
+
+    >>> print(format_table(["case", "us"], [("bare", 0.1234), ("wrapped", 12.345)]))
+    case        us
+    -------  -----
+    bare     0.123
+    wrapped   12.3
+    """
     cells = [[str(cell) for cell in header], *[[_cell(cell) for cell in row] for row in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     lines = []
@@ -150,7 +176,11 @@ def _cell(value: object) -> str:
 
 
 def ratio(value: float, baseline: float) -> float:
-    """``value / baseline``, or infinity when the baseline rounds to nothing."""
+    """``value / baseline``, or infinity when the baseline rounds to nothing.
+
+    >>> ratio(3.0, 1.5), ratio(1.0, 0.0)
+    (2.0, inf)
+    """
     return value / baseline if baseline > 0 else float("inf")
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import compileall
 import json
+import sys
 import sysconfig
 import tempfile
 import venv
@@ -187,11 +188,52 @@ def import_costs(
     return sorted((row for row in rows if row["added_ms"] > 0.5), key=lambda row: -row["added_ms"])
 
 
+_IMPORT_PROBE = """
+import json, sys
+{import_code}
+from infra import aws
+from infra.settings import get_settings
+at_import = {{"sessions": len(aws._sessions), "settings_read": get_settings.cache_info().currsize}}
+{adapters_code}
+{pynamodb_code}
+print(json.dumps({{**at_import, "boto3": "boto3" in sys.modules, "sessions_after": len(aws._sessions)}}))
+"""
+
+
+def import_facts(name: str) -> dict[str, Any]:
+    """What importing handler ``name`` built, then what its first invocation built, in a fresh interpreter.
+
+    ``{"sessions", "settings_read"}`` at import (both 0 when the import reads nothing), then
+    ``"boto3"`` (imported at all?) and ``"sessions_after"`` (botocore sessions once its clients exist).
+    """
+    import_code, adapters_code, models = HANDLERS[name]
+    program = _IMPORT_PROBE.format(
+        import_code=import_code, adapters_code=adapters_code, pynamodb_code=pynamodb_clients(models)
+    )
+    env = _environment(str(REPO_ROOT))  # no endpoint, no profile, fake credentials
+    env.update(PYTHONPATH=f"{REPO_ROOT}:{LAYER_DIR}", PYTHONDONTWRITEBYTECODE="1")
+    stdout, _ = check_runs([sys.executable, "-c", program], env=env, cwd=REPO_ROOT)
+    facts: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
+    return facts
+
+
 def main(
-    repeats: int = 7, importtime_runs: int = 3, top: int = 8, handlers: tuple[str, ...] | None = None
+    repeats: int = 7,
+    importtime_runs: int = 3,
+    top: int = 8,
+    handlers: tuple[str, ...] | None = None,
+    facts_only: bool = False,
 ) -> dict[str, Any]:
-    """Measure every handler against its floor; print the tables and return the figures."""
+    """Measure every handler against its floor; print the tables and return the figures.
+
+    With ``facts_only``, nothing is timed: only :func:`import_facts` of each handler is printed and returned.
+    """
     names = handlers or tuple(HANDLERS)
+    if facts_only:
+        facts = {name: import_facts(name) for name in names}
+        for name, seen in facts.items():
+            print(f"{name}: {json.dumps(seen, sort_keys=True)}")
+        return {"import_facts": facts}
     site_packages = sysconfig.get_paths()["purelib"]
     for directory in (REPO_ROOT / "domain", REPO_ROOT / "infra", REPO_ROOT / "handlers", LAYER_DIR):
         compileall.compile_dir(directory, quiet=1)

@@ -1,6 +1,6 @@
 """Keep-warm fan-out: wall time against the ideal, and CPU per ping against the SDK floor.
 
-Against the local endpoint of ``bench/_lambda_endpoint.py``, run in a separate process (so the
+Against the local endpoint of ``emulator/simulated_lambda.py``, run in a separate process (so the
 server does not share this process's GIL), with 100 ms of latency per invoke and a 100 ms hold:
 the ideal wall time of one overlapping fan-out is latency + hold = 0.2 s, whatever N.
 
@@ -29,7 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bench._common import REPO_ROOT, format_table, machine_note, median, ratio, verdict
-from bench._lambda_endpoint import FunctionSpec, endpoint_process
+from emulator.simulated_lambda import SimulatedFunction
+from emulator.simulated_lambda_process import endpoint_process
 
 GOAL_IDEAL = 1.15
 GOAL_FLOOR = 1.20
@@ -209,7 +210,7 @@ def _fan_out(
     sizes: tuple[int, ...], repeats: int, latency_ms: float, hold_ms: int, serial_sizes: tuple[int, ...]
 ) -> dict[str, Any]:
     ideal = (latency_ms + hold_ms) / 1000.0
-    with endpoint_process([FunctionSpec(FUNCTION)], latency_ms=latency_ms) as url:
+    with endpoint_process([SimulatedFunction(FUNCTION)], latency_ms=latency_ms) as url:
         _aws_environment(url)
         cases = _FanOut(sizes, hold_ms)
         try:
@@ -381,7 +382,7 @@ def _scale_child(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _scale(targets: int, pings: int, cap: int, floor_calls: int, hold_ms: int) -> dict[str, Any]:
-    functions = [FunctionSpec(f"f-{i:04d}") for i in range(targets)]
+    functions = [SimulatedFunction(f"f-{i:04d}") for i in range(targets)]
     with endpoint_process(functions, latency_ms=0.0) as url:
         config = {
             "url": url,

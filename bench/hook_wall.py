@@ -12,86 +12,23 @@ Cases, measured in the same run, interleaved:
 * ``hook, margin 0``: the same without the margin (the cost of the threads and the SDK alone);
 * ``serial``: the naive loop, each delay then each invocation one after the other.
 
-The endpoint is a small local Lambda front end written here (``bench/_lambda_endpoint.py``
-answers probes with ``"probe": null``, which the hook rightly judges a failure): 50 ms before
-taking an environment and 50 ms after releasing it, honouring ``hold_ms``, one environment per
-concurrent request. Run: ``.venv/bin/python -m bench.hook_wall``.
+The endpoint is the simulated Lambda of ``emulator/simulated_lambda.py``, whose function here
+answers probes with a passing probe result: 50 ms before taking an environment and 50 ms after
+releasing it, honouring ``hold_ms``, one environment per concurrent request.
+Run: ``.venv/bin/python -m bench.hook_wall``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import statistics
-import threading
 import time
-import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 LATENCY_MS = 100.0
 N = 5
 REPEATS = 7
-
-
-class _Endpoint(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.lock = threading.Lock()
-        self.idle: list[str] = []
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Endpoint
-    protocol_version = "HTTP/1.1"
-    # Headers and body leave in two writes: without TCP_NODELAY, Nagle + delayed ACK add 40 ms.
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet."""
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        half = LATENCY_MS / 2000.0
-        time.sleep(half)
-        event = json.loads(body or b"{}")
-        ping = event.get("thermostat") if isinstance(event, dict) else None
-        with self.server.lock:
-            cold = not self.server.idle
-            environment = uuid.uuid4().hex[:12] if cold else self.server.idle.pop()
-        try:
-            hold_ms = int(ping.get("hold_ms") or 0) if isinstance(ping, dict) else 0
-            if hold_ms:
-                time.sleep(min(hold_ms, 1_000) / 1000.0)
-        finally:
-            with self.server.lock:
-                self.server.idle.append(environment)
-        time.sleep(half)
-        reply: dict[str, Any] = {
-            "thermostat": {
-                "v": 1,
-                "warm": True,
-                "environment_id": environment,
-                "start_kind": "cold" if cold else "warm",
-                "probe": {"ok": True, "duration_ms": 0.1},
-            }
-        }
-        payload = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("X-Amz-Executed-Version", "1")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
 
 
 def _environment(url: str) -> None:
@@ -109,11 +46,11 @@ def main() -> dict[str, Any]:
     """Measure and print the side-by-side table; return the figures."""
     from domain.hook import HookConfig, HookStatus, make_target, run_warmup
     from domain.invocation import InvocationRequest
+    from emulator.simulated_lambda import LambdaEndpoint, SimulatedFunction
     from infra.lambda_invoker import BotoFunctionInvoker
 
-    endpoint = _Endpoint()
-    thread = threading.Thread(target=endpoint.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
+    orders = SimulatedFunction("orders", probe={"ok": True, "duration_ms": 0.1})
+    endpoint = LambdaEndpoint([orders], latency_ms=LATENCY_MS).start()
     saved = dict(os.environ)
     _environment(endpoint.url)
     invoker = BotoFunctionInvoker(pool_size=10)
@@ -167,8 +104,7 @@ def main() -> dict[str, Any]:
             rows["serial"].append(wall / (max_delay + latency))
     finally:
         invoker.close()
-        endpoint.shutdown()
-        endpoint.server_close()
+        endpoint.stop()
         os.environ.clear()
         os.environ.update(saved)
 

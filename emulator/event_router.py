@@ -18,12 +18,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 from domain.errors import InvalidInput
 from domain.schedules import Schedule, parse_schedule
 from emulator.template import LocalRule
+from emulator.threaded_http import QuietHandler
 
 Deliver = Callable[[str, dict[str, Any]], None]
 MAX_ENTRIES = 10
@@ -31,7 +32,7 @@ MAX_ENTRY_BYTES = 256 * 1024
 
 
 @dataclass
-class Delivery:
+class RuleDelivery:
     """One event handed to one target, and how it went."""
 
     rule: str
@@ -53,7 +54,7 @@ class RouterState:
     """What the router has seen and done (for the status view and tests)."""
 
     received: list[dict[str, Any]] = field(default_factory=list)
-    deliveries: list[Delivery] = field(default_factory=list)
+    deliveries: list[RuleDelivery] = field(default_factory=list)
 
 
 class EventRouter:
@@ -124,11 +125,11 @@ class EventRouter:
         """Rules whose pattern matches ``event`` (the real EventBridge matcher, from moto)."""
         return [rule for rule, pattern in self._patterns if pattern.matches_event(event)]  # type: ignore[arg-type]
 
-    def publish(self, event: dict[str, Any], wait: bool = False) -> list[Delivery]:
+    def publish(self, event: dict[str, Any], wait: bool = False) -> list[RuleDelivery]:
         """Route one enveloped event; returns the deliveries started (``wait`` blocks until done)."""
         with self._lock:
             self.state.received.append(event)
-        deliveries = [Delivery(rule.name, rule.target, event) for rule in self.matching_rules(event)]
+        deliveries = [RuleDelivery(rule.name, rule.target, event) for rule in self.matching_rules(event)]
         futures = [self._pool.submit(self._deliver, delivery) for delivery in deliveries]
         if wait:
             for future in futures:
@@ -154,7 +155,7 @@ class EventRouter:
             results.append({"EventId": event["id"]})
         return {"FailedEntryCount": failed, "Entries": results}
 
-    def _deliver(self, delivery: Delivery) -> None:
+    def _deliver(self, delivery: RuleDelivery) -> None:
         try:
             self.deliver(delivery.target, delivery.event)
         except Exception as exc:  # noqa: BLE001 - a failed delivery is recorded, as EventBridge would
@@ -181,18 +182,18 @@ class EventRouter:
             "detail": {},
         }
 
-    def fire(self, rule_name: str, wait: bool = True) -> Delivery:
+    def fire(self, rule_name: str, wait: bool = True) -> RuleDelivery:
         """Fire one scheduled rule now (``thermostat local`` and the demo use this)."""
         for scheduled in self._scheduled:
             if scheduled.rule.name == rule_name:
-                delivery = Delivery(rule_name, scheduled.rule.target, self.schedule_event(scheduled.rule))
+                delivery = RuleDelivery(rule_name, scheduled.rule.target, self.schedule_event(scheduled.rule))
                 future = self._pool.submit(self._deliver, delivery)
                 if wait:
                     future.result()
                 return delivery
         raise InvalidInput(f"no scheduled rule named {rule_name!r}; known: {[s.rule.name for s in self._scheduled]}")
 
-    def due(self, moment: datetime | None = None) -> list[Delivery]:
+    def due(self, moment: datetime | None = None) -> list[RuleDelivery]:
         """Fire every schedule due at ``moment`` (once each, however late), and re-arm it."""
         now = moment or self._now()
         fired = []
@@ -213,13 +214,8 @@ class EventRouter:
         """Serve the EventBridge API; returns its URL. Schedules tick every second when asked."""
         router = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: ARG002 - quiet server
-                return
-
-            def do_POST(self) -> None:
+        class Handler(QuietHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the name BaseHTTPRequestHandler looks up
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 target = self.headers.get("X-Amz-Target", "")
@@ -228,32 +224,24 @@ class EventRouter:
                 else:
                     self._forward(body)
 
-            def _reply(self, status: int, payload: bytes, headers: dict[str, str]) -> None:
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
             def _put_events(self, body: bytes) -> None:
                 try:
                     request = json.loads(body or b"{}")
                     answer = router.put_entries(list(request.get("Entries") or []))
                 except (InvalidInput, json.JSONDecodeError, AttributeError) as exc:
                     error = {"__type": "ValidationException", "message": str(exc)}
-                    self._reply(
+                    self.reply(
                         400,
                         json.dumps(error).encode(),
                         {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": "ValidationException"},
                     )
                     return
-                self._reply(200, json.dumps(answer).encode(), {"Content-Type": "application/x-amz-json-1.1"})
+                self.reply(200, json.dumps(answer).encode(), {"Content-Type": "application/x-amz-json-1.1"})
 
             def _forward(self, body: bytes) -> None:
                 if router.upstream_url is None:
                     error = {"__type": "UnknownOperationException", "message": "only PutEvents is served locally"}
-                    self._reply(400, json.dumps(error).encode(), {"Content-Type": "application/x-amz-json-1.1"})
+                    self.reply(400, json.dumps(error).encode(), {"Content-Type": "application/x-amz-json-1.1"})
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in {"host", "content-length"}}
                 request = urllib.request.Request(  # noqa: S310 - the upstream is the local moto server
@@ -261,9 +249,9 @@ class EventRouter:
                 )
                 try:
                     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-                        self._reply(response.status, response.read(), dict(response.headers.items()))
+                        self.reply(response.status, response.read(), dict(response.headers.items()))
                 except urllib.error.HTTPError as exc:
-                    self._reply(exc.code, exc.read(), dict(exc.headers.items()))
+                    self.reply(exc.code, exc.read(), dict(exc.headers.items()))
 
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True

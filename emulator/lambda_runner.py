@@ -30,27 +30,22 @@ invocations run once, without Lambda's retries; IAM is not checked.
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import random
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 from domain.errors import Unavailable
-from emulator.runner_env import ExecutionEnvironment, LogSink, WorkerReply
+from emulator.runner_env import ExecutionEnvironment, LogSink, WorkerReply, send_to_sink
+from emulator.runner_events import EventQueue
+from emulator.runner_invoke import Context, InvokeResult, check_request, run_on
 from emulator.runner_model import (
     DEFAULT_ACCOUNT,
     LATEST,
-    MAX_ASYNC_PAYLOAD,
-    MAX_SYNC_PAYLOAD,
     Alias,
     FunctionNotFound,
     FunctionSpec,
@@ -66,7 +61,7 @@ from emulator.runner_model import (
     merge_qualifier,
     parse_function_ref,
 )
-from emulator.runner_pool import Environment, EnvironmentPool, Lease, matching
+from emulator.runner_pool import EnvironmentPool, PooledEnvironment, matching
 from emulator.runner_registry import Registry
 
 __all__ = [
@@ -86,50 +81,7 @@ __all__ = [
     "Throttled",
 ]
 
-InvocationType = Literal["RequestResponse", "Event", "DryRun"]
-INVOCATION_TYPES: tuple[str, ...] = ("RequestResponse", "Event", "DryRun")
-LOG_TAIL_BYTES = 4096
-_ASYNC_THROTTLE_RETRIES = 8
 _REAPER_MAX_INTERVAL_S = 1.0
-
-
-@dataclass(frozen=True)
-class InvokeResult:
-    """What one invocation answered, as the HTTP layer serves it.
-
-    ``payload`` is the raw JSON the function returned (or Lambda's error document when
-    ``function_error`` is ``"Unhandled"``); ``log_tail`` is the last 4 KB of the invocation's log
-    (``START`` … ``REPORT``), as text; ``cold`` is True when the invocation started its environment.
-    """
-
-    status_code: int
-    payload: bytes = b""
-    executed_version: str | None = None
-    function_error: str | None = None
-    log_tail: str = ""
-    request_id: str = ""
-    environment_id: str | None = None
-    cold: bool = False
-    duration_ms: float = 0.0
-    init_ms: float | None = None
-
-    def json(self) -> Any:
-        """The payload parsed as JSON (None for an empty payload)."""
-        return json.loads(self.payload) if self.payload else None
-
-    @property
-    def log_result(self) -> str:
-        """``X-Amz-Log-Result``: the tail, base64-encoded."""
-        return base64.b64encode(self.log_tail.encode()).decode()
-
-
-def _tail(lines: list[str]) -> str:
-    raw = ("\n".join(lines) + "\n").encode()
-    return raw[-LOG_TAIL_BYTES:].decode("utf-8", "ignore")
-
-
-def _trace_id() -> str:
-    return f"Root=1-{int(time.time()):08x}-{os.urandom(12).hex()};Parent={os.urandom(8).hex()};Sampled=0"
 
 
 class LambdaRunner:
@@ -174,8 +126,6 @@ class LambdaRunner:
         self._parent_env = dict(parent_env if parent_env is not None else os.environ)
         self._clock = clock
         self._max_connections = max_connections
-        self._async_slots = threading.BoundedSemaphore(async_queue)
-        self._async_workers = async_workers
         self.registry = Registry(region=self.region, account=account_id, rng=rng)
         self.pool = EnvironmentPool(
             self._spawn,
@@ -187,9 +137,16 @@ class LambdaRunner:
         )
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        # Event invocations run the version they resolved to, as their executed version.
+        self.events = EventQueue(
+            lambda config, text, context: self._run(config, config.version, text, context),
+            workers=async_workers,
+            capacity=async_queue,
+            stopping=self._stopping,
+            log=self._platform_log,
+        )
         self._server: Any = None
         self._threads: list[threading.Thread] = []
-        self._executor: ThreadPoolExecutor | None = None
         self._started = False
         self._stopped = False
 
@@ -207,7 +164,7 @@ class LambdaRunner:
             self._server = LambdaHTTPServer(
                 (self.host, self._requested_port), self, max_connections=self._max_connections
             )
-            self._executor = ThreadPoolExecutor(max_workers=self._async_workers, thread_name_prefix="lambda-async")
+            self.events.start()
             serve = threading.Thread(
                 target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="lambda-runner-http", daemon=True
             )
@@ -224,14 +181,13 @@ class LambdaRunner:
             if self._stopped:
                 return
             self._stopped = True
-            server, executor = self._server, self._executor
+            server = self._server
         self._stopping.set()
         if server is not None:
             server.shutdown()
             server.close_connections()
             server.server_close()
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+        self.events.stop()
         self.pool.close()
         for thread in self._threads:
             thread.join(timeout=5.0)
@@ -262,7 +218,7 @@ class LambdaRunner:
         while not self._stopping.wait(interval):
             self.pool.reap()
 
-    def _spawn(self, config: VersionConfig, init_type: str, provisioned: bool) -> Environment:
+    def _spawn(self, config: VersionConfig, init_type: str, provisioned: bool) -> PooledEnvironment:
         return ExecutionEnvironment(
             config,
             init_type=init_type,
@@ -291,11 +247,6 @@ class LambdaRunner:
         after = self.registry.update(name, changes)
         if after.code_sha256 != before.code_sha256:
             self.pool.retire(lambda env: env.config.function == name and env.config.version == LATEST)
-
-    def delete_function(self, name: str) -> None:
-        """Remove a function and stop its environments."""
-        self.registry.remove(name)
-        self.pool.retire(matching(name))
 
     def functions(self) -> list[str]:
         """Every function's name."""
@@ -403,7 +354,8 @@ class LambdaRunner:
         """The live environments of ``name`` (all functions when None), optionally of one qualifier.
 
         Each is ``{environment_id, pid, function, version, state, init_type, provisioned,
-        invocations, init_ms, log_stream, idle_s}``; ``state`` is starting/idle/busy.
+        invocations, init_ms, log_stream, idle_s}``; ``state`` is starting/idle/busy, or
+        stopping/dead while its process is being killed (an environment is listed until it is gone).
         """
         if name is None:
             return self.pool.describe()
@@ -434,208 +386,26 @@ class LambdaRunner:
         background; ``DryRun`` checks the function and answers 204. Raises the errors Lambda
         answers with a non-200 status (not found, throttled, too large, not JSON).
         """
-        if invocation_type not in INVOCATION_TYPES:
-            raise InvalidParameter(
-                f"1 validation error detected: Value '{invocation_type}' at 'invocationType' failed to satisfy "
-                f"constraint: Member must satisfy enum value set: [{', '.join(INVOCATION_TYPES)}]"
-            )
-        body = payload.encode() if isinstance(payload, str) else (payload or b"")
-        limit = MAX_ASYNC_PAYLOAD if invocation_type == "Event" else MAX_SYNC_PAYLOAD
-        if len(body) > limit:
-            operation = "InvokeAsync" if invocation_type == "Event" else "InvokeFunction"
-            raise RequestTooLarge(f"Request must be smaller than {limit} bytes for the {operation} operation")
-        text = body.decode("utf-8", "replace") if body else ""
-        if text.strip():
-            try:
-                json.loads(text)
-            except ValueError as exc:
-                raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from exc
+        text = check_request(invocation_type, payload)
         ref = parse_function_ref(function)
         qualifier = merge_qualifier(ref, qualifier)
         resolved = self.registry.resolve(ref.name, qualifier)
         if invocation_type == "DryRun":
             return InvokeResult(status_code=204, executed_version=resolved.executed_version)
-        invoked_arn = self.function_arn(ref.name, qualifier)
+        context = Context(self.function_arn(ref.name, qualifier), client_context, identity, trace_id)
         if invocation_type == "Event":
-            self._submit_event(resolved.config, text, invoked_arn, client_context, identity, trace_id)
+            self.events.submit(resolved.config, text, context)
             return InvokeResult(status_code=202, executed_version=resolved.executed_version)
-        return self._run(
-            resolved.config, resolved.executed_version, text, invoked_arn, client_context, identity, trace_id
-        )
-
-    def _submit_event(
-        self,
-        config: VersionConfig,
-        text: str,
-        invoked_arn: str,
-        client_context: Mapping[str, Any] | None,
-        identity: Mapping[str, Any] | None,
-        trace_id: str | None,
-    ) -> None:
-        executor = self._executor
-        if executor is None or self._stopping.is_set():
-            raise Unavailable("the runner is not started: call start() first")
-        if not self._async_slots.acquire(blocking=False):
-            raise Throttled(Throttled.ACCOUNT, "Too many queued asynchronous invocations.")
-
-        def run() -> None:
-            try:
-                delay = 0.05
-                for _ in range(_ASYNC_THROTTLE_RETRIES):
-                    try:
-                        self._run(config, config.version, text, invoked_arn, client_context, identity, trace_id)
-                        return
-                    except Throttled:
-                        if self._stopping.wait(delay):
-                            return
-                        delay = min(1.0, delay * 2)
-                    except (FunctionNotFound, Unavailable):
-                        return
-                self._platform_log(config, f"async invocation dropped after {_ASYNC_THROTTLE_RETRIES} throttles")
-            finally:
-                self._async_slots.release()
-
-        try:
-            executor.submit(run)
-        except RuntimeError as exc:  # shut down between the check and the submit
-            self._async_slots.release()
-            raise Unavailable("the local Lambda runner is stopping") from exc
+        return self._run(resolved.config, resolved.executed_version, text, context)
 
     def _platform_log(self, config: VersionConfig, line: str) -> None:
-        if self.log_sink is not None:
-            try:
-                self.log_sink(config.function, config.version, line)
-            except Exception:  # a broken sink must never break an invocation
-                import logging
+        send_to_sink(self.log_sink, config.function, config.version, line)
 
-                logging.getLogger(__name__).exception("log sink failed for %s", config.function)
-
-    def _run(
-        self,
-        config: VersionConfig,
-        executed_version: str,
-        text: str,
-        invoked_arn: str,
-        client_context: Mapping[str, Any] | None,
-        identity: Mapping[str, Any] | None,
-        trace_id: str | None,
-    ) -> InvokeResult:
+    def _run(self, config: VersionConfig, executed_version: str, text: str, context: Context) -> InvokeResult:
         request_id = str(uuid.uuid4())
         reserved = self.registry.function(config.function).reserved
         lease = self.pool.acquire(config, reserved)
         try:
-            return self._run_on(
-                lease, config, executed_version, request_id, text, invoked_arn, client_context, identity, trace_id
-            )
+            return run_on(lease, config, executed_version, request_id, text, context, self._clock)
         finally:
             self.pool.release(lease)
-
-    def _run_on(
-        self,
-        lease: Lease,
-        config: VersionConfig,
-        executed_version: str,
-        request_id: str,
-        text: str,
-        invoked_arn: str,
-        client_context: Mapping[str, Any] | None,
-        identity: Mapping[str, Any] | None,
-        trace_id: str | None,
-    ) -> InvokeResult:
-        env = lease.environment
-        assert isinstance(env, ExecutionEnvironment)
-        lines: list[str] = []
-
-        def platform(line: str) -> None:
-            env.log(line)
-            lines.append(line)
-
-        init_ms: float | None = None
-        if lease.init is not None:
-            lines.extend(lease.init.log_lines)
-            init_ms = env.init_ms
-            if not lease.init.ok:
-                error = {"errorMessage": "", "errorType": "Runtime.Unknown", "requestId": request_id, "stackTrace": []}
-                error.update(lease.init.error or {})
-                platform(
-                    f"INIT_REPORT Init Duration: {init_ms or 0.0:.2f} ms\tPhase: invoke\tStatus: error\t"
-                    f"Error Type: {error['errorType']}"
-                )
-                platform(f"START RequestId: {request_id} Version: {executed_version}")
-                platform(f"END RequestId: {request_id}")
-                platform(f"REPORT RequestId: {request_id}\tDuration: {init_ms or 0.0:.2f} ms\tStatus: error")
-                return InvokeResult(
-                    status_code=200,
-                    payload=json.dumps(error).encode(),
-                    executed_version=executed_version,
-                    function_error="Unhandled",
-                    log_tail=_tail(lines),
-                    request_id=request_id,
-                    environment_id=env.id,
-                    cold=True,
-                    init_ms=init_ms,
-                )
-        timeout_s = config.timeout_s
-        platform(f"START RequestId: {request_id} Version: {executed_version}")
-        started = self._clock()
-        reply = env.invoke(
-            {
-                "type": "invoke",
-                "request_id": request_id,
-                "payload": text,
-                "deadline_ms": int(time.time() * 1000 + timeout_s * 1000),
-                "invoked_arn": invoked_arn,
-                "trace_id": trace_id or _trace_id(),
-                "client_context": dict(client_context) if client_context is not None else None,
-                "identity": dict(identity) if identity is not None else None,
-            },
-            timeout_s,
-        )
-        duration_ms = (self._clock() - started) * 1000.0
-        lines.extend(reply.log_lines)
-        payload, function_error, status, extra = _outcome(reply, request_id, timeout_s)
-        if extra is not None:
-            platform(extra)
-        used = f"\tMax Memory Used: {max(1, (reply.max_rss_kb or 0) // 1024)} MB" if reply.max_rss_kb else ""
-        cold = f"\tInit Duration: {init_ms:.2f} ms" if init_ms is not None else ""
-        platform(f"END RequestId: {request_id}")
-        platform(
-            f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\tBilled Duration: "
-            f"{max(1, int(duration_ms + 0.999))} ms\tMemory Size: {config.spec.memory_mb} MB{used}{cold}{status}"
-        )
-        return InvokeResult(
-            status_code=200,
-            payload=payload,
-            executed_version=executed_version,
-            function_error=function_error,
-            log_tail=_tail(lines),
-            request_id=request_id,
-            environment_id=env.id,
-            cold=lease.cold,
-            duration_ms=round(duration_ms, 3),
-            init_ms=init_ms,
-        )
-
-
-def _outcome(reply: WorkerReply, request_id: str, timeout_s: float) -> tuple[bytes, str | None, str, str | None]:
-    """``(payload, FunctionError, REPORT status suffix, extra log line)`` of one invocation's reply."""
-    if reply.kind == "result":
-        payload = (reply.payload or "null").encode()
-        if len(payload) <= MAX_SYNC_PAYLOAD:
-            return payload, None, "", None
-        error = {
-            "errorMessage": f"Response payload size ({len(payload)} bytes) exceeded maximum allowed payload size "
-            f"({MAX_SYNC_PAYLOAD} bytes).",
-            "errorType": "Function.ResponseSizeTooLarge",
-        }
-        return json.dumps(error).encode(), "Unhandled", "", None
-    if reply.kind == "error":
-        return json.dumps(reply.error).encode(), "Unhandled", "", None
-    if reply.kind == "timeout":
-        message = f"Task timed out after {timeout_s:.2f} seconds"
-        line = f"{datetime.now(UTC).isoformat(timespec='milliseconds')} {request_id} {message}"
-        payload = json.dumps({"errorType": "Sandbox.Timedout", "errorMessage": message}).encode()
-        return payload, "Unhandled", "\tStatus: timeout", line
-    message = f"RequestId: {request_id} Error: Runtime exited with error: {reply.exit_status}"
-    payload = json.dumps({"errorType": "Runtime.ExitError", "errorMessage": message}).encode()
-    return payload, "Unhandled", "\tStatus: error\tError Type: Runtime.ExitError", message

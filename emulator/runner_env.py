@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,11 +24,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from emulator.runner_model import RUNTIME, VersionConfig
+from emulator.worker_pipes import Channel, ChannelClosed, ChannelTimedOut, LogReader
 
 WORKER_PATH = str(Path(__file__).with_name("_worker.py"))
 
 LogSink = Callable[[str, str, str], object]
-State = Literal["starting", "idle", "busy", "dead"]
+State = Literal["starting", "idle", "busy", "stopping", "dead"]
 
 ON_DEMAND = "on-demand"
 PROVISIONED = "provisioned-concurrency"
@@ -60,9 +59,6 @@ PASSTHROUGH_NAMES = frozenset(
         "AWS_RETRY_MODE",
     }
 )
-_TAIL_KEEP_BYTES = 16 * 1024
-_PARTIAL_LINE_MAX = 256 * 1024
-_MARK_WAIT_S = 2.0
 _REAP_WAIT_S = 5.0
 _SIGNAL_NAMES = {
     signal.SIGKILL: "killed",
@@ -110,6 +106,18 @@ def worker_environment(
     return env
 
 
+def send_to_sink(sink: LogSink | None, function: str, version: str, line: str) -> None:
+    """Hand one log line to ``sink``; a broken sink is logged, and never breaks an invocation."""
+    if sink is None:
+        return
+    try:
+        sink(function, version, line)
+    except Exception:
+        import logging
+
+        logging.getLogger(__name__).exception("log sink failed for %s", function)
+
+
 @dataclass(frozen=True)
 class WorkerReply:
     """How one phase (init or invocation) of a worker ended.
@@ -129,162 +137,6 @@ class WorkerReply:
     def ok(self) -> bool:
         """True when the phase succeeded."""
         return self.kind in ("ready", "result")
-
-
-class _Closed(Exception):
-    """The worker closed its end of a pipe (it exited)."""
-
-
-class _TimedOut(Exception):
-    """The deadline passed before the worker answered."""
-
-
-class _Channel:
-    """Length-prefixed JSON frames over two non-blocking pipes, every wait bounded by a deadline."""
-
-    def __init__(self, write_fd: int, read_fd: int) -> None:
-        self.write_fd = write_fd
-        self.read_fd = read_fd
-        os.set_blocking(write_fd, False)
-        os.set_blocking(read_fd, False)
-
-    @staticmethod
-    def _wait(fd: int, events: int, deadline: float) -> None:
-        poller = select.poll()
-        poller.register(fd, events | select.POLLHUP | select.POLLERR)
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not poller.poll(remaining * 1000.0):
-            raise _TimedOut
-
-    def send(self, message: Mapping[str, Any], deadline: float) -> None:
-        body = json.dumps(message, separators=(",", ":")).encode()
-        view = memoryview(len(body).to_bytes(4, "big") + body)
-        while view:
-            try:
-                written = os.write(self.write_fd, view)
-            except BlockingIOError:
-                self._wait(self.write_fd, select.POLLOUT, deadline)
-                continue
-            except (BrokenPipeError, OSError) as exc:
-                raise _Closed from exc
-            view = view[written:]
-
-    def _read(self, size: int, deadline: float) -> bytes:
-        chunks: list[bytes] = []
-        remaining = size
-        while remaining:
-            try:
-                chunk = os.read(self.read_fd, min(remaining, 1 << 20))
-            except BlockingIOError:
-                self._wait(self.read_fd, select.POLLIN, deadline)
-                continue
-            except OSError as exc:
-                raise _Closed from exc
-            if not chunk:
-                raise _Closed
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        return b"".join(chunks)
-
-    def receive(self, deadline: float) -> dict[str, Any]:
-        size = int.from_bytes(self._read(4, deadline), "big")
-        message = json.loads(self._read(size, deadline))
-        if not isinstance(message, dict):
-            raise _Closed
-        return message
-
-    def close(self) -> None:
-        for fd in (self.write_fd, self.read_fd):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-
-class _LogReader:
-    """Reads the worker's merged stdout/stderr on a daemon thread, line by line.
-
-    Lines go to the sink as they come, and into the current capture (the tail of the phase being
-    run). Log marks written by the worker after each phase say when every line of it was read.
-    """
-
-    def __init__(self, stream_fd: int, nonce: str, sink: Callable[[str], None]) -> None:
-        self._fd = stream_fd
-        self._prefix = b"\x00" + nonce.encode() + b":"
-        self._sink = sink
-        self._cond = threading.Condition()
-        self._marks = 0
-        self._eof = False
-        self._capture: deque[str] = deque()
-        self._captured_bytes = 0
-        self.thread = threading.Thread(target=self._run, name="lambda-runner-log", daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def _run(self) -> None:
-        buffer = b""
-        try:
-            while True:
-                try:
-                    chunk = os.read(self._fd, 65536)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                buffer += chunk
-                while True:
-                    cut = buffer.find(b"\n")
-                    if cut < 0:
-                        break
-                    self._line(buffer[:cut])
-                    buffer = buffer[cut + 1 :]
-                if len(buffer) > _PARTIAL_LINE_MAX:  # a never-ending line still gets logged, in pieces
-                    self._line(buffer)
-                    buffer = b""
-            if buffer:
-                self._line(buffer)
-        finally:
-            with self._cond:
-                self._eof = True
-                self._cond.notify_all()
-            try:
-                os.close(self._fd)
-            except OSError:
-                pass
-
-    def _line(self, raw: bytes) -> None:
-        at = raw.find(self._prefix)
-        if at >= 0:
-            if at > 0:
-                self._emit(raw[:at])
-            with self._cond:
-                self._marks += 1
-                self._cond.notify_all()
-            return
-        self._emit(raw)
-
-    def _emit(self, raw: bytes) -> None:
-        text = raw.decode("utf-8", "replace").rstrip("\r")
-        self._sink(text)
-        with self._cond:
-            self._capture.append(text)
-            self._captured_bytes += len(text) + 1
-            while self._captured_bytes > _TAIL_KEEP_BYTES and len(self._capture) > 1:
-                self._captured_bytes -= len(self._capture.popleft()) + 1
-
-    def take(self, marks: int, timeout_s: float = _MARK_WAIT_S) -> tuple[str, ...]:
-        """Wait (bounded) until ``marks`` phases were read, then return and clear the captured lines."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._eof or self._marks >= marks, timeout=timeout_s)
-            lines = tuple(self._capture)
-            self._capture.clear()
-            self._captured_bytes = 0
-            return lines
-
-    def drain(self, timeout_s: float = _MARK_WAIT_S) -> tuple[str, ...]:
-        """After the process died: wait (bounded) for EOF, then return what was captured."""
-        return self.take(1 << 62, timeout_s)
 
 
 class ExecutionEnvironment:
@@ -325,8 +177,8 @@ class ExecutionEnvironment:
         self._python = python or sys.executable
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
-        self._channel: _Channel | None = None
-        self._reader: _LogReader | None = None
+        self._channel: Channel | None = None
+        self._reader: LogReader | None = None
         self._phase = 0
         self._in_call = False
         self._killed = False
@@ -335,14 +187,7 @@ class ExecutionEnvironment:
 
     def log(self, line: str) -> None:
         """Send one line to the sink as this environment's (also used for the runner's platform lines)."""
-        if self._log_sink is None:
-            return
-        try:
-            self._log_sink(self.config.function, self.config.version, line)
-        except Exception:
-            import logging
-
-            logging.getLogger(__name__).exception("log sink failed for %s", self.config.function)
+        send_to_sink(self._log_sink, self.config.function, self.config.version, line)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -395,8 +240,8 @@ class ExecutionEnvironment:
         with self._lock:
             self._proc = proc
             self.pid = proc.pid
-            self._channel = _Channel(request_write, reply_read)
-            self._reader = _LogReader(os.dup(proc.stdout.fileno()), nonce, self.log)
+            self._channel = Channel(request_write, reply_read)
+            self._reader = LogReader(os.dup(proc.stdout.fileno()), nonce, self.log)
             proc.stdout.close()
             self._in_call = True
         self._reader.start()
@@ -412,7 +257,7 @@ class ExecutionEnvironment:
         assert reader is not None
         try:
             message = channel.receive(deadline)
-        except _TimedOut:
+        except ChannelTimedOut:
             self._terminate()
             return WorkerReply(
                 "init_error",
@@ -422,7 +267,7 @@ class ExecutionEnvironment:
                 },
                 log_lines=reader.drain(),
             )
-        except _Closed:
+        except ChannelClosed:
             status = self._terminate()
             return WorkerReply(
                 "init_error",
@@ -448,10 +293,10 @@ class ExecutionEnvironment:
         try:
             channel.send(message, deadline)
             reply = channel.receive(deadline)
-        except _TimedOut:
+        except ChannelTimedOut:
             self._terminate()
             return WorkerReply("timeout", log_lines=reader.drain())
-        except _Closed:
+        except ChannelClosed:
             status = self._terminate()
             return WorkerReply("exited", exit_status=status, log_lines=reader.drain())
         finally:

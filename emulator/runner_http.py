@@ -1,44 +1,22 @@
-"""The Lambda HTTP API of the local runner, as botocore speaks it (rest-json, ``2015-03-31``).
+"""The HTTP server of the local runner: threads, keep-alive connections, body limits.
 
-Routes follow botocore's service model (``botocore/data/lambda/2015-03-31/service-2.json``):
-Invoke, GetFunction, GetFunctionConfiguration, ListFunctions, Get/Put/DeleteFunctionConcurrency,
-Get/Put/DeleteProvisionedConcurrencyConfig, PublishVersion, ListVersionsByFunction,
-Create/Get/Update/Delete/ListAlias(es), ListTags. Errors are a JSON body plus the
-``x-amzn-ErrorType`` header, which is where botocore reads the error code from.
-Requests are not authenticated (SigV4 headers are accepted and ignored).
+It reads one request and hands it to :class:`~emulator.runner_api.LambdaAPI`; the routes, replies
+and error shapes it shares with the simulated endpoint live in :mod:`emulator.lambda_http`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
-import re
 import socket
 import threading
-import uuid
-from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
-from domain.errors import Unavailable
-from emulator.runner_model import (
-    LATEST,
-    MAX_SYNC_PAYLOAD,
-    RUNTIME,
-    Alias,
-    InvalidParameter,
-    InvalidRequestContent,
-    PreconditionFailed,
-    RequestTooLarge,
-    RunnerError,
-    UnknownOperation,
-    VersionConfig,
-    merge_qualifier,
-    parse_function_ref,
-)
+from emulator.lambda_http import Response, content_length, is_invoke
+from emulator.runner_api import LambdaAPI
+from emulator.runner_model import MAX_SYNC_PAYLOAD, RequestTooLarge
+from emulator.threaded_http import QuietHandler
 
 if TYPE_CHECKING:
     from emulator.lambda_runner import LambdaRunner
@@ -48,406 +26,15 @@ _log = logging.getLogger(__name__)
 #: Bodies above this are not even read: the connection is closed after the 413.
 _DISCARD_LIMIT = 64 * 1024 * 1024
 _CONTROL_BODY_LIMIT = 1024 * 1024
-_CLIENT_CONTEXT_LIMIT = 3583
 _IDLE_CONNECTION_S = 300.0
-_FN = r"(?P<fn>[^/]+)"
-
-Route = tuple[str, re.Pattern[str], str]
-_ROUTES: list[Route] = [
-    ("POST", re.compile(rf"^/2015-03-31/functions/{_FN}/invocations/?$"), "invoke"),
-    ("GET", re.compile(rf"^/2015-03-31/functions/{_FN}/configuration/?$"), "get_configuration"),
-    ("GET", re.compile(r"^/2015-03-31/functions/?$"), "list_functions"),
-    ("GET", re.compile(rf"^/2015-03-31/functions/{_FN}/?$"), "get_function"),
-    ("GET", re.compile(rf"^/2019-09-30/functions/{_FN}/concurrency/?$"), "get_concurrency"),
-    ("PUT", re.compile(rf"^/2017-10-31/functions/{_FN}/concurrency/?$"), "put_concurrency"),
-    ("DELETE", re.compile(rf"^/2017-10-31/functions/{_FN}/concurrency/?$"), "delete_concurrency"),
-    ("GET", re.compile(rf"^/2019-09-30/functions/{_FN}/provisioned-concurrency/?$"), "get_provisioned"),
-    ("PUT", re.compile(rf"^/2019-09-30/functions/{_FN}/provisioned-concurrency/?$"), "put_provisioned"),
-    ("DELETE", re.compile(rf"^/2019-09-30/functions/{_FN}/provisioned-concurrency/?$"), "delete_provisioned"),
-    ("POST", re.compile(rf"^/2015-03-31/functions/{_FN}/versions/?$"), "publish_version"),
-    ("GET", re.compile(rf"^/2015-03-31/functions/{_FN}/versions/?$"), "list_versions"),
-    ("POST", re.compile(rf"^/2015-03-31/functions/{_FN}/aliases/?$"), "create_alias"),
-    ("GET", re.compile(rf"^/2015-03-31/functions/{_FN}/aliases/?$"), "list_aliases"),
-    ("GET", re.compile(rf"^/2015-03-31/functions/{_FN}/aliases/(?P<alias>[^/]+)/?$"), "get_alias"),
-    ("PUT", re.compile(rf"^/2015-03-31/functions/{_FN}/aliases/(?P<alias>[^/]+)/?$"), "update_alias"),
-    ("DELETE", re.compile(rf"^/2015-03-31/functions/{_FN}/aliases/(?P<alias>[^/]+)/?$"), "delete_alias"),
-    ("GET", re.compile(r"^/2017-03-31/tags/(?P<resource>[^/]+)/?$"), "list_tags"),
-]
-
-
-class Response:
-    """A status, headers and a body."""
-
-    __slots__ = ("body", "headers", "status")
-
-    def __init__(self, status: int, body: bytes = b"", headers: Mapping[str, str] | None = None) -> None:
-        self.status = status
-        self.body = body
-        self.headers = dict(headers or {})
-
-    @classmethod
-    def json(cls, status: int, document: Any, headers: Mapping[str, str] | None = None) -> Response:
-        """A JSON response."""
-        return cls(status, json.dumps(document).encode(), {"Content-Type": "application/json", **(headers or {})})
-
-    @classmethod
-    def error(cls, exc: RunnerError) -> Response:
-        """Lambda's error shape: botocore takes the code from ``x-amzn-ErrorType``."""
-        headers = {"x-amzn-ErrorType": exc.aws_code}
-        if isinstance(exc, RequestTooLarge):
-            headers["Connection"] = "close"
-        return cls.json(exc.http_status, exc.document(), headers)
-
-
-# -- documents -----------------------------------------------------------------------------------
-
-
-def configuration_document(runner: LambdaRunner, config: VersionConfig, *, qualified: bool) -> dict[str, Any]:
-    """``FunctionConfiguration`` of one version, as GetFunctionConfiguration answers."""
-    spec = config.spec
-    published = config.version != LATEST
-    return {
-        "FunctionName": config.function,
-        "FunctionArn": runner.function_arn(config.function, config.version if qualified or published else None),
-        "Runtime": RUNTIME,
-        "Role": f"arn:aws:iam::{runner.account_id}:role/thermostat-local",
-        "Handler": spec.handler,
-        "CodeSize": 0,
-        "Description": spec.description,
-        # Lambda's Timeout is whole seconds; fractional local timeouts are rounded up.
-        "Timeout": max(1, int(-(-spec.timeout_s // 1))),
-        "MemorySize": spec.memory_mb,
-        "LastModified": config.last_modified,
-        "CodeSha256": base64.b64encode(bytes.fromhex(config.code_sha256)).decode() if config.code_sha256 else "",
-        "Version": config.version,
-        "Environment": {"Variables": dict(spec.environment)},
-        "TracingConfig": {"Mode": "PassThrough"},
-        "RevisionId": config.revision_id,
-        "State": "Active",
-        "LastUpdateStatus": "Successful",
-        "PackageType": "Zip",
-        "Architectures": ["x86_64"],
-        "EphemeralStorage": {"Size": 512},
-        "SnapStart": {
-            "ApplyOn": "PublishedVersions" if spec.snap_start else "None",
-            "OptimizationStatus": "On" if spec.snap_start and published else "Off",
-        },
-        "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{config.function}"},
-    }
-
-
-def alias_document(runner: LambdaRunner, function: str, alias: Alias) -> dict[str, Any]:
-    """``AliasConfiguration``."""
-    document: dict[str, Any] = {
-        "AliasArn": runner.function_arn(function, alias.name),
-        "Name": alias.name,
-        "FunctionVersion": alias.function_version,
-        "Description": alias.description,
-        "RevisionId": alias.revision_id,
-    }
-    if alias.additional_weights:
-        document["RoutingConfig"] = {"AdditionalVersionWeights": dict(alias.additional_weights)}
-    return document
-
-
-def _page(items: list[Any], query: Mapping[str, str], key: str) -> dict[str, Any]:
-    try:
-        start = int(query.get("Marker") or 0)
-        size = int(query.get("MaxItems") or 50)
-    except ValueError as exc:
-        raise InvalidParameter("Marker and MaxItems must be integers") from exc
-    if start < 0 or not 1 <= size <= 10000:
-        raise InvalidParameter("MaxItems must be within [1, 10000]")
-    document: dict[str, Any] = {key: items[start : start + size]}
-    if start + size < len(items):
-        document["NextMarker"] = str(start + size)
-    return document
-
-
-# -- the API -------------------------------------------------------------------------------------
-
-
-class LambdaAPI:
-    """Turns one HTTP request into runner calls and one :class:`Response`."""
-
-    def __init__(self, runner: LambdaRunner) -> None:
-        self.runner = runner
-
-    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Response:
-        """Route and run one request; every runner error becomes Lambda's error response."""
-        parts = urlsplit(target)
-        query = {key: values[-1] for key, values in parse_qs(parts.query, keep_blank_values=True).items()}
-        try:
-            for route_method, pattern, name in _ROUTES:
-                match = pattern.match(parts.path)
-                if match is not None and route_method == method:
-                    params = {key: unquote(value) for key, value in match.groupdict().items()}
-                    operation: Callable[..., Response] = getattr(self, name)
-                    return operation(query=query, headers=headers, body=body, **params)
-            raise UnknownOperation(f"Unknown operation: {method} {parts.path}")
-        except RunnerError as exc:
-            return Response.error(exc)
-        except Unavailable as exc:  # stopping: let the client's retry find a new endpoint
-            return Response.json(
-                503, {"Type": "Service", "Message": str(exc)}, {"x-amzn-ErrorType": "ServiceException"}
-            )
-
-    # helpers
-
-    @staticmethod
-    def _json_body(body: bytes) -> dict[str, Any]:
-        if not body.strip():
-            return {}
-        try:
-            document = json.loads(body)
-        except ValueError as exc:
-            raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from exc
-        if not isinstance(document, dict):
-            raise InvalidRequestContent("Could not parse request body into json: expected an object")
-        return document
-
-    def _name(self, fn: str, query: Mapping[str, str] | None = None) -> tuple[str, str | None]:
-        ref = parse_function_ref(fn)
-        qualifier = merge_qualifier(ref, (query or {}).get("Qualifier"))
-        self.runner.registry.function(ref.name)
-        return ref.name, qualifier
-
-    @staticmethod
-    def _int(document: Mapping[str, Any], key: str, minimum: int) -> int:
-        value = document.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise InvalidParameter(f"{key} must be an integer >= {minimum}, got {value!r}")
-        return value
-
-    # operations
-
-    def invoke(self, *, fn: str, query: Mapping[str, str], headers: Mapping[str, str], body: bytes) -> Response:
-        """Invoke (``POST /2015-03-31/functions/{FunctionName}/invocations``)."""
-        invocation_type = headers.get("x-amz-invocation-type") or "RequestResponse"
-        log_type = headers.get("x-amz-log-type") or "None"
-        if log_type not in ("None", "Tail"):
-            raise InvalidParameter(f"LogType must be None or Tail, got {log_type!r}")
-        client_context = self._client_context(headers.get("x-amz-client-context"))
-        result = self.runner.invoke(
-            fn,
-            body,
-            qualifier=query.get("Qualifier"),
-            invocation_type=invocation_type,
-            client_context=client_context,
-            trace_id=headers.get("x-amzn-trace-id"),
-        )
-        response_headers = {"x-amzn-RequestId": result.request_id or str(uuid.uuid4())}
-        if result.status_code != 200:
-            return Response(result.status_code, b"", response_headers)
-        response_headers["Content-Type"] = "application/json"
-        if result.executed_version is not None:
-            response_headers["X-Amz-Executed-Version"] = result.executed_version
-        if result.function_error is not None:
-            response_headers["X-Amz-Function-Error"] = result.function_error
-        if log_type == "Tail":
-            response_headers["X-Amz-Log-Result"] = result.log_result
-        return Response(200, result.payload, response_headers)
-
-    @staticmethod
-    def _client_context(header: str | None) -> dict[str, Any] | None:
-        if not header:
-            return None
-        try:
-            raw = base64.b64decode(header, validate=True)
-            if len(raw) > _CLIENT_CONTEXT_LIMIT:
-                raise InvalidParameter(f"Client context must be at most {_CLIENT_CONTEXT_LIMIT} bytes")
-            document = json.loads(raw)
-        except (binascii.Error, ValueError) as exc:
-            raise InvalidRequestContent("Client context must be a valid Base64-encoded JSON object.") from exc
-        if not isinstance(document, dict):
-            raise InvalidRequestContent("Client context must be a valid Base64-encoded JSON object.")
-        return document
-
-    def get_configuration(self, *, fn: str, query: Mapping[str, str], **_: Any) -> Response:
-        """GetFunctionConfiguration."""
-        name, qualifier = self._name(fn, query)
-        config = self.runner.registry.resolve_config(name, qualifier)
-        return Response.json(200, configuration_document(self.runner, config, qualified=qualifier is not None))
-
-    def get_function(self, *, fn: str, query: Mapping[str, str], **_: Any) -> Response:
-        """GetFunction."""
-        name, qualifier = self._name(fn, query)
-        registry = self.runner.registry
-        config = registry.resolve_config(name, qualifier)
-        state = registry.function(name)
-        document: dict[str, Any] = {
-            "Configuration": configuration_document(self.runner, config, qualified=qualifier is not None),
-            "Code": {"RepositoryType": "Local", "Location": "file://" + (config.spec.code_paths or ("",))[0]},
-            "Tags": dict(state.tags),
-        }
-        if state.reserved is not None:
-            document["Concurrency"] = {"ReservedConcurrentExecutions": state.reserved}
-        return Response.json(200, document)
-
-    def list_functions(self, *, query: Mapping[str, str], **_: Any) -> Response:
-        """ListFunctions ($LATEST of each)."""
-        registry = self.runner.registry
-        items = [
-            configuration_document(self.runner, registry.version(name, LATEST), qualified=False)
-            for name in registry.names()
-        ]
-        return Response.json(200, _page(items, query, "Functions"))
-
-    def get_concurrency(self, *, fn: str, **_: Any) -> Response:
-        """GetFunctionConcurrency."""
-        name, _qualifier = self._name(fn)
-        reserved = self.runner.registry.function(name).reserved
-        return Response.json(200, {} if reserved is None else {"ReservedConcurrentExecutions": reserved})
-
-    def put_concurrency(self, *, fn: str, body: bytes, **_: Any) -> Response:
-        """PutFunctionConcurrency."""
-        name, _qualifier = self._name(fn)
-        value = self._int(self._json_body(body), "ReservedConcurrentExecutions", 0)
-        limit = self.runner.pool.account_concurrency
-        if value > limit:
-            raise InvalidParameter(
-                f"Specified ReservedConcurrentExecutions for function ({value}) exceeds the account limit ({limit})."
-            )
-        self.runner.set_reserved_concurrency(name, value)
-        return Response.json(200, {"ReservedConcurrentExecutions": value})
-
-    def delete_concurrency(self, *, fn: str, **_: Any) -> Response:
-        """DeleteFunctionConcurrency."""
-        name, _qualifier = self._name(fn)
-        self.runner.set_reserved_concurrency(name, None)
-        return Response(204)
-
-    def _provisioned_target(self, fn: str, query: Mapping[str, str]) -> tuple[str, str]:
-        name, qualifier = self._name(fn, query)
-        if qualifier is None:
-            raise InvalidParameter("Qualifier is required for provisioned concurrency (an alias or a version)")
-        return name, qualifier
-
-    def get_provisioned(self, *, fn: str, query: Mapping[str, str], **_: Any) -> Response:
-        """GetProvisionedConcurrencyConfig."""
-        name, qualifier = self._provisioned_target(fn, query)
-        return Response.json(200, self.runner.provisioned_status(name, qualifier))
-
-    def put_provisioned(self, *, fn: str, query: Mapping[str, str], body: bytes, **_: Any) -> Response:
-        """PutProvisionedConcurrencyConfig: 202, environments start in the background (poll Get…)."""
-        name, qualifier = self._provisioned_target(fn, query)
-        count = self._int(self._json_body(body), "ProvisionedConcurrentExecutions", 1)
-        return Response.json(202, self.runner.set_provisioned_concurrency(name, qualifier, count, wait=False))
-
-    def delete_provisioned(self, *, fn: str, query: Mapping[str, str], **_: Any) -> Response:
-        """DeleteProvisionedConcurrencyConfig."""
-        name, qualifier = self._provisioned_target(fn, query)
-        self.runner.registry.provisioned(name, qualifier)
-        self.runner.set_provisioned_concurrency(name, qualifier, 0, wait=False)
-        return Response(204)
-
-    def publish_version(self, *, fn: str, body: bytes, **_: Any) -> Response:
-        """PublishVersion (201)."""
-        name, _qualifier = self._name(fn)
-        document = self._json_body(body)
-        registry = self.runner.registry
-        latest = registry.function(name).latest
-        expected_revision = document.get("RevisionId")
-        if expected_revision is not None and expected_revision != latest.revision_id:
-            raise PreconditionFailed("The Revision Id provided does not match the latest Revision Id.")
-        expected_sha = document.get("CodeSha256")
-        current_sha = configuration_document(self.runner, latest, qualified=False)["CodeSha256"]
-        if expected_sha is not None and expected_sha != current_sha:
-            raise InvalidParameter(f"CodeSHA256 ({expected_sha}) is different from current CodeSHA256 ({current_sha})")
-        description = document.get("Description")
-        version = self.runner.publish_version(name, description if isinstance(description, str) else None)
-        config = registry.version(name, version)
-        return Response.json(201, configuration_document(self.runner, config, qualified=True))
-
-    def list_versions(self, *, fn: str, query: Mapping[str, str], **_: Any) -> Response:
-        """ListVersionsByFunction."""
-        name, _qualifier = self._name(fn)
-        items = [
-            configuration_document(self.runner, config, qualified=True)
-            for config in self.runner.registry.versions(name)
-        ]
-        return Response.json(200, _page(items, query, "Versions"))
-
-    @staticmethod
-    def _weights(document: Mapping[str, Any]) -> dict[str, float] | None:
-        routing = document.get("RoutingConfig")
-        if routing is None:
-            return None
-        weights = routing.get("AdditionalVersionWeights", {}) if isinstance(routing, dict) else None
-        if not isinstance(weights, dict):
-            raise InvalidParameter("RoutingConfig.AdditionalVersionWeights must be a map of version to weight")
-        return {str(key): float(value) for key, value in weights.items()}
-
-    def create_alias(self, *, fn: str, body: bytes, **_: Any) -> Response:
-        """CreateAlias (201)."""
-        name, _qualifier = self._name(fn)
-        document = self._json_body(body)
-        alias_name, version = document.get("Name"), document.get("FunctionVersion")
-        if not isinstance(alias_name, str) or not isinstance(version, str):
-            raise InvalidParameter("Name and FunctionVersion are required strings")
-        description = document.get("Description")
-        alias = self.runner.create_alias(
-            name, alias_name, version, description if isinstance(description, str) else "", self._weights(document)
-        )
-        return Response.json(201, alias_document(self.runner, name, alias))
-
-    def list_aliases(self, *, fn: str, query: Mapping[str, str], **_: Any) -> Response:
-        """ListAliases (optionally of one FunctionVersion)."""
-        name, _qualifier = self._name(fn)
-        wanted = query.get("FunctionVersion")
-        items = [
-            alias_document(self.runner, name, alias)
-            for alias in self.runner.registry.aliases(name)
-            if wanted is None or alias.function_version == wanted
-        ]
-        return Response.json(200, _page(items, query, "Aliases"))
-
-    def get_alias(self, *, fn: str, alias: str, **_: Any) -> Response:
-        """GetAlias."""
-        name, _qualifier = self._name(fn)
-        return Response.json(200, alias_document(self.runner, name, self.runner.registry.alias(name, alias)))
-
-    def update_alias(self, *, fn: str, alias: str, body: bytes, **_: Any) -> Response:
-        """UpdateAlias."""
-        name, _qualifier = self._name(fn)
-        document = self._json_body(body)
-        current = self.runner.registry.alias(name, alias)
-        expected_revision = document.get("RevisionId")
-        if expected_revision is not None and expected_revision != current.revision_id:
-            raise PreconditionFailed("The Revision Id provided does not match the latest Revision Id.")
-        version = document.get("FunctionVersion")
-        description = document.get("Description")
-        record = self.runner.update_alias(
-            name,
-            alias,
-            version if isinstance(version, str) else None,
-            description if isinstance(description, str) else None,
-            self._weights(document),
-        )
-        return Response.json(200, alias_document(self.runner, name, record))
-
-    def delete_alias(self, *, fn: str, alias: str, **_: Any) -> Response:
-        """DeleteAlias."""
-        name, _qualifier = self._name(fn)
-        self.runner.delete_alias(name, alias)
-        return Response(204)
-
-    def list_tags(self, *, resource: str, **_: Any) -> Response:
-        """ListTags (of a function ARN)."""
-        name, _qualifier = self._name(resource)
-        return Response.json(200, {"Tags": dict(self.runner.registry.function(name).tags)})
 
 
 # -- the server ----------------------------------------------------------------------------------
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive: boto3 reuses its pooled connections
+class _Handler(QuietHandler):
     server_version = "thermostat-local-lambda"
     timeout = _IDLE_CONNECTION_S
-    # Headers and body go out in separate writes: with Nagle on, the client's delayed ACK adds
-    # ~40 ms to every kept-alive request.
-    disable_nagle_algorithm = True
     server: LambdaHTTPServer
 
     def version_string(self) -> str:
@@ -464,15 +51,9 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.untrack(self.connection)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        _log.debug("%s " + format, self.address_string(), *args)
-
     def _body(self, limit: int) -> bytes | None:
         """The request body, or None (after discarding it) when it exceeds ``limit``."""
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = 0
+        length = content_length({key.lower(): value for key, value in self.headers.items()})
         if length <= limit:
             return self.rfile.read(length) if length else b""
         if length > _DISCARD_LIMIT:
@@ -487,10 +68,9 @@ class _Handler(BaseHTTPRequestHandler):
         return None
 
     def _serve(self) -> None:
-        is_invoke = self.command == "POST" and self.path.split("?", 1)[0].endswith("/invocations")
-        body = self._body(MAX_SYNC_PAYLOAD if is_invoke else _CONTROL_BODY_LIMIT)
+        limit = MAX_SYNC_PAYLOAD if is_invoke(self.command, self.path) else _CONTROL_BODY_LIMIT
+        body = self._body(limit)
         if body is None:
-            limit = MAX_SYNC_PAYLOAD if is_invoke else _CONTROL_BODY_LIMIT
             response = Response.error(
                 RequestTooLarge(f"Request must be smaller than {limit} bytes for the InvokeFunction operation")
             )
@@ -505,14 +85,7 @@ class _Handler(BaseHTTPRequestHandler):
                     {"Type": "Service", "Message": "internal error in the local Lambda runner (see its log)"},
                     {"x-amzn-ErrorType": "ServiceException"},
                 )
-        self.send_response(response.status)
-        for key, value in response.headers.items():
-            self.send_header(key, value)
-        if response.status != 204:
-            self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        if response.body and response.status != 204:
-            self.wfile.write(response.body)
+        self.reply(response.status, response.body, response.headers)
 
     do_GET = do_POST = do_PUT = do_DELETE = _serve  # noqa: N815 - the names BaseHTTPRequestHandler looks up
 

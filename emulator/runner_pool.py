@@ -11,7 +11,12 @@ Rules, as Lambda applies them:
 * The number of live processes is bounded: at the cap, the least recently used idle environment
   is evicted to make room, and when every one is busy the invocation is throttled.
 
-The pool works on the :class:`Environment` protocol, so its rules are tested with fakes.
+An environment leaves the pool's list only once its process is gone: a stopped one is first
+moved aside (state ``stopping``, out of every rule), killed outside the lock, and only then
+forgotten, so whoever sees a pid in :meth:`EnvironmentPool.describe` may rely on it, and an empty
+list means no process is left.
+
+The pool works on the :class:`PooledEnvironment` protocol, so its rules are tested with fakes.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from emulator.runner_env import ON_DEMAND, PROVISIONED, SNAP_START, State, Worke
 from emulator.runner_model import LATEST, Throttled, VersionConfig
 
 
-class Environment(Protocol):
+class PooledEnvironment(Protocol):
     """What the pool needs of an execution environment (``runner_env.ExecutionEnvironment``)."""
 
     config: VersionConfig
@@ -49,7 +54,7 @@ class Environment(Protocol):
         ...
 
 
-Spawner = Callable[[VersionConfig, str, bool], Environment]
+Spawner = Callable[[VersionConfig, str, bool], PooledEnvironment]
 
 
 def init_type_for(config: VersionConfig, provisioned: bool) -> str:
@@ -72,7 +77,7 @@ def _key(config: VersionConfig) -> tuple[str, str, str]:
 class Lease:
     """An environment taken for one invocation; ``init`` is the init phase's reply on a cold start."""
 
-    environment: Environment
+    environment: PooledEnvironment
     init: WorkerReply | None
 
     @property
@@ -101,7 +106,9 @@ class EnvironmentPool:
         self.max_environments = max_environments
         self.init_timeout_s = init_timeout_s
         self._lock = threading.Lock()
-        self._environments: list[Environment] = []
+        self._environments: list[PooledEnvironment] = []
+        #: detached from every rule, their processes being killed; listed until they are gone
+        self._stopping: list[PooledEnvironment] = []
         self._in_flight: dict[str, int] = {}
         self._total_in_flight = 0
         self._provision_errors: dict[tuple[str, str], dict[str, Any]] = {}
@@ -116,7 +123,7 @@ class EnvironmentPool:
         failed, the lease carries the failed reply and the environment is already gone; the caller
         still calls :meth:`release`.
         """
-        victim: Environment | None = None
+        victim: PooledEnvironment | None = None
         with self._lock:
             if self._closed:
                 raise Unavailable("the local Lambda runner is stopping")
@@ -131,7 +138,7 @@ class EnvironmentPool:
                     victim = self._least_recently_used_idle()
                     if victim is None:
                         raise Throttled(Throttled.ACCOUNT)
-                    self._environments.remove(victim)
+                    self._detach(victim)
                 environment = self._spawn(config, init_type_for(config, provisioned=False), False)
                 self._environments.append(environment)
                 cold = True
@@ -140,15 +147,16 @@ class EnvironmentPool:
             self._in_flight[function] = self._in_flight.get(function, 0) + 1
             self._total_in_flight += 1
         if victim is not None:
-            victim.kill()
+            self._stop([victim])
         if not cold:
             return Lease(environment, None)
         reply = environment.start(self.init_timeout_s)
         with self._lock:
             if reply.ok and not environment.retired and not self._closed:
                 environment.state = "busy"
-            else:
-                self._forget(environment)
+            elif not reply.ok:
+                self._forget(environment)  # a failed init already reaped its process
+            # else: ready but retired or closed meanwhile; release() stops it
         return Lease(environment, reply)
 
     def release(self, lease: Lease) -> None:
@@ -162,13 +170,13 @@ class EnvironmentPool:
             environment.last_used = self._clock()
             if environment.state == "dead" or environment.retired or self._closed:
                 doomed = True
-                self._forget(environment)
+                self._detach(environment)
             else:
                 environment.state = "idle"
         if doomed:
-            environment.kill()
+            self._stop([environment])
 
-    def _take_idle(self, config: VersionConfig) -> Environment | None:
+    def _take_idle(self, config: VersionConfig) -> PooledEnvironment | None:
         key = _key(config)
         idle = [env for env in self._environments if env.state == "idle" and _key(env.config) == key]
         if not idle:
@@ -178,13 +186,33 @@ class EnvironmentPool:
         chosen.state = "busy"
         return chosen
 
-    def _least_recently_used_idle(self) -> Environment | None:
+    def _least_recently_used_idle(self) -> PooledEnvironment | None:
         idle = [env for env in self._environments if env.state == "idle" and not env.provisioned]
         return min(idle, key=lambda env: env.last_used) if idle else None
 
-    def _forget(self, environment: Environment) -> None:
+    def _detach(self, environment: PooledEnvironment) -> None:
+        """Take ``environment`` out of every rule (under the lock); it stays listed until :meth:`_stop`."""
         if environment in self._environments:
             self._environments.remove(environment)
+        if environment not in self._stopping:
+            self._stopping.append(environment)
+        if environment.state != "dead":
+            environment.state = "stopping"
+
+    def _forget(self, environment: PooledEnvironment) -> None:
+        if environment in self._environments:
+            self._environments.remove(environment)
+        if environment in self._stopping:
+            self._stopping.remove(environment)
+
+    def _stop(self, doomed: Iterable[PooledEnvironment]) -> None:
+        """Kill detached environments (outside the lock: reaping a process takes time), then forget them."""
+        doomed = list(doomed)
+        for environment in doomed:
+            environment.kill()
+        with self._lock:
+            for environment in doomed:
+                self._forget(environment)
 
     # -- housekeeping ----------------------------------------------------------------------------
 
@@ -198,37 +226,40 @@ class EnvironmentPool:
                 if env.state == "idle" and not env.provisioned and now - env.last_used >= self.idle_timeout_s
             ]
             for env in expired:
-                self._environments.remove(env)
-        for env in expired:
-            env.kill()
+                self._detach(env)
+        self._stop(expired)
         return len(expired)
 
-    def retire(self, predicate: Callable[[Environment], bool]) -> None:
+    def retire(self, predicate: Callable[[PooledEnvironment], bool]) -> None:
         """Stop matching environments: idle ones now, busy ones when their invocation ends."""
-        doomed: list[Environment] = []
+        doomed: list[PooledEnvironment] = []
         with self._lock:
             for env in list(self._environments):
                 if predicate(env):
                     env.retired = True
                     if env.state == "idle":
-                        self._environments.remove(env)
+                        self._detach(env)
                         doomed.append(env)
-        for env in doomed:
-            env.kill()
+        self._stop(doomed)
 
     def close(self) -> None:
         """Kill every environment, busy ones included; later acquisitions fail."""
         with self._lock:
             self._closed = True
             doomed = list(self._environments)
-            self._environments.clear()
-        for env in doomed:
-            env.kill()
+            for env in doomed:
+                self._detach(env)
+        self._stop(doomed)
 
-    def describe(self, predicate: Callable[[Environment], bool] | None = None) -> list[dict[str, Any]]:
-        """Descriptions of the live environments matching ``predicate``, oldest first."""
+    def describe(self, predicate: Callable[[PooledEnvironment], bool] | None = None) -> list[dict[str, Any]]:
+        """Descriptions of the environments matching ``predicate`` whose process may still run.
+
+        Those being stopped come last, with state ``stopping`` (or ``dead``); an environment is
+        listed until its process is reaped.
+        """
         with self._lock:
-            chosen = [env for env in self._environments if predicate is None or predicate(env)]
+            listed = [*self._environments, *self._stopping]
+            chosen = [env for env in listed if predicate is None or predicate(env)]
         return [env.describe() for env in chosen]
 
     def in_flight(self, function: str | None = None) -> int:
@@ -247,12 +278,12 @@ class EnvironmentPool:
         The process cap holds: idle on-demand environments are evicted to make room, and past
         that fewer environments start than asked.
         """
-        starting: list[Environment] = []
-        doomed: list[Environment] = []
+        starting: list[PooledEnvironment] = []
+        doomed: list[PooledEnvironment] = []
         with self._lock:
             if self._closed:
                 raise Unavailable("the local Lambda runner is stopping")
-            current: dict[str, list[Environment]] = {}
+            current: dict[str, list[PooledEnvironment]] = {}
             for env in self._environments:
                 if env.provisioned and not env.retired and env.config.function == function:
                     current.setdefault(env.config.version, []).append(env)
@@ -264,7 +295,7 @@ class EnvironmentPool:
                 for env in sorted(have, key=lambda env: env.state != "idle")[: max(0, excess)]:
                     env.retired = True
                     if env.state == "idle":
-                        self._environments.remove(env)
+                        self._detach(env)
                         doomed.append(env)
                 if config is not None and excess < 0:
                     self._provision_errors.pop((function, version), None)
@@ -275,16 +306,15 @@ class EnvironmentPool:
                             victim = self._least_recently_used_idle()
                             if victim is None:
                                 break
-                            self._environments.remove(victim)
+                            self._detach(victim)
                             doomed.append(victim)
                         env = self._spawn(config, init_type_for(config, provisioned=True), True)
                         self._environments.append(env)
                         starting.append(env)
-        for env in doomed:
-            env.kill()
+        self._stop(doomed)
         replies: list[WorkerReply | None] = [None] * len(starting)
 
-        def run(index: int, env: Environment) -> None:
+        def run(index: int, env: PooledEnvironment) -> None:
             replies[index] = env.start(self.init_timeout_s)
 
         threads = [
@@ -296,6 +326,7 @@ class EnvironmentPool:
         for thread in threads:
             thread.join()
         done: list[WorkerReply] = []
+        unwanted: list[PooledEnvironment] = []
         with self._lock:
             for env, reply in zip(starting, replies, strict=True):
                 assert reply is not None
@@ -304,12 +335,11 @@ class EnvironmentPool:
                     env.state = "idle"
                     env.last_used = self._clock()
                 else:
-                    self._forget(env)
+                    self._detach(env)
+                    unwanted.append(env)
                     if not reply.ok and reply.error is not None:
                         self._provision_errors[(function, env.config.version)] = reply.error
-        for env, reply in zip(starting, done, strict=True):
-            if not reply.ok or env.retired:
-                env.kill()
+        self._stop(unwanted)
         return done
 
     def provision_status(self, function: str, version: str) -> tuple[int, int, dict[str, Any] | None]:
@@ -327,11 +357,11 @@ class EnvironmentPool:
             return ready, len(mine) - ready, self._provision_errors.get((function, version))
 
 
-def matching(function: str | None = None, versions: Iterable[str] | None = None) -> Callable[[Environment], bool]:
+def matching(function: str | None = None, versions: Iterable[str] | None = None) -> Callable[[PooledEnvironment], bool]:
     """A predicate on environments by function name and versions."""
     wanted = set(versions) if versions is not None else None
 
-    def predicate(env: Environment) -> bool:
+    def predicate(env: PooledEnvironment) -> bool:
         if function is not None and env.config.function != function:
             return False
         return wanted is None or env.config.version in wanted

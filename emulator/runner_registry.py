@@ -116,12 +116,6 @@ class Registry:
             state.latest = self._snapshot(name, LATEST, spec)
             return state.latest
 
-    def remove(self, name: str) -> None:
-        """Forget a function, its versions and aliases."""
-        with self._lock:
-            self.function(name)
-            del self._functions[name]
-
     def function(self, name: str) -> FunctionState:
         """The state of ``name`` (callers hold no lock: treat it as read-only)."""
         with self._lock:

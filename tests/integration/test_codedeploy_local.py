@@ -17,7 +17,8 @@ from botocore.exceptions import ClientError
 
 from domain.errors import InvalidInput, NotFound
 from domain.hook import HookStatus, ReportOutcome
-from emulator.codedeploy import LocalCodeDeploy, cbor_decode, cbor_encode
+from emulator.codedeploy import LocalCodeDeploy
+from emulator.codedeploy_wire import cbor_decode, cbor_encode
 from infra.codedeploy import CodeDeployAppSpecReader, CodeDeployReporter
 
 pytestmark = pytest.mark.integration

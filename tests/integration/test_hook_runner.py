@@ -16,7 +16,8 @@ import boto3
 import pytest
 
 from domain.hook import HookDependencies
-from emulator.codedeploy import Deployment, LocalCodeDeploy
+from emulator.codedeploy import LocalCodeDeploy
+from emulator.codedeploy_model import Deployment
 from emulator.lambda_runner import FunctionSpec, LambdaRunner
 from handlers import wiring
 from handlers.pre_traffic import handle

@@ -3,7 +3,7 @@
 Targets live in the table (moto server); pings go over HTTP either to the project's local Lambda
 runner (real worker processes that wear ``@warmable``: one process per environment) or, where
 the proof needs requests counted at the server or a slow reply, to the simulated endpoint of
-``bench/_lambda_endpoint.py``.
+``emulator/simulated_lambda.py``.
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ from typing import Any
 
 import pytest
 
-from bench._lambda_endpoint import FunctionSpec as SimulatedFunction
-from bench._lambda_endpoint import LambdaEndpoint
 from domain.targets import make_target
 from emulator.lambda_runner import FunctionSpec, LambdaRunner
+from emulator.simulated_lambda import LambdaEndpoint, SimulatedFunction
 from handlers import wiring
 from handlers.keep_warm import lambda_handler
 from infra.target_store import PK, DynamoTargetStore, TargetRecord

@@ -2,31 +2,34 @@
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
 import pytest
+
+from tests.benches import run_bench
 
 pytestmark = pytest.mark.integration
 
 
-def test_the_fanout_benchmark_measures_every_case(capsys) -> None:
-    from bench import fanout
+def test_the_fanout_benchmark_measures_every_case(tmp_path: Path) -> None:
+    tiny = {
+        "sizes": [3],
+        "repeats": 1,
+        "latency_ms": 10.0,
+        "hold_ms": 20,
+        "serial_sizes": [3],
+        "scale_targets": 6,
+        "scale_pings": 2,
+        "scale_cap": 4,
+        "floor_calls": 10,
+        "scale_hold_ms": 0,
+    }
+    done = run_bench("fanout", workdir=tmp_path, args=tiny)
 
-    before = dict(os.environ)
-    figures = fanout.main(
-        sizes=(3,),
-        repeats=1,
-        latency_ms=10.0,
-        hold_ms=20,
-        serial_sizes=(3,),
-        scale_targets=6,
-        scale_pings=2,
-        scale_cap=4,
-        floor_calls=10,
-        scale_hold_ms=0,
-    )
-    assert dict(os.environ) == before  # the benchmark leaves the environment as it found it
-    case = figures["fan_out"]["cases"][3]
+    assert done.returncode == 0, done.stderr
+    assert "left the environment changed" not in done.stderr  # the benchmark leaves it as it found it
+    figures = done.figures["fanout"]
+    case = figures["fan_out"]["cases"]["3"]
     assert case["ours_environments_worst"] == 3
     for key in ("endpoint_floor_x_ideal", "ours_x_ideal", "boto3_default_x_ideal", "boto3_sized_x_ideal"):
         assert case[key] > 0
@@ -35,6 +38,5 @@ def test_the_fanout_benchmark_measures_every_case(capsys) -> None:
     assert scale["with_lookups"]["errors"] == 0
     assert scale["sdk_floor_cpu_ms"] > 0
     assert scale["peak_rss_mb"] > 0
-    printed = capsys.readouterr().out
-    assert "endpoint floor" in printed
-    assert "x SDK floor" in printed
+    assert "endpoint floor" in done.stdout
+    assert "x SDK floor" in done.stdout

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bench._lambda_endpoint import FunctionSpec, LambdaEndpoint
+from emulator.simulated_lambda import LambdaEndpoint, SimulatedFunction
 from handlers import wiring
 from handlers.cli import main
 from infra.settings import get_settings
@@ -20,9 +20,9 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def cli(moto_server: str, table: str, monkeypatch: pytest.MonkeyPatch, capsys) -> Iterator[Any]:
     functions = [
-        FunctionSpec("api"),
-        FunctionSpec("legacy", speaks_protocol=False),
-        FunctionSpec("broken", function_error=True),
+        SimulatedFunction("api"),
+        SimulatedFunction("legacy", speaks_protocol=False),
+        SimulatedFunction("broken", function_error=True),
     ]
     with LambdaEndpoint(functions) as lam:
         monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", lam.url)

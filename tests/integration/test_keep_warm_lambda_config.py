@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from bench._lambda_endpoint import FunctionSpec, LambdaEndpoint
 from domain.errors import NotFound, Unavailable
+from emulator.lambda_http import Response
+from emulator.simulated_lambda import LambdaEndpoint, SimulatedFunction
 from infra import aws
 from infra.lambda_config import BotoLambdaConfig
 from infra.lambda_invoker import BotoFunctionInvoker
@@ -19,8 +20,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def endpoint(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[LambdaEndpoint]:
     functions = [
-        FunctionSpec("plain", timeout_s=7),
-        FunctionSpec("capped", reserved=12, provisioned={"live": 3}, qualifiers={"live": "4", "4": "4"}),
+        SimulatedFunction("plain", timeout_s=7),
+        SimulatedFunction("capped", reserved=12, provisioned={"live": 3}, qualifiers={"live": "4", "4": "4"}),
     ]
     with LambdaEndpoint(functions) as server:
         monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", server.url)
@@ -92,8 +93,8 @@ def test_an_unreachable_api_is_unavailable_not_a_crash(
 @pytest.mark.parametrize("path", ["sdk", "signed"])
 def test_an_unreadable_provisioned_config_becomes_a_note(endpoint: LambdaEndpoint, monkeypatch, path: str) -> None:
     # Given an endpoint that refuses GetProvisionedConcurrencyConfig
-    def refuse(name: str, qualifier: str | None) -> tuple[int, dict[str, str], bytes]:
-        return 403, {"x-amzn-ErrorType": "AccessDeniedException"}, b'{"message": "not allowed"}'
+    def refuse(name: str, qualifier: str | None) -> Response:
+        return Response(403, b'{"message": "not allowed"}', {"x-amzn-ErrorType": "AccessDeniedException"})
 
     monkeypatch.setattr(endpoint, "get_provisioned", refuse)
     config, closing = build(path)

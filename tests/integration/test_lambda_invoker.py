@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bench._lambda_endpoint import FunctionSpec, LambdaEndpoint
 from domain.invocation import InvocationRequest, Outcome
+from emulator.simulated_lambda import LambdaEndpoint, SimulatedFunction
 from infra.lambda_invoker import BotoFunctionInvoker, SigV4Signer
 from thermostat_runtime import build_request
 
@@ -26,13 +26,13 @@ TRANSPORTS = ["fast", "sdk"]
 @pytest.fixture
 def endpoint(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[LambdaEndpoint]:
     functions = [
-        FunctionSpec("api"),
-        FunctionSpec("hot", throttle_reason="ConcurrentInvocationLimitExceeded"),
-        FunctionSpec("capped", reserved=1),
-        FunctionSpec("broken", function_error=True),
-        FunctionSpec("legacy", speaks_protocol=False),
-        FunctionSpec("slow", busy_ms=3_000),
-        FunctionSpec("flaky", fail_first=1),
+        SimulatedFunction("api"),
+        SimulatedFunction("hot", throttle_reason="ConcurrentInvocationLimitExceeded"),
+        SimulatedFunction("capped", reserved=1),
+        SimulatedFunction("broken", function_error=True),
+        SimulatedFunction("legacy", speaks_protocol=False),
+        SimulatedFunction("slow", busy_ms=3_000),
+        SimulatedFunction("flaky", fail_first=1),
     ]
     with LambdaEndpoint(functions) as server:
         monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", server.url)
@@ -229,7 +229,7 @@ def test_keep_alive_connections_are_reused_and_the_pool_keeps_at_most_its_size(e
 
 
 def test_a_connection_closed_by_the_server_is_replaced_silently(aws_env: None, monkeypatch) -> None:
-    with LambdaEndpoint([FunctionSpec("api")], close_connections=True) as server:
+    with LambdaEndpoint([SimulatedFunction("api")], close_connections=True) as server:
         monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", server.url)
         invoker = make("fast")
         results = [invoker.invoke(ping()).outcome for _ in range(4)]

@@ -8,23 +8,20 @@ not thread-safe on one session. No test here times anything: they check what is 
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pynamodb.attributes import UnicodeAttribute
 
-from bench import cold_init
-from bench._common import LAYER_DIR, REPO_ROOT
 from infra import aws
 from infra.table import TableModel, bind_table
+from tests.benches import run_bench
 
 pytestmark = pytest.mark.unit
 
@@ -153,34 +150,17 @@ def test_credentials_set_on_a_model_stay_out_of_the_shared_session(fresh_models:
 
 # -- the handlers' cold path, in a fresh interpreter --------------------------------------------
 
-_PROBE = """
-import json, sys
-{import_code}
-from infra import aws
-from infra.settings import get_settings
-at_import = {{"sessions": len(aws._sessions), "settings_read": get_settings.cache_info().currsize}}
-{adapters_code}
-{pynamodb_code}
-print(json.dumps({{**at_import, "boto3": "boto3" in sys.modules, "sessions_after": len(aws._sessions)}}))
-"""
+HANDLERS = ("deployment_events", "keep_warm", "pre_traffic", "sweeper")
 
 
-@pytest.mark.parametrize("handler", sorted(cold_init.HANDLERS))
-def test_a_handler_reads_nothing_at_import_and_builds_its_clients_without_boto3(handler: str) -> None:
-    # Given a fresh interpreter with fake credentials, and the bench's picture of the first invocation
-    import_code, adapters_code, models = cold_init.HANDLERS[handler]
-    program = _PROBE.format(
-        import_code=import_code, adapters_code=adapters_code, pynamodb_code=cold_init.pynamodb_clients(models)
-    )
-    env = cold_init._environment(str(REPO_ROOT))  # the bench's environment: no endpoint, no profile
-    env.update(PYTHONPATH=f"{REPO_ROOT}:{LAYER_DIR}", PYTHONDONTWRITEBYTECODE="1")
-
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_a_handler_reads_nothing_at_import_and_builds_its_clients_without_boto3(handler: str, tmp_path: Path) -> None:
+    # Given the cold-init benchmark's picture of the first invocation, in a fresh interpreter with
+    # fake credentials (no endpoint, no profile)
     # When the handler is imported, then builds what its first invocation builds
-    done = subprocess.run(
-        [sys.executable, "-c", program], env=env, capture_output=True, text=True, check=False, timeout=120
-    )
+    done = run_bench("cold_init", workdir=tmp_path, args={"facts_only": True, "handlers": [handler]})
 
     # Then the import built no session and read no settings, and boto3 was never imported
     assert done.returncode == 0, done.stderr
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    seen = done.figures["cold_init"]["import_facts"][handler]
     assert seen == {"sessions": 0, "settings_read": 0, "boto3": False, "sessions_after": 1}

@@ -16,7 +16,7 @@ from botocore.stub import Stubber
 from domain.deadline import Deadline
 from domain.errors import DeadlineExceeded, InvalidInput, NotFound, Unavailable
 from domain.hook import HookStatus, ReportOutcome
-from emulator.codedeploy import render_appspec
+from emulator.codedeploy_model import render_appspec
 from infra.appspec import parse_appspec, parse_simple_yaml
 from infra.codedeploy import CodeDeployAppSpecReader, CodeDeployReporter
 from tests.unit.test_hook_support import DEPLOYMENT_ID, EXECUTION_ID

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from emulator.lambda_http import Response
 from emulator.lambda_runner import FunctionSpec, LambdaRunner
-from emulator.runner_http import LambdaAPI, Response
+from emulator.runner_api import LambdaAPI
 
 pytestmark = pytest.mark.unit
 

@@ -194,6 +194,29 @@ def test_idle_environments_are_reaped_after_the_idle_timeout_but_not_before() ->
     assert harness.pool.describe() == []
 
 
+def test_a_reaped_environment_stays_listed_until_its_process_is_gone() -> None:
+    # Given an idle environment past its idle timeout, whose kill records what the pool lists meanwhile
+    harness = Harness(idle_timeout_s=1.0)
+    env = harness.run(config(), at=0.0)
+    listed_during_kill: list[list[dict[str, Any]]] = []
+    original_kill = env.kill
+
+    def kill() -> None:
+        listed_during_kill.append(harness.pool.describe())
+        original_kill()
+
+    env.kill = kill  # type: ignore[method-assign]
+    harness.clock.now = 5.0
+
+    # When the reaper runs
+    assert harness.pool.reap() == 1
+
+    # Then while its process was being killed it was still listed (out of every rule), and only after
+    assert listed_during_kill == [[{"version": LATEST, "state": "stopping", "provisioned": False}]]
+    assert harness.pool.describe() == []
+    assert harness.pool.acquire(config(), None).cold
+
+
 def test_provisioned_and_busy_environments_are_never_reaped() -> None:
     harness = Harness(idle_timeout_s=1.0)
     harness.pool.provision("fn", {"1": (config(version="1"), 1)})

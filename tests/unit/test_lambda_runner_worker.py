@@ -9,15 +9,9 @@ from collections.abc import Iterator
 import pytest
 
 from emulator import _worker as worker
-from emulator.runner_env import (
-    WorkerReply,
-    _Channel,
-    _Closed,
-    _LogReader,
-    _TimedOut,
-    worker_environment,
-)
+from emulator.runner_env import WorkerReply, worker_environment
 from emulator.runner_model import FunctionSpec, VersionConfig
+from emulator.worker_pipes import Channel, ChannelClosed, ChannelTimedOut, LogReader
 
 pytestmark = pytest.mark.unit
 
@@ -37,7 +31,7 @@ def pipes() -> Iterator[tuple[int, int, int, int]]:
 
 def test_frames_round_trip_between_runner_and_worker(pipes: tuple[int, int, int, int]) -> None:
     to_worker_r, to_worker_w, to_runner_r, to_runner_w = pipes
-    channel = _Channel(to_worker_w, to_runner_r)
+    channel = Channel(to_worker_w, to_runner_r)
     deadline = time.monotonic() + 30
 
     channel.send({"type": "invoke", "payload": "é" * 10}, deadline)
@@ -50,18 +44,18 @@ def test_frames_round_trip_between_runner_and_worker(pipes: tuple[int, int, int,
 
 def test_a_closed_pipe_is_reported_as_closed(pipes: tuple[int, int, int, int]) -> None:
     _to_worker_r, to_worker_w, to_runner_r, to_runner_w = pipes
-    channel = _Channel(to_worker_w, to_runner_r)
+    channel = Channel(to_worker_w, to_runner_r)
     os.close(to_runner_w)
 
-    with pytest.raises(_Closed):
+    with pytest.raises(ChannelClosed):
         channel.receive(time.monotonic() + 30)
 
 
 def test_a_silent_worker_is_reported_at_the_deadline(pipes: tuple[int, int, int, int]) -> None:
     _to_worker_r, to_worker_w, to_runner_r, _to_runner_w = pipes
-    channel = _Channel(to_worker_w, to_runner_r)
+    channel = Channel(to_worker_w, to_runner_r)
 
-    with pytest.raises(_TimedOut):
+    with pytest.raises(ChannelTimedOut):
         channel.receive(time.monotonic() - 1)
 
 
@@ -69,7 +63,7 @@ def test_the_log_reader_splits_lines_and_phases_at_the_marks() -> None:
     # Given a reader on a pipe
     read_fd, write_fd = os.pipe()
     sunk: list[str] = []
-    reader = _LogReader(read_fd, "n0nce", sunk.append)
+    reader = LogReader(read_fd, "n0nce", sunk.append)
     reader.start()
     mark = b"\x00n0nce:"
 
@@ -91,7 +85,7 @@ def test_the_log_reader_splits_lines_and_phases_at_the_marks() -> None:
 
 def test_a_forged_mark_with_another_nonce_is_an_ordinary_line() -> None:
     read_fd, write_fd = os.pipe()
-    reader = _LogReader(read_fd, "real", lambda line: None)
+    reader = LogReader(read_fd, "real", lambda line: None)
     reader.start()
 
     os.write(write_fd, b"\x00forged:0\n")
