@@ -81,11 +81,13 @@ def settings() -> Settings:
 
 def reset() -> None:
     """Forget every adapter built so far (closing pools), and read the settings again next time."""
+    from infra import aws
     from infra.settings import get_settings
 
     for forget in _forgetters:
         forget()
     get_settings.cache_clear()
+    aws.forget_sessions()
 
 
 # -- deployment buckets (deployment events, sweeper, bucket and zappa commands) ---------------

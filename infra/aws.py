@@ -51,6 +51,17 @@ def botocore_session() -> botocore.session.Session:
         return session
 
 
+def forget_sessions() -> None:
+    """Drop the process's botocore session: the next client is built from a new one.
+
+    A session reads its configuration (profile, config file, credentials chain) and picks up
+    moto's interception when it is created, so a test that changes the environment starts
+    from a new one. Clients already built keep working.
+    """
+    with _lock:
+        _sessions.clear()
+
+
 def client_lock() -> threading.RLock:
     """The lock to hold while building a client from :func:`botocore_session`."""
     return _lock

@@ -17,7 +17,7 @@ from typing import IO, Any, TypeVar, cast
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from infra.settings import get_settings
+from infra.settings import Settings, load_settings
 from thermostat_runtime import warmable
 
 F = TypeVar("F", bound=Callable[[Any, Any], Any])
@@ -35,16 +35,21 @@ class _CurrentStdout(io.TextIOBase):
         sys.stdout.flush()
 
 
+def _settings() -> Settings:
+    # The Powertools fields alone: the logger must stand even when another variable is malformed.
+    return load_settings(only=("service_name", "metrics_namespace"))
+
+
 @cache
 def get_logger() -> Logger:
     """The control plane's structured logger (service from ``POWERTOOLS_SERVICE_NAME``, via settings)."""
-    return Logger(service=get_settings().service_name, stream=cast("IO[str]", _CurrentStdout()))
+    return Logger(service=_settings().service_name, stream=cast("IO[str]", _CurrentStdout()))
 
 
 @cache
 def get_metrics() -> Metrics:
     """The control plane's EMF metrics (namespace from ``POWERTOOLS_METRICS_NAMESPACE``, via settings)."""
-    settings = get_settings()
+    settings = _settings()
     return Metrics(namespace=settings.metrics_namespace, service=settings.service_name)
 
 

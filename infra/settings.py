@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from functools import cache
 from typing import Annotated, Any, Final, Literal
 
@@ -199,12 +199,19 @@ def _alias_of(field: str) -> str:
     return info.alias if info is not None and info.alias else field
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Build settings from an environment mapping (``os.environ`` by default)."""
+def load_settings(environ: Mapping[str, str] | None = None, *, only: Collection[str] | None = None) -> Settings:
+    """Build settings from an environment mapping (``os.environ`` by default).
+
+    ``only`` names the fields to read (the rest keep their defaults): the control plane's
+    logger and metrics read the Powertools names alone, so that a malformed hook variable is
+    logged and reported rather than taking the logger down with it.
+    """
     env = os.environ if environ is None else environ
-    names = {info.alias for info in Settings.model_fields.values() if info.alias}
+    names = {
+        info.alias for field, info in Settings.model_fields.items() if info.alias and (only is None or field in only)
+    }
     raw: dict[str, str] = {name: env[name] for name in names if name in env and env[name] != ""}
-    if "AWS_REGION" not in raw and env.get("AWS_DEFAULT_REGION"):
+    if "AWS_REGION" not in raw and env.get("AWS_DEFAULT_REGION") and "AWS_REGION" in names:
         raw["AWS_REGION"] = env["AWS_DEFAULT_REGION"]
     try:
         return Settings.model_validate(raw)

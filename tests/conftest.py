@@ -30,6 +30,11 @@ def _fresh_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # Clients built for an earlier test came from a session made under that test's environment
+    # (and perhaps before moto was loaded, so without its interception): start from nothing.
+    from handlers import wiring
+
+    wiring.reset()
 
 
 @pytest.fixture

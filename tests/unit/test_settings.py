@@ -114,3 +114,20 @@ def test_bind_table_reaches_models_defined_after_an_earlier_binding() -> None:
     LateRecord.Meta.table_name = "thermostat-unbound"  # what a late import would carry
     bind_table("first-table", "eu-west-1")
     assert (LateRecord.Meta.table_name, LateRecord.Meta.region) == ("first-table", "eu-west-1")
+
+
+def test_the_logger_stands_when_another_variable_is_malformed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a malformed hook variable beside the Powertools names
+    from infra import observability
+
+    monkeypatch.setenv("THERMOSTAT_HOOK_CONCURRENCY", "zero")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "svc-under-test")
+    observability.get_logger.cache_clear()
+    try:
+        # When the control plane's logger is built, Then it takes its service name from the same settings model
+        assert observability.get_logger().service == "svc-under-test"
+        # while the full settings still refuse the bad variable by name
+        with pytest.raises(SettingsError, match="THERMOSTAT_HOOK_CONCURRENCY"):
+            load_settings()
+    finally:
+        observability.get_logger.cache_clear()
