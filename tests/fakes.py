@@ -1,6 +1,8 @@
-"""Small fakes shared by the test layers: a clock that moves only when told to, a Lambda context."""
+"""Small fakes shared by the test layers: a clock that moves only when told to, a Lambda context, a dead endpoint."""
 
 from __future__ import annotations
+
+import socket
 
 
 class ManualClock:
@@ -21,3 +23,11 @@ class RemainingTimeContext:
 
     def get_remaining_time_in_millis(self) -> object:
         return self.remaining_ms
+
+
+def dead_endpoint() -> str:
+    """An ``http://127.0.0.1:PORT`` URL that refuses connections (the port was free a moment ago)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
