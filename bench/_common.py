@@ -6,6 +6,7 @@ measures its baseline in the same run, interleaves the cases, and reports median
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
@@ -77,6 +78,17 @@ def check_runs(argv: Sequence[str], *, env: Mapping[str, str], cwd: str | os.Pat
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.strip()[-2000:]}")
     return done.stdout, done.stderr
+
+
+def run_child(argv: Sequence[str], *, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run a child interpreter from the repository root, its output captured as text (the caller checks it)."""
+    return subprocess.run(list(argv), env=dict(env), cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+
+
+def last_json_line(stdout: str) -> dict[str, Any]:
+    """The JSON document a child printed last: its report (whatever it printed before is chatter)."""
+    document: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
+    return document
 
 
 def rss_bytes() -> int:

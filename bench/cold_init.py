@@ -42,6 +42,7 @@ from bench._common import (
     check_runs,
     format_table,
     interleaved,
+    last_json_line,
     machine_note,
     median,
     parse_importtime,
@@ -213,8 +214,7 @@ def import_facts(name: str) -> dict[str, Any]:
     env = _environment(str(REPO_ROOT))  # no endpoint, no profile, fake credentials
     env.update(PYTHONPATH=f"{REPO_ROOT}:{LAYER_DIR}", PYTHONDONTWRITEBYTECODE="1")
     stdout, _ = check_runs([sys.executable, "-c", program], env=env, cwd=REPO_ROOT)
-    facts: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
-    return facts
+    return last_json_line(stdout)
 
 
 def main(

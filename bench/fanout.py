@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 import uuid
@@ -28,7 +27,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from bench._common import REPO_ROOT, format_table, machine_note, median, ratio, verdict
+from bench._common import REPO_ROOT, format_table, last_json_line, machine_note, median, ratio, run_child, verdict
 from emulator.simulated_lambda import SimulatedFunction
 from emulator.simulated_lambda_process import endpoint_process
 
@@ -396,17 +395,10 @@ def _scale(targets: int, pings: int, cap: int, floor_calls: int, hold_ms: int) -
             **os.environ,
             "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "serverless/layer/python")]),
         }
-        done = subprocess.run(
-            [sys.executable, "-m", "bench.fanout", "--scale-child", json.dumps(config)],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=REPO_ROOT,
-            check=False,
-        )
+        done = run_child([sys.executable, "-m", "bench.fanout", "--scale-child", json.dumps(config)], env=env)
     if done.returncode != 0:
         raise RuntimeError(f"scale run failed: {done.stderr[-2000:]}")
-    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    figures = last_json_line(done.stdout)
     floor = figures["sdk_floor_cpu_ms"]
     rows = [("bare botocore invoke loop (SDK floor)", f"{floor:.3f}", f"{1000.0 / floor:.0f}", "1.00")]
     transport = figures["transport_floor_cpu_ms"]

@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from bench._common import LAYER_DIR, REPO_ROOT, format_table, machine_note, verdict
+from bench._common import LAYER_DIR, REPO_ROOT, format_table, last_json_line, machine_note, run_child, verdict
 
 GOAL_NET_KB = 1024.0
 TRACE_ENV = "_X_AMZN_TRACE_ID"
@@ -155,17 +154,10 @@ def run_case(
     env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
     env["PYTHONPATH"] = os.pathsep.join([str(layer_dir), str(REPO_ROOT)])
     code = "import sys; from bench.runtime_memory import child; child(sys.argv[1])"
-    done = subprocess.run(
-        [sys.executable, "-c", code, json.dumps(config)],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = run_child([sys.executable, "-c", code, json.dumps(config)], env=env)
     if done.returncode != 0:
         raise RuntimeError(f"memory case {case} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
-    return {**config, **json.loads(done.stdout.strip().splitlines()[-1])}
+    return {**config, **last_json_line(done.stdout)}
 
 
 def _label(case: dict[str, Any], max_bytes: int, invocations: int) -> str:

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
     import botocore.session
 
 DEFAULT_MAX_ATTEMPTS = 3
+
+C = TypeVar("C")
 
 #: Held while the session is created and while a client is built from it: botocore's
 #: ``create_client`` is not thread-safe on one session. Reentrant, because pynamodb's client
@@ -96,6 +99,26 @@ def client(
     with _lock:
         factory: Any = botocore_session()  # the stubs overload on literal names; callers annotate the client
         return factory.create_client(service, region_name=region_name or region(), config=Config(**options))
+
+
+class LazyClient(Generic[C]):
+    """An adapter's client: the one it was given, or one built by ``build`` at first use (once, under a lock).
+
+    Adapters take their client in the constructor (tests pass a fake or a Stubber) but build no
+    default there: building a client costs milliseconds that a warm ping never needs.
+    """
+
+    def __init__(self, client: C | None, build: Callable[[], C]) -> None:
+        self._client = client
+        self._build = build
+        self._lock = threading.Lock()
+
+    def get(self) -> C:
+        """The client (built now if it was neither given nor built yet)."""
+        with self._lock:
+            if self._client is None:
+                self._client = self._build()
+            return self._client
 
 
 #: DynamoDB's error code for a failed condition (a conditional put that found an item).

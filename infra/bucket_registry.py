@@ -9,7 +9,6 @@ reuse path one call.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -111,16 +110,12 @@ class DynamoBucketRegistry:
     def __init__(self, table_name: str, region: str | None = None, client: DynamoDBClient | None = None) -> None:
         self.table_name = table_name
         self.region = region or aws.region()
-        self._client = client
-        self._lock = threading.Lock()
+        self._client = aws.LazyClient(client, lambda: aws.client("dynamodb", region_name=self.region))
 
     @property
     def client(self) -> DynamoDBClient:
         """The DynamoDB client used for the claim (built at first use)."""
-        with self._lock:
-            if self._client is None:
-                self._client = aws.client("dynamodb", region_name=self.region)
-            return self._client
+        return self._client.get()
 
     def _bind(self) -> None:
         bind_table(self.table_name, self.region)

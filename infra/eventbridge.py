@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -24,16 +23,12 @@ class EventBridgePublisher:
     def __init__(self, bus: str = "default", source: str = SOURCE, client: EventBridgeClient | None = None) -> None:
         self.bus = bus
         self.source = source
-        self._client = client
-        self._lock = threading.Lock()
+        self._client = aws.LazyClient(client, lambda: aws.client("events"))
 
     @property
     def client(self) -> EventBridgeClient:
         """The EventBridge client (built at first use)."""
-        with self._lock:
-            if self._client is None:
-                self._client = aws.client("events")
-            return self._client
+        return self._client.get()
 
     def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
         """Put one event; a rejected entry (``FailedEntryCount``) is an error, not a silent loss."""

@@ -43,7 +43,7 @@ class BotoLambdaConfig:
         pool_size: int = 10,
         invoker: BotoFunctionInvoker | None = None,
     ) -> None:
-        self._client = client
+        self._client = aws.LazyClient(client, lambda: aws.client("lambda", max_pool_connections=self._pool_size))
         self._invoker = invoker
         self._pool_size = pool_size
         self._cache: dict[tuple[str, str], FunctionFacts | ThermostatError] = {}
@@ -52,10 +52,7 @@ class BotoLambdaConfig:
     @property
     def client(self) -> LambdaClient:
         """The Lambda client (built at first use, sized for concurrent look-ups)."""
-        with self._lock:
-            if self._client is None:
-                self._client = aws.client("lambda", max_pool_connections=self._pool_size)
-            return self._client
+        return self._client.get()
 
     def describe(self, function: str, qualifier: str) -> FunctionFacts:
         """The facts of ``function:qualifier``: ``NotFound`` when it does not exist, ``Unavailable``

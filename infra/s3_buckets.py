@@ -7,7 +7,6 @@ our artifacts are uploaded to.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -55,16 +54,12 @@ class S3BucketStore:
     def __init__(self, expected_owner: str, client: S3Client | None = None, region: str | None = None) -> None:
         self.expected_owner = expected_owner
         self.region = region or aws.region()
-        self._client = client
-        self._lock = threading.Lock()
+        self._client = aws.LazyClient(client, lambda: aws.client("s3", region_name=self.region))
 
     @property
     def client(self) -> S3Client:
         """The S3 client (built at first use, in the store's region)."""
-        with self._lock:
-            if self._client is None:
-                self._client = aws.client("s3", region_name=self.region)
-            return self._client
+        return self._client.get()
 
     def probe(self, bucket: str) -> BucketProbe:
         """``HeadBucket`` with ``ExpectedBucketOwner``: ours (with its region), missing, or foreign."""

@@ -120,6 +120,16 @@ def fresh_observability(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
+def fresh_wiring(aws_env: None) -> Iterator[None]:
+    """The composition root's cached factories forgotten before and after one test."""
+    from handlers import wiring
+
+    wiring.reset()
+    yield
+    wiring.reset()
+
+
+@pytest.fixture
 def fresh_ref_clients() -> Iterator[None]:
     """The runtime module caches its S3 clients per endpoint: start and end each test without them."""
     from thermostat_runtime.refs import clear_client_cache

@@ -19,24 +19,24 @@ _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 _ACCOUNT = re.compile(r"\d{12}")
 
 
-def check_project(value: str) -> str:
-    """A project name: 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit."""
-    if not 1 <= len(value) <= PROJECT_MAX or not _PROJECT.fullmatch(value):
+def _check_name(what: str, value: str, pattern: re.Pattern[str], max_length: int, punctuation: str) -> str:
+    """``value`` if it is 1 to ``max_length`` characters matching ``pattern``; the message names what may be used."""
+    if not 1 <= len(value) <= max_length or not pattern.fullmatch(value):
         raise InvalidInput(
-            f"project must be 1 to {PROJECT_MAX} letters, digits, '.', '_' or '-', starting with a letter "
-            f"or digit (got {shown(value)})"
+            f"{what} must be 1 to {max_length} letters, digits, {punctuation}, starting with a letter or digit "
+            f"(got {shown(value)})"
         )
     return value
+
+
+def check_project(value: str) -> str:
+    """A project name: 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit."""
+    return _check_name("project", value, _PROJECT, PROJECT_MAX, "'.', '_' or '-'")
 
 
 def check_stage(value: str) -> str:
     """A stage name: 1-32 letters, digits, '_' or '-', starting with a letter or digit (no spaces)."""
-    if not 1 <= len(value) <= STAGE_MAX or not _STAGE.fullmatch(value):
-        raise InvalidInput(
-            f"stage must be 1 to {STAGE_MAX} letters, digits, '_' or '-', starting with a letter or digit "
-            f"(got {shown(value)})"
-        )
-    return value
+    return _check_name("stage", value, _STAGE, STAGE_MAX, "'_' or '-'")
 
 
 def check_region(value: str) -> str:

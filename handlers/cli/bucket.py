@@ -23,6 +23,7 @@ from domain.buckets import (
 )
 from domain.errors import InvalidInput, NotFound
 from handlers import wiring
+from handlers.cli._args import command_group
 from handlers.cli._output import emit, print_table
 from infra.accounts import current_account
 from infra.bucket_registry import DynamoBucketRegistry
@@ -81,9 +82,7 @@ def resolve_bucket(
 
 def register(commands: Any) -> None:
     """Add the ``bucket`` command group."""
-    group = commands.add_parser("bucket", help="deployment buckets: one per project/stage, reused by every deploy")
-    actions = group.add_subparsers(dest="bucket_command", metavar="ACTION")
-    actions.required = True
+    actions = command_group(commands, "bucket", "deployment buckets: one per project/stage, reused by every deploy")
 
     resolve = actions.add_parser("resolve", help="print the bucket to deploy to (reused, or created once)")
     _key_arguments(resolve)

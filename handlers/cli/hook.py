@@ -17,6 +17,7 @@ from typing import Any
 from domain.errors import InvalidInput
 from domain.expectations import parse_expectations
 from domain.hook import HookConfig, HookStatus, LifecycleEvent, make_target, parse_jitter, run_warmup
+from handlers.cli._args import command_group
 from handlers.cli._output import emit, print_table
 
 COLUMNS = ("index", "delay_ms", "duration_ms", "environment_id", "start_kind", "ok", "error")
@@ -24,9 +25,7 @@ COLUMNS = ("index", "delay_ms", "duration_ms", "environment_id", "start_kind", "
 
 def register(commands: Any) -> None:
     """Add the ``hook`` command group."""
-    hook = commands.add_parser("hook", help="run the pre-traffic warm-up and validation by hand")
-    actions = hook.add_subparsers(dest="hook_command", metavar="ACTION")
-    actions.required = True
+    actions = command_group(commands, "hook", "run the pre-traffic warm-up and validation by hand")
     run = actions.add_parser(
         "run",
         help="warm and validate a function version; exit 0 only on Succeeded",

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from domain.errors import InvalidInput, NotFound, ThermostatError, Unavailable
+from handlers.cli._args import command_group
 from handlers.cli._output import emit
 from thermostat_runtime.refs import (
     DEFAULT_PREFIX,
@@ -32,9 +33,7 @@ _SAFE_SUFFIX_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
 def register(commands: Any) -> None:
     """Add the ``payload`` command group."""
-    payload = commands.add_parser("payload", help="store large payloads in S3 and reference them")
-    actions = payload.add_subparsers(dest="payload_command", metavar="ACTION")
-    actions.required = True
+    actions = command_group(commands, "payload", "store large payloads in S3 and reference them")
     put = actions.add_parser(
         "put",
         help="upload FILE and print its s3:// reference and sha256",

@@ -6,15 +6,14 @@ import argparse
 from typing import Any
 
 from handlers import wiring
+from handlers.cli._args import command_group
 from handlers.cli._output import emit
 from infra.table import create_table
 
 
 def register(commands: Any) -> None:
     """Add the ``table`` command group."""
-    table = commands.add_parser("table", help="manage thermostat's DynamoDB table")
-    actions = table.add_subparsers(dest="table_command", metavar="ACTION")
-    actions.required = True
+    actions = command_group(commands, "table", "manage thermostat's DynamoDB table")
     create = actions.add_parser("create", help="create the table if it does not exist")
     create.set_defaults(run=run_create)
 

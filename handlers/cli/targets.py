@@ -26,6 +26,7 @@ from domain.targets import (
     validate_group,
 )
 from handlers import wiring
+from handlers.cli._args import command_group
 from handlers.cli._output import emit
 
 COLUMNS = ("group", "function", "qualifier", "concurrency", "hold_ms", "payload", "enabled", "error")
@@ -33,9 +34,7 @@ COLUMNS = ("group", "function", "qualifier", "concurrency", "hold_ms", "payload"
 
 def register(commands: Any) -> None:
     """Add the ``targets`` command group."""
-    targets = commands.add_parser("targets", help="manage keep-warm targets")
-    actions = targets.add_subparsers(dest="targets_command", metavar="ACTION")
-    actions.required = True
+    actions = command_group(commands, "targets", "manage keep-warm targets")
 
     add = actions.add_parser("add", help="add or replace a keep-warm target")
     add.add_argument("function", metavar="FUNCTION", help="function name or unqualified ARN")

@@ -28,6 +28,7 @@ from typing import Any
 
 from domain.buckets import Resolution
 from domain.errors import InvalidInput
+from handlers.cli._args import command_group
 from handlers.cli._output import emit
 
 #: (project, stage, region, requested bucket or None) -> the resolution.
@@ -244,9 +245,7 @@ def pin_settings(
 
 def register(commands: Any) -> None:
     """Add the ``zappa`` command group."""
-    group = commands.add_parser("zappa", help="Zappa integration")
-    actions = group.add_subparsers(dest="zappa_command", metavar="ACTION")
-    actions.required = True
+    actions = command_group(commands, "zappa", "Zappa integration")
     pin = actions.add_parser("pin", help="write the registered bucket into a stage's s3_bucket (idempotent)")
     pin.add_argument("--settings", default="zappa_settings.json", help="path to zappa_settings.json")
     pin.add_argument("--stage", required=True, help="the Zappa stage to pin, e.g. dev")

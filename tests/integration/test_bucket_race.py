@@ -6,7 +6,6 @@ CreateBucket calls are counted with a botocore event hook on the very client the
 from __future__ import annotations
 
 import random
-import socket
 import threading
 import time
 from collections import Counter
@@ -29,6 +28,7 @@ from domain.errors import Unavailable
 from infra import aws
 from infra.bucket_registry import DynamoBucketRegistry
 from infra.s3_buckets import S3BucketStore
+from tests.fakes import dead_endpoint
 
 pytestmark = pytest.mark.integration
 
@@ -158,10 +158,7 @@ def test_dynamodb_unavailable_surfaces_and_nothing_is_half_written(
     moto_server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given DynamoDB's endpoint refuses connections (S3 still works)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        dead_port = probe.getsockname()[1]
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"http://127.0.0.1:{dead_port}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dead_endpoint())
     s3 = CountingS3()
     registry = DynamoBucketRegistry("thermostat-down", "us-east-1", client=aws.client("dynamodb", max_attempts=1))
     # When a deploy asks

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import pytest
 from domain.errors import InvalidInput, Unavailable
 from handlers import deployment_events, wiring
 from infra.accounts import forget_account
+from tests.fakes import dead_endpoint
 
 pytestmark = pytest.mark.integration
 
@@ -306,10 +306,7 @@ def test_32_concurrent_deployment_events_make_one_bucket(
 
 
 def test_dynamodb_unavailable_surfaces_through_the_handler(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        dead_port = probe.getsockname()[1]
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"http://127.0.0.1:{dead_port}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dead_endpoint())
     monkeypatch.setenv("THERMOSTAT_TABLE", "thermostat-unreachable")
     from infra.settings import get_settings
 

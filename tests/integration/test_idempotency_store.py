@@ -17,19 +17,12 @@ from domain.errors import Unavailable
 from domain.idempotency import Claim, ClaimState
 from infra.idempotency import EVENT_RECEIPTS, HOOK_EXECUTIONS, DynamoIdempotencyStore, IdempotencyRecord
 from infra.table import bind_table
+from tests.fakes import ManualClock
 
 pytestmark = pytest.mark.integration
 
 EXECUTION = "exec-42"
 DEPLOYMENT = "d-ABCDEFGH1"
-
-
-class Clock:
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class CallCounter:
@@ -44,24 +37,24 @@ class CallCounter:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock(1_800_000_000.0)
 
 
 @pytest.fixture
-def ledger(moto_aws: None, table: str, clock: Clock) -> DynamoIdempotencyStore:
+def ledger(moto_aws: None, table: str, clock: ManualClock) -> DynamoIdempotencyStore:
     return DynamoIdempotencyStore(table, "us-east-1", namespace=HOOK_EXECUTIONS, clock=clock)
 
 
 @pytest.fixture
-def receipts(moto_aws: None, table: str, clock: Clock) -> DynamoIdempotencyStore:
+def receipts(moto_aws: None, table: str, clock: ManualClock) -> DynamoIdempotencyStore:
     return DynamoIdempotencyStore(table, "us-east-1", namespace=EVENT_RECEIPTS, clock=clock)
 
 
 # -- the hook's executions ------------------------------------------------------------------
 
 
-def test_first_delivery_claims_and_later_ones_are_held(ledger: DynamoIdempotencyStore, clock: Clock) -> None:
+def test_first_delivery_claims_and_later_ones_are_held(ledger: DynamoIdempotencyStore, clock: ManualClock) -> None:
     # Given a first claim
     assert ledger.claim(EXECUTION, lease_s=60, subject=DEPLOYMENT).state is ClaimState.CLAIMED
     # Then the record has the documented key shape, a lease, and a TTL a week out
@@ -83,7 +76,7 @@ def test_first_delivery_claims_and_later_ones_are_held(ledger: DynamoIdempotency
     assert again.lease_until == record.lease_until
 
 
-def test_a_completed_execution_stays_completed_forever(ledger: DynamoIdempotencyStore, clock: Clock) -> None:
+def test_a_completed_execution_stays_completed_forever(ledger: DynamoIdempotencyStore, clock: ManualClock) -> None:
     ledger.claim(EXECUTION, lease_s=10)
     ledger.record(EXECUTION, {"status": "Succeeded", "reason": "5/5 passed"})
     ledger.complete(EXECUTION)
@@ -93,7 +86,7 @@ def test_a_completed_execution_stays_completed_forever(ledger: DynamoIdempotency
 
 
 def test_an_expired_uncompleted_claim_is_taken_over_with_its_outcome(
-    ledger: DynamoIdempotencyStore, clock: Clock
+    ledger: DynamoIdempotencyStore, clock: ManualClock
 ) -> None:
     # Given a delivery that recorded Failed and died before reporting
     ledger.claim(EXECUTION, lease_s=10)
@@ -152,7 +145,7 @@ def test_records_are_keyed_per_namespace_and_key(
 
 
 def test_every_claim_is_one_call_and_the_refusal_carries_the_record(
-    ledger: DynamoIdempotencyStore, clock: Clock
+    ledger: DynamoIdempotencyStore, clock: ManualClock
 ) -> None:
     # Given a counter on the store's client
     counter = CallCounter(ledger.client)
@@ -174,7 +167,7 @@ def test_every_claim_is_one_call_and_the_refusal_carries_the_record(
 # -- deployment events' receipts ------------------------------------------------------------
 
 
-def test_receipts_take_complete_and_answer_repeats(receipts: DynamoIdempotencyStore, clock: Clock) -> None:
+def test_receipts_take_complete_and_answer_repeats(receipts: DynamoIdempotencyStore, clock: ManualClock) -> None:
     clock.now = 1000.0
     assert receipts.claim("evt-1", 60).state is ClaimState.CLAIMED
     clock.now = 1001.0
@@ -190,7 +183,9 @@ def test_receipts_take_complete_and_answer_repeats(receipts: DynamoIdempotencySt
     assert receipts.claim("evt-1", 60).state is ClaimState.COMPLETED
 
 
-def test_an_expired_or_released_receipt_can_be_taken_again(receipts: DynamoIdempotencyStore, clock: Clock) -> None:
+def test_an_expired_or_released_receipt_can_be_taken_again(
+    receipts: DynamoIdempotencyStore, clock: ManualClock
+) -> None:
     clock.now = 1000.0
     assert receipts.claim("evt-2", 60).state is ClaimState.CLAIMED
     clock.now = 1061.0
@@ -200,7 +195,7 @@ def test_an_expired_or_released_receipt_can_be_taken_again(receipts: DynamoIdemp
     assert receipts.claim("evt-2", 60).held
 
 
-def test_a_receipt_lives_a_day_after_completion(receipts: DynamoIdempotencyStore, clock: Clock) -> None:
+def test_a_receipt_lives_a_day_after_completion(receipts: DynamoIdempotencyStore, clock: ManualClock) -> None:
     receipts.claim("evt-3", 60)
     clock.now += 30
     receipts.complete("evt-3", {"ok": True})
@@ -241,6 +236,6 @@ def test_legacy_records_keep_their_meaning(moto_aws: None, table: str, item: dic
     namespace = HOOK_EXECUTIONS if item["pk"].startswith("HOOK#") else EVENT_RECEIPTS
     raw = {name: {"S": value} for name, value in item.items()} | {"lease_until": {"N": "1"}}
     boto3.client("dynamodb", region_name="us-east-1").put_item(TableName=table, Item=raw)
-    store = DynamoIdempotencyStore(table, "us-east-1", namespace=namespace, clock=Clock())
+    store = DynamoIdempotencyStore(table, "us-east-1", namespace=namespace, clock=ManualClock(1_800_000_000.0))
     # When it is claimed, Then it answers as it did
     assert store.claim("exec-old", 60) == expected

@@ -13,6 +13,7 @@ from emulator.simulated_lambda import LambdaEndpoint, SimulatedFunction
 from infra import aws
 from infra.lambda_config import BotoLambdaConfig
 from infra.lambda_invoker import BotoFunctionInvoker
+from tests.fakes import dead_endpoint
 
 pytestmark = pytest.mark.integration
 
@@ -77,12 +78,7 @@ def test_answers_and_failures_are_cached_for_the_round(endpoint: LambdaEndpoint,
 def test_an_unreachable_api_is_unavailable_not_a_crash(
     aws_env: None, monkeypatch: pytest.MonkeyPatch, path: str
 ) -> None:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", dead_endpoint())
     config, closing = build(path)
     with pytest.raises(Unavailable, match="could not read the configuration of plain:live"):
         config.describe("plain", "live")

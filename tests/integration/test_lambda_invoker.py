@@ -7,7 +7,6 @@ the outcome of every kind of reply is the same whichever path carried it.
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,6 +15,7 @@ import pytest
 from domain.invocation import InvocationRequest, Outcome
 from emulator.simulated_lambda import LambdaEndpoint, SimulatedFunction
 from infra.lambda_invoker import BotoFunctionInvoker, SigV4Signer
+from tests.fakes import dead_endpoint
 from thermostat_runtime import build_request
 
 pytestmark = pytest.mark.integration
@@ -193,10 +193,7 @@ def test_one_attempt_means_one_attempt(endpoint: LambdaEndpoint, transport: str)
 def test_an_unreachable_endpoint_fails_without_raising(
     aws_env: None, monkeypatch: pytest.MonkeyPatch, transport: str
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", dead_endpoint())
     sleeps = Sleeps()
     result = make(transport, sleep=sleeps, connect_timeout_s=1.0).invoke(ping())
     assert result.outcome is Outcome.FAILED

@@ -28,16 +28,12 @@ from thermostat_runtime.refs import (
     resolve_refs,
 )
 
-pytestmark = pytest.mark.integration
+# Every test here starts without cached S3 clients.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_ref_clients")]
 
 IN = "thermostat-payloads-in"
 OUT = "thermostat-payloads-out"
 OTHER = "someone-elses-bucket"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_clients(fresh_ref_clients: None) -> None:
-    """Every test here starts without cached S3 clients."""
 
 
 @pytest.fixture

@@ -225,18 +225,21 @@ def test_unusable_appspecs_are_refused(content: str, fragment: str) -> None:
         parse_appspec(content)
 
 
-def test_reader_reads_the_revision(stubbed: tuple[Any, Stubber]) -> None:
-    client, stubber = stubbed
+def answer_get_deployment(stubber: Stubber, revision: dict[str, Any], **info: Any) -> None:
+    """Stub CodeDeploy's ``GetDeployment`` of ``DEPLOYMENT_ID``, answering with ``revision``."""
     stubber.add_response(
         "get_deployment",
-        {
-            "deploymentInfo": {
-                "deploymentId": DEPLOYMENT_ID,
-                "computePlatform": "Lambda",
-                "revision": {"revisionType": "AppSpecContent", "appSpecContent": {"content": YAML_APPSPEC}},
-            }
-        },
+        {"deploymentInfo": {"deploymentId": DEPLOYMENT_ID, **info, "revision": revision}},
         {"deploymentId": DEPLOYMENT_ID},
+    )
+
+
+def test_reader_reads_the_revision(stubbed: tuple[Any, Stubber]) -> None:
+    client, stubber = stubbed
+    answer_get_deployment(
+        stubber,
+        {"revisionType": "AppSpecContent", "appSpecContent": {"content": YAML_APPSPEC}},
+        computePlatform="Lambda",
     )
     spec = CodeDeployAppSpecReader(client).read_target(DEPLOYMENT_ID)
     assert (spec.function, spec.target_version) == ("orders", "7")
@@ -244,15 +247,7 @@ def test_reader_reads_the_revision(stubbed: tuple[Any, Stubber]) -> None:
 
 def test_reader_refuses_s3_revisions_with_a_way_out(stubbed: tuple[Any, Stubber]) -> None:
     client, stubber = stubbed
-    stubber.add_response(
-        "get_deployment",
-        {
-            "deploymentInfo": {
-                "deploymentId": DEPLOYMENT_ID,
-                "revision": {"revisionType": "S3", "s3Location": {"bucket": "b", "key": "k"}},
-            }
-        },
-    )
+    answer_get_deployment(stubber, {"revisionType": "S3", "s3Location": {"bucket": "b", "key": "k"}})
     with pytest.raises(InvalidInput, match="set THERMOSTAT_HOOK_TARGET and THERMOSTAT_HOOK_VERSION"):
         CodeDeployAppSpecReader(client).read_target(DEPLOYMENT_ID)
 

@@ -16,6 +16,7 @@ import pytest
 
 from domain.errors import Unavailable
 from domain.idempotency import Claim, ClaimState, IdempotencyStore
+from tests.fakes import ManualClock
 
 pytestmark = pytest.mark.unit
 
@@ -78,22 +79,12 @@ class InMemoryIdempotencyStore(IdempotencyStore):
         return entry
 
 
-class Clock:
-    """A clock that moves only when told to."""
-
-    def __init__(self, now: float = 1_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 # -- the fake keeps the contract ------------------------------------------------------------
 
 
 def test_a_claim_is_held_until_its_lease_ends_then_taken_over_with_the_recorded_outcome() -> None:
     # Given a key claimed for 60 s, with an outcome recorded
-    clock = Clock()
+    clock = ManualClock(1_000.0)
     store = InMemoryIdempotencyStore(clock)
     assert store.claim("k", 60).state is ClaimState.CLAIMED
     store.record("k", {"status": "Failed"})
@@ -106,7 +97,7 @@ def test_a_claim_is_held_until_its_lease_ends_then_taken_over_with_the_recorded_
 
 
 def test_a_completed_key_answers_forever_and_cannot_be_released() -> None:
-    clock = Clock()
+    clock = ManualClock(1_000.0)
     store = InMemoryIdempotencyStore(clock)
     store.claim("k", 10)
     store.complete("k", {"bucket": "b"})

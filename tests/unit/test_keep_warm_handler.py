@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
 from domain.errors import InvalidInput
 from domain.keep_warm import RoundReport, TargetReport
 from handlers import keep_warm as handler
-from handlers import wiring
 from infra.settings import load_settings
 from tests.emf import emf_documents, emf_problems
+from tests.fakes import RemainingTimeContext
 from tests.unit.test_keep_warm import FakeClock, FakeFleet, FakeFunction, FakeStore, target
 
-pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(autouse=True)
-def _fresh(aws_env: None) -> Iterator[None]:
-    wiring.reset()
-    yield
-    wiring.reset()
+pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("fresh_wiring")]
 
 
 def test_the_schedule_input_is_parsed() -> None:
@@ -50,19 +42,11 @@ def test_a_wrong_event_says_what_the_schedule_must_send(event: object, message: 
     assert message in str(caught.value)
 
 
-class Context:
-    def __init__(self, remaining_ms: float) -> None:
-        self.remaining_ms = remaining_ms
-
-    def get_remaining_time_in_millis(self) -> float:
-        return self.remaining_ms
-
-
 def test_the_time_budget_keeps_a_margin_for_the_report() -> None:
     clock = FakeClock()
-    assert handler._deadline(Context(60_000), clock).remaining_s() == pytest.approx(58.0)
-    assert handler._deadline(Context(3_000), clock).remaining_s() == pytest.approx(2.7)
-    assert handler._deadline(Context(1_000), clock).remaining_s() == pytest.approx(0.8)
+    assert handler._deadline(RemainingTimeContext(60_000), clock).remaining_s() == pytest.approx(58.0)
+    assert handler._deadline(RemainingTimeContext(3_000), clock).remaining_s() == pytest.approx(2.7)
+    assert handler._deadline(RemainingTimeContext(1_000), clock).remaining_s() == pytest.approx(0.8)
     assert handler._deadline(object(), clock).remaining_or_none() is None
 
 

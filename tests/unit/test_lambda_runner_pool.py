@@ -10,16 +10,9 @@ from domain.errors import Unavailable
 from emulator.runner_env import WorkerReply
 from emulator.runner_model import LATEST, FunctionSpec, Throttled, VersionConfig
 from emulator.runner_pool import EnvironmentPool, Lease, init_type_for, matching
+from tests.fakes import ManualClock
 
 pytestmark = pytest.mark.unit
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class FakeEnvironment:
@@ -56,7 +49,7 @@ def config(
 
 class Harness:
     def __init__(self, **options: Any) -> None:
-        self.clock = Clock()
+        self.clock = ManualClock()
         self.spawned: list[FakeEnvironment] = []
         self.failing = False
         settings: dict[str, Any] = {

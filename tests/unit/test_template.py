@@ -13,14 +13,14 @@ import importlib
 import importlib.util
 import json
 import re
-import sys
 from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from moto.events.models import EventPattern
+
+from tests.validate_script import validate_module
 
 pytestmark = pytest.mark.unit
 
@@ -31,19 +31,8 @@ TEMPLATE = SERVERLESS / "template.yaml"
 EXAMPLE = SERVERLESS / "examples" / "app.yaml"
 
 
-@cache
-def _validate_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("thermostat_validate", SERVERLESS / "validate.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("thermostat_validate", module)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _load(path: Path) -> dict[str, Any]:
-    document: dict[str, Any] = _validate_module().load_template(path)
+    document: dict[str, Any] = validate_module().load_template(path)
     return document
 
 

@@ -7,29 +7,14 @@ the whole gate, with the translator, cfn-lint and checkov, is tested in
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from tests.validate_script import validate_module
+
 pytestmark = pytest.mark.unit
-
-VALIDATE = Path(__file__).resolve().parents[2] / "serverless" / "validate.py"
-
-
-@cache
-def _validate() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("thermostat_validate", VALIDATE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("thermostat_validate", module)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _role(*statements: Any, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -51,7 +36,7 @@ def _allow(action: Any, resource: Any, **extra: Any) -> dict[str, Any]:
 
 
 def problems(template: dict[str, Any]) -> list[str]:
-    found: list[str] = _validate().policy_problems(template)
+    found: list[str] = validate_module().policy_problems(template)
     return found
 
 
@@ -131,7 +116,7 @@ def test_write_actions_that_exist_only_on_every_resource_are_allowed() -> None:
 
     # Then it is accepted (and the reason is recorded in validate.py)
     assert found == []
-    assert "cloudwatch:putmetricdata" in _validate().WRITE_ACTIONS_WITHOUT_RESOURCE_TYPES
+    assert "cloudwatch:putmetricdata" in validate_module().WRITE_ACTIONS_WITHOUT_RESOURCE_TYPES
 
 
 def test_invoke_of_every_function_needs_a_condition() -> None:
@@ -248,17 +233,17 @@ def test_local_artifact_paths_become_placeholder_uris_and_s3_uris_stay() -> None
     }
 
     # When they are made translatable offline
-    _validate()._offline_artifacts(template)
+    validate_module()._offline_artifacts(template)
 
     # Then local paths point at the placeholder bucket and real URIs are untouched
-    bucket = _validate().PLACEHOLDER_BUCKET
+    bucket = validate_module().PLACEHOLDER_BUCKET
     assert template["Globals"]["Function"]["CodeUri"] == f"s3://{bucket}/root"
     assert template["Resources"]["Layer"]["Properties"]["ContentUri"] == f"s3://{bucket}/layer"
     assert template["Resources"]["Fn"]["Properties"]["CodeUri"] == "s3://mine/code.zip"
 
 
 def test_every_skip_has_a_reason() -> None:
-    module = _validate()
+    module = validate_module()
 
     # Given the skip lists of the gate
     skips = {**module.CFN_LINT_IGNORED, **module.CHECKOV_SKIPPED, **module.WRITE_ACTIONS_WITHOUT_RESOURCE_TYPES}
@@ -278,10 +263,10 @@ def test_a_file_that_is_not_a_template_is_a_clear_failure(tmp_path: Path) -> Non
     not_yaml.write_text("Resources: [\n", encoding="utf-8")
 
     # When they are loaded
-    with pytest.raises(_validate().StageFailed) as missing:
-        _validate().load_template(not_template)
-    with pytest.raises(_validate().StageFailed) as broken:
-        _validate().load_template(not_yaml)
+    with pytest.raises(validate_module().StageFailed) as missing:
+        validate_module().load_template(not_template)
+    with pytest.raises(validate_module().StageFailed) as broken:
+        validate_module().load_template(not_yaml)
 
     # Then each failure names the file and the problem
     assert missing.value.problems == [f"{not_template} is not a CloudFormation template: no Resources mapping"]

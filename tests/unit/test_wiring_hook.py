@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from handlers import wiring
 from infra.idempotency import EVENT_RECEIPTS, HOOK_EXECUTIONS
 
-pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(autouse=True)
-def fresh_wiring(aws_env: None) -> Iterator[None]:
-    wiring.reset()
-    yield
-    wiring.reset()
+pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("fresh_wiring")]
 
 
 def test_without_a_table_the_hook_has_no_ledger() -> None:
