@@ -10,7 +10,7 @@ from emulator.codedeploy_wire import CodeDeployError, decode_request, encode_ans
 from emulator.threaded_http import QuietHandler
 
 
-class Dispatcher(Protocol):
+class CodeDeployApi(Protocol):
     """What serves the operations (``LocalCodeDeploy``)."""
 
     def dispatch(self, operation: str, params: dict[str, Any], protocol: str) -> dict[str, Any]:
@@ -21,7 +21,7 @@ class Dispatcher(Protocol):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    service: Dispatcher
+    service: CodeDeployApi
 
 
 class _Handler(QuietHandler):
@@ -45,7 +45,7 @@ class _Handler(QuietHandler):
 class CodeDeployServer:
     """Serves ``service`` on 127.0.0.1 (a free port) from a daemon thread."""
 
-    def __init__(self, service: Dispatcher) -> None:
+    def __init__(self, service: CodeDeployApi) -> None:
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.service = service
         self._thread = threading.Thread(

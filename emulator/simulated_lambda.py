@@ -37,9 +37,9 @@ from emulator.lambda_http import Response, route, split_target
 from emulator.simulated_lambda_model import (
     ACCOUNT,
     REGION,
-    FunctionState,
     SimulatedEnvironment,
     SimulatedFunction,
+    SimulatedFunctionState,
     configuration,
     ping_of,
     warm_reply,
@@ -70,7 +70,7 @@ class LambdaEndpoint:
         self.latency_ms = latency_ms
         self.hold_ms_max = hold_ms_max
         self._lock = threading.Lock()
-        self._functions: dict[str, FunctionState] = {spec.name: FunctionState(spec) for spec in specs}
+        self._functions: dict[str, SimulatedFunctionState] = {spec.name: SimulatedFunctionState(spec) for spec in specs}
         self._server = AsyncHTTPServer(
             self._serve,
             close_connections=close_connections,
@@ -117,7 +117,7 @@ class LambdaEndpoint:
     def add(self, spec: SimulatedFunction) -> None:
         """Add or replace a function."""
         with self._lock:
-            self._functions[spec.name] = FunctionState(spec)
+            self._functions[spec.name] = SimulatedFunctionState(spec)
 
     def requests(self, name: str) -> int:
         """Invoke requests received for ``name`` (throttled ones included)."""
@@ -147,7 +147,7 @@ class LambdaEndpoint:
     def reset(self) -> None:
         """Forget environments and counters; keep the function specs."""
         with self._lock:
-            self._functions = {name: FunctionState(state.spec) for name, state in self._functions.items()}
+            self._functions = {name: SimulatedFunctionState(state.spec) for name, state in self._functions.items()}
             self.total_requests = 0
             self.connections = 0
             self.operations.clear()
@@ -202,7 +202,7 @@ class LambdaEndpoint:
 
     # -- the simulation ----------------------------------------------------------------------
 
-    def _resolve(self, name: str, qualifier: str | None) -> tuple[FunctionState, str] | tuple[None, str]:
+    def _resolve(self, name: str, qualifier: str | None) -> tuple[SimulatedFunctionState, str] | tuple[None, str]:
         state = self._functions.get(name)
         if state is None:
             return None, f"Function not found: arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
@@ -214,14 +214,14 @@ class LambdaEndpoint:
             return None, f"Function not found: arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}:{qualifier}"
         return state, version
 
-    def _count_request(self, state: FunctionState | None, *, throttled: bool = False) -> None:
+    def _count_request(self, state: SimulatedFunctionState | None, *, throttled: bool = False) -> None:
         with self._lock:
             self.total_requests += 1
             if state is not None:
                 state.requests += 1
                 state.throttled += int(throttled)
 
-    def _acquire(self, state: FunctionState, version: str) -> tuple[SimulatedEnvironment | None, bool]:
+    def _acquire(self, state: SimulatedFunctionState, version: str) -> tuple[SimulatedEnvironment | None, bool]:
         with self._lock:
             state.requests += 1
             self.total_requests += 1
@@ -243,7 +243,7 @@ class LambdaEndpoint:
             env.invocations += 1
             return env, cold
 
-    def _release(self, state: FunctionState, env: SimulatedEnvironment) -> None:
+    def _release(self, state: SimulatedFunctionState, env: SimulatedEnvironment) -> None:
         with self._lock:
             state.busy -= 1
             state.idle.setdefault(env.version, []).append(env)

@@ -44,7 +44,7 @@ class SimulatedEnvironment:
 
 
 @dataclass
-class FunctionState:
+class SimulatedFunctionState:
     """A function's environments (idle by version, busy count) and its counters."""
 
     spec: SimulatedFunction

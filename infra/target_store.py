@@ -18,6 +18,7 @@ from pynamodb.exceptions import PynamoDBException
 
 from domain.errors import InvalidInput, Unavailable
 from domain.targets import Target, TargetProblem, make_target, validate_group
+from infra import aws
 from infra.table import TableModel, bind_table
 
 PK: Final = "TARGETS"
@@ -113,7 +114,7 @@ class DynamoTargetStore:
         try:
             TargetRecord(PK, sk).delete(condition=TargetRecord.pk.exists())
         except PynamoDBException as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
+            if exc.cause_response_code == aws.CONDITION_FAILED:
                 return False
             raise Unavailable(f"could not remove target {sk}: {exc.cause_response_code or exc}") from exc
         return True

@@ -39,7 +39,7 @@ FUNCTION_REF = re.compile(
 )
 
 
-class FunctionRef:
+class ParsedFunctionRef:
     """A function as named: its bare name, the qualifier it carried, and the unqualified form given."""
 
     __slots__ = ("account", "name", "qualifier", "region", "unqualified")
@@ -54,17 +54,17 @@ class FunctionRef:
         self.region = region
 
     def __repr__(self) -> str:
-        return f"FunctionRef(name={self.name!r}, qualifier={self.qualifier!r}, unqualified={self.unqualified!r})"
+        return f"ParsedFunctionRef(name={self.name!r}, qualifier={self.qualifier!r}, unqualified={self.unqualified!r})"
 
 
-def parse_function_ref(text: str) -> FunctionRef | None:
+def parse_function_ref(text: str) -> ParsedFunctionRef | None:
     """Read a function name, ``name:qualifier``, partial ARN or ARN; None when it is none of them."""
     match = FUNCTION_REF.fullmatch(text) if isinstance(text, str) else None
     if match is None:
         return None
     qualifier = match["qualifier"]
     unqualified = text[: match.start("qualifier") - 1] if qualifier is not None else text
-    return FunctionRef(
+    return ParsedFunctionRef(
         name=match["name"],
         qualifier=qualifier,
         unqualified=unqualified,
