@@ -33,8 +33,14 @@ _sessions: dict[int, botocore.session.Session] = {}
 
 
 def region() -> str:
-    """The region the function runs in (``AWS_REGION``, then ``AWS_DEFAULT_REGION``, then us-east-1)."""
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    """The region the function runs in (``AWS_REGION``, then ``AWS_DEFAULT_REGION``, then us-east-1).
+
+    Read through the settings model's one field for it, alone, so that a client can still be
+    built (to report a verdict, say) when some other variable is malformed.
+    """
+    from infra.settings import load_settings
+
+    return load_settings(only=("region",)).region
 
 
 def botocore_session() -> botocore.session.Session:
