@@ -33,7 +33,7 @@ FUNCTION_ENV = {
     "AWS_LAMBDA_FUNCTION_VERSION": "7",
     "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
     "POWERTOOLS_SERVICE_NAME": "thermostat-bench",
-    "POWERTOOLS_METRICS_NAMESPACE": "ThermostatBench",
+    "THERMOSTAT_METRICS_NAMESPACE": "ThermostatBench",
     # Lambda sets a trace header on every invocation, traced or not; one is enough in-process.
     "_X_AMZN_TRACE_ID": "Root=1-6631e400-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=0",
 }

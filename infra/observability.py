@@ -36,7 +36,7 @@ class _CurrentStdout(io.TextIOBase):
 
 
 def _settings() -> Settings:
-    # The Powertools fields alone: the logger must stand even when another variable is malformed.
+    # The observability fields alone: the logger must stand even when another variable is malformed.
     return load_settings(only=("service_name", "metrics_namespace"))
 
 
@@ -48,7 +48,7 @@ def get_logger() -> Logger:
 
 @cache
 def get_metrics() -> Metrics:
-    """The control plane's EMF metrics (namespace from ``POWERTOOLS_METRICS_NAMESPACE``, via settings)."""
+    """The control plane's EMF metrics, in ``THERMOSTAT_METRICS_NAMESPACE`` (via settings), never Powertools' own."""
     settings = _settings()
     return Metrics(namespace=settings.metrics_namespace, service=settings.service_name)
 

@@ -94,7 +94,10 @@ class Settings(BaseModel):
     event_bus: Annotated[str, Field(alias="THERMOSTAT_EVENT_BUS", min_length=1)] = "default"
     region: Annotated[str, Field(alias="AWS_REGION", min_length=1)] = "us-east-1"
     service_name: Annotated[str, Field(alias="POWERTOOLS_SERVICE_NAME")] = "thermostat"
-    metrics_namespace: Annotated[str, Field(alias="POWERTOOLS_METRICS_NAMESPACE")] = "Thermostat"
+    #: Everything thermostat emits goes here; ``POWERTOOLS_METRICS_NAMESPACE`` is left to Powertools.
+    metrics_namespace: Annotated[str, Field(alias="THERMOSTAT_METRICS_NAMESPACE", min_length=1, max_length=255)] = (
+        "Thermostat"
+    )
 
     @field_validator("payload_buckets", mode="before")
     @classmethod

@@ -107,7 +107,7 @@ def fresh_observability(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     from infra import observability
 
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "thermostat-test")
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ThermostatTest")
+    monkeypatch.setenv("THERMOSTAT_METRICS_NAMESPACE", "ThermostatTest")
     from infra.settings import get_settings
 
     get_settings.cache_clear()

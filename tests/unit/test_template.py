@@ -422,22 +422,99 @@ def test_every_function_runs_on_arm64_with_the_runtime_parameter() -> None:
 # --------------------------------------------------------------------------- alarms and dashboard
 
 
-def test_alarms_watch_the_metrics_the_functions_emit() -> None:
-    # Given the alarms' Metrics Insights queries
-    queries = {
-        logical_id: resource["Properties"]["Metrics"][0]["Expression"]
+def _sub(value: Any, parameters: dict[str, str]) -> str:
+    """A ``Fn::Sub`` string with the given variables substituted (no other variable may remain)."""
+    text: str = value["Fn::Sub"] if isinstance(value, dict) else value
+    return re.sub(r"\$\{([^}]+)\}", lambda match: parameters[match.group(1)], text)
+
+
+def _alarm_queries(namespace: str) -> dict[str, str]:
+    return {
+        logical_id: _sub(resource["Properties"]["Metrics"][0]["Expression"], {"MetricsNamespace": namespace})
         for logical_id, resource in template()["Resources"].items()
         if resource["Type"] == "AWS::CloudWatch::Alarm" and "Metrics" in resource["Properties"]
     }
 
+
+def test_alarms_watch_the_metrics_the_functions_emit() -> None:
+    # Given the alarms' Metrics Insights queries, with the namespace parameter at its default
+    namespace = template()["Parameters"]["MetricsNamespace"]["Default"]
+
     # When they are read
-    text = " | ".join(queries.values())
+    text = " | ".join(_alarm_queries(namespace).values())
 
     # Then Failed hook verdicts, warm errors and throttles, and stray buckets are alarmed
-    assert "SUM(HookVerdict) FROM Thermostat WHERE status = 'Failed'" in text
-    assert "SUM(WarmErrors) FROM Thermostat" in text
-    assert "SUM(WarmThrottles) FROM Thermostat" in text
-    assert "MAX(StrayBuckets) FROM Thermostat" in text
+    assert namespace == "Thermostat"
+    assert "SUM(HookVerdict) FROM \"Thermostat\" WHERE status = 'Failed'" in text
+    assert 'SUM(WarmErrors) FROM "Thermostat"' in text
+    assert 'SUM(WarmThrottles) FROM "Thermostat"' in text
+    assert 'MAX(StrayBuckets) FROM "Thermostat"' in text
+
+
+def test_dashboard_and_alarms_read_the_namespace_the_functions_write() -> None:
+    from infra.settings import load_settings
+
+    document = template()
+    namespace = "Acme/thermostat-prod"
+
+    # Given a stack deployed with a namespace of its own (the parameter's pattern admits it)
+    assert re.fullmatch(document["Parameters"]["MetricsNamespace"]["AllowedPattern"], namespace)
+    variables = document["Globals"]["Function"]["Environment"]["Variables"]
+
+    # When the functions' settings, the alarms' queries and the dashboard's searches are rendered with it
+    environment = (
+        {"THERMOSTAT_METRICS_NAMESPACE": namespace}
+        if variables["THERMOSTAT_METRICS_NAMESPACE"] == {"Ref": "MetricsNamespace"}
+        else {}
+    )
+    settings = load_settings(environment)
+    queries = _alarm_queries(namespace)
+    body = document["Resources"]["Dashboard"]["Properties"]["DashboardBody"]
+    rendered = _sub(
+        body,
+        {
+            "MetricsNamespace": namespace,
+            "BucketQuota": "10000",
+            "AWS::Region": "us-east-1",
+            "DeadLetterQueue.QueueName": "dlq",
+        },
+    )
+    dashboard = json.loads(rendered)
+    searched = {
+        match
+        for widget in dashboard["widgets"]
+        for row in widget["properties"]["metrics"]
+        for item in row
+        if isinstance(item, dict)
+        for match in re.findall(r"SEARCH\('\{\"([^\"]+)\"", item["expression"])
+    }
+    queried = {match for query in queries.values() for match in re.findall(r'FROM "([^"]+)"', query)}
+
+    # Then all of them agree on the one namespace, and Powertools' own variable is left alone
+    assert settings.metrics_namespace == namespace
+    assert searched == {namespace}
+    assert queried == {namespace}
+    assert len(queries) == 4
+    assert all(
+        "POWERTOOLS_METRICS_NAMESPACE" not in _properties(document, logical_id)["Environment"]["Variables"]
+        for logical_id in _functions(document)
+    )
+    assert document["Outputs"]["MetricsNamespace"]["Value"] == {"Ref": "MetricsNamespace"}
+
+
+def test_the_example_app_writes_into_the_namespace_of_the_thermostat_stack() -> None:
+    # Given the example application and thermostat's template
+    example = _load(EXAMPLE)
+    variables = example["Globals"]["Function"]["Environment"]["Variables"]
+
+    # When the example's namespace parameter is read
+    parameter = example["Parameters"]["ThermostatMetricsNamespace"]
+
+    # Then its functions' telemetry goes to thermostat's namespace, not to Powertools'
+    assert variables["THERMOSTAT_METRICS_NAMESPACE"] == {"Ref": "ThermostatMetricsNamespace"}
+    assert parameter["Default"] == template()["Parameters"]["MetricsNamespace"]["Default"]
+    assert parameter["AllowedPattern"] == template()["Parameters"]["MetricsNamespace"]["AllowedPattern"]
+    assert "POWERTOOLS_METRICS_NAMESPACE" not in variables
 
 
 def test_the_dead_letter_queue_receives_every_failure_and_is_alarmed() -> None:
@@ -473,7 +550,7 @@ def test_the_dashboard_body_is_json_and_shows_each_view() -> None:
     # Then it is valid JSON with the four views people look at
     titles = {widget["properties"]["title"] for widget in dashboard["widgets"]}
     assert {"Cold starts by init type", "Warm environments per target", "Hook verdicts", "Buckets vs quota"} <= titles
-    assert '{Thermostat,InitType} MetricName=\\"ColdStart\\"' in body
+    assert '{\\"${MetricsNamespace}\\",InitType} MetricName=\\"ColdStart\\"' in body
     assert "WarmEnvironments" in body
     assert "HookVerdict" in body
     assert "BucketCount" in body

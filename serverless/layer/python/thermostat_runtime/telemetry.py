@@ -21,6 +21,14 @@ if TYPE_CHECKING:
 
 DEFAULT_NAMESPACE: Final = "Thermostat"
 MARKER: Final = "thermostat"
+#: thermostat's own namespace; ``POWERTOOLS_METRICS_NAMESPACE`` belongs to the function's Powertools,
+#: whose ``ColdStart`` (dimension ``function_name``) must not share a namespace with ours.
+NAMESPACE_VARIABLE: Final = "THERMOSTAT_METRICS_NAMESPACE"
+
+
+def metrics_namespace() -> str:
+    """The namespace of every metric thermostat writes (``THERMOSTAT_METRICS_NAMESPACE``, default ``Thermostat``)."""
+    return os.environ.get(NAMESPACE_VARIABLE, "").strip() or DEFAULT_NAMESPACE
 
 
 def _stdout_sink(line: str) -> object:
@@ -32,7 +40,7 @@ class Telemetry:
 
     def __init__(self, sink: Sink | None = None, namespace: str | None = None) -> None:
         self.sink: Sink = sink or _stdout_sink
-        self.namespace = namespace or os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE
+        self.namespace = namespace or metrics_namespace()
         self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "unknown")
         self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         self.service = os.environ.get("POWERTOOLS_SERVICE_NAME") or self.function_name
