@@ -1,8 +1,9 @@
 """A Lambda deployment's AppSpec, read: the function, alias, current and target versions, and hooks.
 
-AppSpec content is JSON or YAML. PyYAML reads the YAML when the bundle has it; otherwise a
-small parser of the block-style subset AppSpec files use, which refuses (with a message) what
-it does not understand rather than misreading it.
+AppSpec content is JSON or YAML (CodeDeploy takes either). YAML is read by PyYAML's
+``safe_load``, which the Lambda bundle carries (``serverless/requirements.txt``): whatever YAML
+CodeDeploy accepts, the hook reads the same way. It is imported at the first YAML AppSpec, never
+at the handler's import.
 """
 
 from __future__ import annotations
@@ -35,10 +36,8 @@ def _load(content: str) -> Any:
             return json.loads(text)
         except ValueError as exc:
             raise InvalidInput(f"the AppSpec looks like JSON but does not parse: {exc}") from exc
-    try:
-        import yaml  # PyYAML when the bundle has it; the subset parser below otherwise
-    except ImportError:
-        return parse_simple_yaml(text)
+    import yaml  # at the first YAML AppSpec: a JSON one, or a handler's import, never pays for it
+
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -101,137 +100,3 @@ def parse_appspec(content: str) -> AppSpecTarget:
         target_version=_text(properties.get("TargetVersion")),
         hooks=hooks,
     )
-
-
-# --------------------------------------------------------------------------- a YAML subset
-
-
-def _strip_comment(line: str) -> str:
-    quote: str | None = None
-    for position, char in enumerate(line):
-        if quote:
-            if char == quote:
-                quote = None
-        elif char in "'\"":
-            quote = char
-        elif char == "#" and (position == 0 or line[position - 1] in " \t"):
-            return line[:position]
-    return line
-
-
-def _scalar(text: str) -> Any:
-    text = text.strip()
-    if not text or text in ("~", "null", "Null", "NULL"):
-        return None
-    if text[0] in "&*|>!%@`":
-        raise InvalidInput(f"AppSpec: unsupported YAML value {text!r} (anchors, tags, block strings); use JSON")
-    if text[0] == '"':
-        try:
-            return json.loads(text)
-        except ValueError as exc:
-            raise InvalidInput(f"AppSpec: bad double-quoted string {text}") from exc
-    if text[0] == "'":
-        if len(text) < 2 or text[-1] != "'":
-            raise InvalidInput(f"AppSpec: unclosed single-quoted string {text}")
-        return text[1:-1].replace("''", "'")
-    if text[0] in "[{":
-        try:
-            return json.loads(text)
-        except ValueError as exc:
-            raise InvalidInput(f"AppSpec: flow collections must be JSON in this parser, got {text}") from exc
-    if text in ("true", "True", "TRUE"):
-        return True
-    if text in ("false", "False", "FALSE"):
-        return False
-    for convert in (int, float):
-        try:
-            return convert(text)
-        except ValueError:
-            pass
-    return text
-
-
-def _split_key(text: str) -> tuple[str, str] | None:
-    """``key: value`` → (key, value); None when the text is not a mapping entry."""
-    if text[:1] in "'\"":
-        quote = text[0]
-        end = text.find(quote, 1)
-        if end == -1 or text[end + 1 : end + 2] != ":":
-            return None
-        return text[1:end], text[end + 2 :]
-    position = text.find(": ")
-    if position == -1 and text.endswith(":"):
-        position = len(text) - 1
-    if position <= 0:
-        return None
-    return text[:position].strip(), text[position + 1 :]
-
-
-def parse_simple_yaml(text: str) -> Any:
-    """Parse the block-style YAML subset AppSpec files use (mappings, ``-`` lists, scalars).
-
-    Used only when PyYAML is not installed (a Lambda bundle without it); anchors, multi-line
-    strings and multiple documents are refused with a message rather than misread.
-    """
-    lines: list[list[Any]] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if "\t" in raw[: len(raw) - len(raw.lstrip())]:
-            raise InvalidInput(f"AppSpec line {number}: tabs are not allowed for indentation in YAML")
-        stripped = _strip_comment(raw).rstrip()
-        if not stripped.strip() or stripped.strip() == "---":
-            continue
-        content = stripped.lstrip()
-        if content[:1] in ("&", "*", "|", ">", "!") or content.startswith("..."):
-            raise InvalidInput(f"AppSpec line {number}: unsupported YAML ({content!r}); use JSON or plain YAML")
-        lines.append([len(stripped) - len(content), content, number])
-
-    def block(index: int, indent: int) -> tuple[Any, int]:
-        if lines[index][1].startswith("- ") or lines[index][1] == "-":
-            return sequence(index, indent)
-        return mapping(index, indent)
-
-    def sequence(index: int, indent: int) -> tuple[list[Any], int]:
-        items: list[Any] = []
-        while index < len(lines) and lines[index][0] == indent and (lines[index][1][:2] in ("- ", "-")):
-            content = lines[index][1][1:]
-            rest = content.lstrip()
-            if not rest:
-                if index + 1 < len(lines) and lines[index + 1][0] > indent:
-                    value, index = block(index + 1, lines[index + 1][0])
-                else:
-                    value, index = None, index + 1
-            elif rest[:2] in ("- ", "-") or _split_key(rest) is not None:
-                # "- key: value" opens a mapping whose entries sit at the column of "key"
-                # ("- - x" a nested list): re-read the rest of the line at that column.
-                lines[index] = [indent + 1 + len(content) - len(rest), rest, lines[index][2]]
-                value, index = block(index, lines[index][0])
-            else:
-                value, index = _scalar(rest), index + 1
-            items.append(value)
-        return items, index
-
-    def mapping(index: int, indent: int) -> tuple[dict[str, Any], int]:
-        result: dict[str, Any] = {}
-        while index < len(lines) and lines[index][0] == indent:
-            column, content, number = lines[index]
-            pair = _split_key(content)
-            if pair is None:
-                raise InvalidInput(f"AppSpec line {number}: expected 'key: value', got {content!r}")
-            key, rest = pair
-            if rest.strip():
-                result[key] = _scalar(rest)
-                index += 1
-            elif index + 1 < len(lines) and lines[index + 1][0] > column:
-                result[key], index = block(index + 1, lines[index + 1][0])
-            elif index + 1 < len(lines) and lines[index + 1][0] == column and lines[index + 1][1][:1] == "-":
-                result[key], index = sequence(index + 1, column)  # a list may sit at the key's own indent
-            else:
-                result[key], index = None, index + 1
-        return result, index
-
-    if not lines:
-        return None
-    value, end = block(0, lines[0][0])
-    if end != len(lines):
-        raise InvalidInput(f"AppSpec line {lines[end][2]}: unexpected indentation")
-    return value

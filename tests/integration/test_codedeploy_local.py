@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from domain.errors import InvalidInput, NotFound
 from domain.hook import HookStatus, ReportOutcome
 from emulator.codedeploy import LocalCodeDeploy
-from emulator.codedeploy_wire import cbor_decode, cbor_encode
+from emulator.codedeploy_wire import cbor_decode, cbor_encode, decode_request
 from infra.codedeploy import CodeDeployAppSpecReader, CodeDeployReporter
 
 pytestmark = pytest.mark.integration
@@ -219,9 +219,39 @@ def test_cbor_round_trip(value: Any) -> None:
     assert cbor_decode(cbor_encode(value)) == value
 
 
+def test_botocores_cbor_and_json_requests_decode_to_the_same_params() -> None:
+    # Given one request, with timestamps, serialised by botocore in both of CodeDeploy's protocols
+    from datetime import UTC, datetime
+
+    model = _botocore_operation("ListDeployments")
+    params = {
+        "applicationName": "app",
+        "createTimeRange": {"start": datetime(2024, 5, 1, tzinfo=UTC), "end": datetime(2024, 5, 2, 12, 30, tzinfo=UTC)},
+        "includeOnlyStatuses": ["Succeeded", "Failed"],
+    }
+    cbor = serialize.create_serializer("smithy-rpc-v2-cbor").serialize_to_request(params, model)
+    json_request = serialize.create_serializer("json").serialize_to_request(params, model)
+
+    # When the emulator decodes each
+    from_cbor = decode_request(cbor["url_path"], "", cbor["body"])
+    from_json = decode_request("/", json_request["headers"]["X-Amz-Target"], json_request["body"])
+
+    # Then both give the operation and the same params (times as epoch seconds)
+    assert from_cbor[0] == from_json[0] == "ListDeployments"
+    assert from_cbor[1] == from_json[1]
+    assert from_cbor[1]["createTimeRange"]["start"] == datetime(2024, 5, 1, tzinfo=UTC).timestamp()
+
+
+def test_cbor_that_is_not_one_item_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="trailing bytes"):
+        cbor_decode(cbor_encode({"a": 1}) + b"\x01")
+    with pytest.raises(ValueError, match="bad CBOR"):
+        cbor_decode(b"\xff")
+
+
 def test_cbor_indefinite_lengths_decode() -> None:
     # array(*) [1, "ab"(*)("a","b")] break, then map(*) {"k": 1} break
     assert cbor_decode(bytes([0x9F, 0x01, 0x7F, 0x61, 0x61, 0x61, 0x62, 0xFF, 0xFF])) == [1, "ab"]
     assert cbor_decode(bytes([0xBF, 0x61, 0x6B, 0x01, 0xFF])) == {"k": 1}
-    with pytest.raises(ValueError, match="truncated"):
+    with pytest.raises(ValueError, match="bad CBOR"):
         cbor_decode(bytes([0x62, 0x61]))
