@@ -106,20 +106,46 @@ class EventRouter:
             raise InvalidInput(f"PutEvents entry Detail is not a JSON object: {exc}") from exc
         if not isinstance(detail, dict):
             raise InvalidInput("PutEvents entry Detail must be a JSON object")
-        when = entry.get("Time") or self._now()
-        if isinstance(when, datetime):
-            when = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        when = self._event_time(entry.get("Time"))
         return {
             "version": "0",
             "id": str(uuid.uuid4()),
             "detail-type": entry["DetailType"],
             "source": entry["Source"],
             "account": self.account,
-            "time": str(when),
+            "time": when,
             "region": self.region,
             "resources": list(entry.get("Resources") or []),
             "detail": detail,
         }
+
+    def _event_time(self, raw: object) -> str:
+        """PutEvents' ``Time`` as EventBridge delivers it: ISO-8601 UTC, whole seconds, ``Z``.
+
+        On the wire boto3 sends a timestamp as epoch seconds (a number); other clients send ISO-8601 text.
+        """
+        if raw is None or raw == "":
+            moment = self._now()
+        elif isinstance(raw, datetime):
+            moment = raw
+        elif isinstance(raw, bool):
+            raise InvalidInput(f"PutEvents entry Time {raw!r} is not a timestamp")
+        elif isinstance(raw, int | float):
+            moment = datetime.fromtimestamp(raw, UTC)
+        elif isinstance(raw, str):
+            try:
+                moment = (
+                    datetime.fromtimestamp(float(raw), UTC)
+                    if raw.replace(".", "", 1).isdigit()
+                    else datetime.fromisoformat(raw.replace("Z", "+00:00"))
+                )
+            except ValueError as exc:
+                raise InvalidInput(f"PutEvents entry Time {raw!r} is not a timestamp: {exc}") from exc
+        else:
+            raise InvalidInput(f"PutEvents entry Time {raw!r} is not a timestamp")
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def matching_rules(self, event: dict[str, Any]) -> list[LocalRule]:
         """Rules whose pattern matches ``event`` (the real EventBridge matcher, from moto)."""

@@ -208,3 +208,78 @@ def test_a_broken_template_is_a_clear_error(tmp_path: Path) -> None:
     path.write_text("just: text\n")
     with pytest.raises(InvalidInput, match="no Resources"):
         load_template(path)
+
+
+TIMED = LocalRule(
+    "Audit.October",
+    "AuditFunction",
+    pattern={"source": ["thermostat.audit"], "time": [{"prefix": "2017-10-02T"}]},
+)
+
+
+def _timed_router(recorder: Recorder) -> EventRouter:
+    fixed = datetime(2026, 12, 2, 6, 30, 15, 987654, tzinfo=UTC)
+    return EventRouter([TIMED, DEPLOYMENTS], recorder, now=lambda: fixed)
+
+
+def test_put_events_time_from_boto3_is_delivered_as_iso_8601() -> None:
+    # Given the router, and boto3's own client, which sends Time as epoch seconds on the wire
+    recorder = Recorder()
+    router = _timed_router(recorder)
+    client = boto3.client(
+        "events",
+        endpoint_url=router.start(run_schedules=False),
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    try:
+        # When one entry carries a datetime and one carries none
+        answer = client.put_events(
+            Entries=[
+                {
+                    "Source": "thermostat.audit",
+                    "DetailType": "Audited",
+                    "Detail": "{}",
+                    "Time": datetime(2017, 10, 2, 16, 24, 49, 500000, tzinfo=UTC),
+                },
+                {"Source": "thermostat.deployments", "DetailType": "Deployment Requested", "Detail": "{}"},
+            ]
+        )
+    finally:
+        router.stop()
+    # Then both are ISO-8601 UTC with Z, whole seconds, and a documented pattern on time matches
+    assert answer["FailedEntryCount"] == 0
+    delivered = {target: event["time"] for target, event in recorder.calls}
+    assert delivered == {"AuditFunction": "2017-10-02T16:24:49Z", "DeploymentEventsFunction": "2026-12-02T06:30:15Z"}
+
+
+@pytest.mark.parametrize(
+    ("wire", "expected"),
+    [
+        (1506961489, "2017-10-02T16:24:49Z"),
+        (1506961489.75, "2017-10-02T16:24:49Z"),
+        ("2017-10-02T16:24:49Z", "2017-10-02T16:24:49Z"),
+        ("2017-10-02T18:24:49+02:00", "2017-10-02T16:24:49Z"),
+        ("1506961489", "2017-10-02T16:24:49Z"),
+    ],
+)
+def test_every_wire_form_of_time_becomes_iso_8601(wire: object, expected: str) -> None:
+    router = _timed_router(Recorder())
+    event = router.envelope({"Source": "s", "DetailType": "d", "Detail": "{}", "Time": wire})
+    assert event["time"] == expected
+
+
+def test_a_bad_time_fails_its_entry_alone() -> None:
+    recorder = Recorder()
+    router = _timed_router(recorder)
+    answer = router.put_entries(
+        [
+            {"Source": "thermostat.audit", "DetailType": "d", "Detail": "{}", "Time": "yesterday"},
+            {"Source": "thermostat.deployments", "DetailType": "Deployment Requested", "Detail": "{}"},
+        ]
+    )
+    router.stop()
+    assert answer["FailedEntryCount"] == 1
+    assert "'yesterday' is not a timestamp" in answer["Entries"][0]["ErrorMessage"]
+    assert [target for target, _ in recorder.calls] == ["DeploymentEventsFunction"]
