@@ -185,6 +185,18 @@ Resources:
           Type: EventBridgeRule
           Properties:
             Pattern: {source: [thermostat.deployments]}
+        Audited:
+          Type: EventBridgeRule
+          Properties:
+            Pattern: {source: [thermostat.audit]}
+            InputTransformer:
+              InputPathsMap: {project: $.detail.project}
+              InputTemplate: '{"project": <project>, "rule": <aws.events.rule-name>}'
+        Detail:
+          Type: EventBridgeRule
+          Properties:
+            Pattern: {source: [thermostat.detail]}
+            InputPath: $.detail
 """
 
 
@@ -201,6 +213,93 @@ def test_template_rules_and_functions_are_read(tmp_path: Path) -> None:
     assert rules["KeepWarmFunction.Default"].schedule == "rate(5 minutes)"
     assert rules["KeepWarmFunction.Paused"].enabled is False
     assert rules["DeploymentEventsFunction.Requested"].pattern == {"source": ["thermostat.deployments"]}
+    assert rules["DeploymentEventsFunction.Audited"].input_transformer == {
+        "InputPathsMap": {"project": "$.detail.project"},
+        "InputTemplate": '{"project": <project>, "rule": <aws.events.rule-name>}',
+    }
+    assert rules["DeploymentEventsFunction.Detail"].input_path == "$.detail"
+
+
+def test_template_target_inputs_reach_the_target(tmp_path: Path) -> None:
+    # Given the template's rules with an InputTransformer and an InputPath
+    path = tmp_path / "template.yaml"
+    path.write_text(TEMPLATE)
+    recorder = Recorder()
+    router = EventRouter(load_template(path, {"Table": "t"}).rules(), recorder)
+    try:
+        # When events match them
+        router.put_entries(
+            [
+                {"Source": "thermostat.audit", "DetailType": "x", "Detail": json.dumps({"project": "shop"})},
+                {"Source": "thermostat.detail", "DetailType": "x", "Detail": json.dumps({"stage": "dev"})},
+            ]
+        )
+    finally:
+        router.stop()
+    # Then each target receives its transformed input, not the event
+    assert sorted(recorder.calls, key=lambda call: json.dumps(call[1])) == [
+        ("DeploymentEventsFunction", {"project": "shop", "rule": "DeploymentEventsFunction.Audited"}),
+        ("DeploymentEventsFunction", {"stage": "dev"}),
+    ]
+
+
+def test_a_bad_target_input_is_refused_when_the_rules_load() -> None:
+    bad = LocalRule(
+        "Orders.Changed",
+        "OrdersFunction",
+        pattern={"source": ["orders"]},
+        input_transformer={"InputPathsMap": {"id": "$.detail.id"}, "InputTemplate": '{"id": <order>}'},
+    )
+    with pytest.raises(InvalidInput, match=r"rule Orders\.Changed: the InputTemplate's <order> is neither"):
+        EventRouter([bad], Recorder())
+
+
+def test_a_plain_text_input_for_a_lambda_is_recorded_not_lost() -> None:
+    text = LocalRule(
+        "Orders.Text",
+        "OrdersFunction",
+        pattern={"source": ["orders"]},
+        input_transformer={"InputPathsMap": {"id": "$.detail.id"}, "InputTemplate": "order <id> changed"},
+    )
+    recorder = Recorder()
+    router = EventRouter([text], recorder)
+    try:
+        router.publish({"source": "orders", "detail-type": "x", "detail": {"id": "o-1"}}, wait=True)
+    finally:
+        router.stop()
+    assert recorder.calls == []
+    [delivery] = router.state.deliveries
+    assert delivery.event == "order o-1 changed"
+    assert delivery.error is not None
+    assert "not JSON" in delivery.error
+
+
+def test_a_scheduled_rule_s_transformer_sees_the_scheduled_event() -> None:
+    rule = LocalRule(
+        "Sweep.Nightly",
+        "SweeperFunction",
+        schedule="cron(0 3 * * ? *)",
+        input_transformer={
+            "InputPathsMap": {"at": "$.time", "kind": "$.detail-type"},
+            "InputTemplate": '{"at": <at>, "kind": <kind>, "arn": <aws.events.rule-arn>}',
+        },
+    )
+    recorder = Recorder()
+    router = EventRouter([rule], recorder, now=lambda: datetime(2026, 12, 2, 3, 0, 0, 250000, tzinfo=UTC))
+    try:
+        router.fire("Sweep.Nightly")
+    finally:
+        router.stop()
+    assert recorder.calls == [
+        (
+            "SweeperFunction",
+            {
+                "at": "2026-12-02T03:00:00Z",
+                "kind": "Scheduled Event",
+                "arn": "arn:aws:events:us-east-1:123456789012:rule/Sweep.Nightly",
+            },
+        )
+    ]
 
 
 def test_a_broken_template_is_a_clear_error(tmp_path: Path) -> None:
