@@ -23,21 +23,22 @@ from typing import Any
 
 from domain.errors import InvalidInput
 from domain.schedules import Schedule, parse_schedule
+from emulator.target_input import compile_target_input
 from emulator.template import LocalRule
 from emulator.threaded_http import QuietHandler
 
-Deliver = Callable[[str, dict[str, Any]], None]
+Deliver = Callable[[str, Any], None]  # (target, the JSON value it receives)
 MAX_ENTRIES = 10
 MAX_ENTRY_BYTES = 256 * 1024
 
 
 @dataclass
 class RuleDelivery:
-    """One event handed to one target, and how it went."""
+    """One event handed to one target, and how it went (``event`` is what the target received)."""
 
     rule: str
     target: str
-    event: dict[str, Any]
+    event: Any
     error: str | None = None
 
 
@@ -76,6 +77,16 @@ class EventRouter:
         self._now = now or (lambda: datetime.now(UTC))
         self.rules = [rule for rule in rules if rule.enabled]
         self._patterns = [(rule, EventPattern.load(json.dumps(rule.pattern))) for rule in self.rules if rule.pattern]
+        # Checked at load: a bad Input/InputPath/InputTransformer stops the stack, it never drops an event later.
+        self._inputs = {
+            rule.name: compile_target_input(
+                f"rule {rule.name}",
+                input_text=rule.input,
+                input_path=rule.input_path,
+                input_transformer=rule.input_transformer,
+            )
+            for rule in self.rules
+        }
         start = self._now()
         self._scheduled = []
         for rule in self.rules:
@@ -106,20 +117,46 @@ class EventRouter:
             raise InvalidInput(f"PutEvents entry Detail is not a JSON object: {exc}") from exc
         if not isinstance(detail, dict):
             raise InvalidInput("PutEvents entry Detail must be a JSON object")
-        when = entry.get("Time") or self._now()
-        if isinstance(when, datetime):
-            when = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        when = self._event_time(entry.get("Time"))
         return {
             "version": "0",
             "id": str(uuid.uuid4()),
             "detail-type": entry["DetailType"],
             "source": entry["Source"],
             "account": self.account,
-            "time": str(when),
+            "time": when,
             "region": self.region,
             "resources": list(entry.get("Resources") or []),
             "detail": detail,
         }
+
+    def _event_time(self, raw: object) -> str:
+        """PutEvents' ``Time`` as EventBridge delivers it: ISO-8601 UTC, whole seconds, ``Z``.
+
+        On the wire boto3 sends a timestamp as epoch seconds (a number); other clients send ISO-8601 text.
+        """
+        if raw is None or raw == "":
+            moment = self._now()
+        elif isinstance(raw, datetime):
+            moment = raw
+        elif isinstance(raw, bool):
+            raise InvalidInput(f"PutEvents entry Time {raw!r} is not a timestamp")
+        elif isinstance(raw, int | float):
+            moment = datetime.fromtimestamp(raw, UTC)
+        elif isinstance(raw, str):
+            try:
+                moment = (
+                    datetime.fromtimestamp(float(raw), UTC)
+                    if raw.replace(".", "", 1).isdigit()
+                    else datetime.fromisoformat(raw.replace("Z", "+00:00"))
+                )
+            except ValueError as exc:
+                raise InvalidInput(f"PutEvents entry Time {raw!r} is not a timestamp: {exc}") from exc
+        else:
+            raise InvalidInput(f"PutEvents entry Time {raw!r} is not a timestamp")
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def matching_rules(self, event: dict[str, Any]) -> list[LocalRule]:
         """Rules whose pattern matches ``event`` (the real EventBridge matcher, from moto)."""
@@ -129,8 +166,12 @@ class EventRouter:
         """Route one enveloped event; returns the deliveries started (``wait`` blocks until done)."""
         with self._lock:
             self.state.received.append(event)
-        deliveries = [RuleDelivery(rule.name, rule.target, event) for rule in self.matching_rules(event)]
-        futures = [self._pool.submit(self._deliver, delivery) for delivery in deliveries]
+        received = self._now()
+        deliveries = [self._delivery(rule, event, received) for rule in self.matching_rules(event)]
+        unrenderable = [delivery for delivery in deliveries if delivery.error is not None]
+        with self._lock:
+            self.state.deliveries.extend(unrenderable)
+        futures = [self._pool.submit(self._deliver, delivery) for delivery in deliveries if delivery.error is None]
         if wait:
             for future in futures:
                 future.result()
@@ -155,6 +196,25 @@ class EventRouter:
             results.append({"EventId": event["id"]})
         return {"FailedEntryCount": failed, "Entries": results}
 
+    def rule_arn(self, rule: LocalRule) -> str:
+        """The rule's ARN, as ``<aws.events.rule-arn>`` and a scheduled event's resources name it."""
+        return f"arn:aws:events:{self.region}:{self.account}:rule/{rule.name}"
+
+    def _delivery(self, rule: LocalRule, event: dict[str, Any], received: datetime) -> RuleDelivery:
+        """What ``rule``'s target receives for ``event``: the event, or its Input/InputPath/InputTransformer."""
+        text = self._inputs[rule.name].render(
+            event,
+            rule_name=rule.name,
+            rule_arn=self.rule_arn(rule),
+            ingestion_time=received.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+        try:
+            payload = json.loads(text)
+        except json.JSONDecodeError:
+            # A Lambda target takes JSON only; the text is kept in the record, not dropped.
+            return RuleDelivery(rule.name, rule.target, text, error=f"the target input is not JSON: {text[:200]!r}")
+        return RuleDelivery(rule.name, rule.target, payload)
+
     def _deliver(self, delivery: RuleDelivery) -> None:
         try:
             self.deliver(delivery.target, delivery.event)
@@ -166,19 +226,16 @@ class EventRouter:
     # --- schedules ----------------------------------------------------------------------
 
     def schedule_event(self, rule: LocalRule) -> dict[str, Any]:
-        """What a scheduled rule delivers: its constant input, or the Scheduled Event envelope."""
-        if rule.input is not None:
-            loaded = json.loads(rule.input)
-            return loaded if isinstance(loaded, dict) else {"input": loaded}
+        """The Scheduled Event a scheduled rule's target input is made from."""
         return {
             "version": "0",
             "id": str(uuid.uuid4()),
             "detail-type": "Scheduled Event",
             "source": "aws.events",
             "account": self.account,
-            "time": self._now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "time": self._now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "region": self.region,
-            "resources": [f"arn:aws:events:{self.region}:{self.account}:rule/{rule.name}"],
+            "resources": [self.rule_arn(rule)],
             "detail": {},
         }
 
@@ -186,7 +243,11 @@ class EventRouter:
         """Fire one scheduled rule now (``thermostat local`` and the demo use this)."""
         for scheduled in self._scheduled:
             if scheduled.rule.name == rule_name:
-                delivery = RuleDelivery(rule_name, scheduled.rule.target, self.schedule_event(scheduled.rule))
+                delivery = self._delivery(scheduled.rule, self.schedule_event(scheduled.rule), self._now())
+                if delivery.error is not None:
+                    with self._lock:
+                        self.state.deliveries.append(delivery)
+                    return delivery
                 future = self._pool.submit(self._deliver, delivery)
                 if wait:
                     future.result()

@@ -285,7 +285,7 @@ class LocalStack:
                 return function.name
         raise NotFound(f"no function with handler {handler!r} in {self.template_path}")
 
-    def _deliver(self, logical_id: str, event: dict[str, Any]) -> None:
+    def _deliver(self, logical_id: str, event: Any) -> None:
         """EventBridge delivers asynchronously: an Event invocation of the target."""
         assert self.runner is not None
         result = self.runner.invoke(self.function_name(logical_id), json.dumps(event).encode(), invocation_type="Event")

@@ -47,14 +47,16 @@ _CfnLoader.add_multi_constructor("!", _tag)
 
 @dataclass(frozen=True)
 class LocalRule:
-    """An EventBridge rule that delivers to a function: a pattern, or a schedule with constant input."""
+    """An EventBridge rule that delivers to a function: a pattern or a schedule, and what the target receives."""
 
     name: str
     target: str  # the function's logical id
     pattern: dict[str, Any] | None = None
     schedule: str | None = None
-    input: str | None = None
+    input: str | None = None  # constant JSON text
     enabled: bool = True
+    input_path: str | None = None
+    input_transformer: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -150,15 +152,20 @@ class Template:
                 kind = event.get("Type")
                 props = self.resolve(event.get("Properties") or {})
                 name = f"{logical_id}.{event_id}"
+                raw_input = props.get("Input")
+                if isinstance(raw_input, dict | list):
+                    raw_input = json.dumps(raw_input)
+                target_input = {
+                    "input": raw_input,
+                    "input_path": props.get("InputPath"),
+                    "input_transformer": props.get("InputTransformer"),
+                }
                 if kind in {"EventBridgeRule", "CloudWatchEvent"}:
-                    found.append(LocalRule(name, logical_id, pattern=props.get("Pattern"), input=props.get("Input")))
+                    found.append(LocalRule(name, logical_id, pattern=props.get("Pattern"), **target_input))
                 elif kind in {"Schedule", "ScheduleV2"}:
                     expression = props.get("Schedule") or props.get("ScheduleExpression")
                     enabled = props.get("Enabled", True) is not False and props.get("State", "ENABLED") != "DISABLED"
-                    raw_input = props.get("Input")
-                    if isinstance(raw_input, dict):
-                        raw_input = json.dumps(raw_input)
-                    found.append(LocalRule(name, logical_id, schedule=expression, input=raw_input, enabled=enabled))
+                    found.append(LocalRule(name, logical_id, schedule=expression, enabled=enabled, **target_input))
         return found
 
 

@@ -185,6 +185,18 @@ Resources:
           Type: EventBridgeRule
           Properties:
             Pattern: {source: [thermostat.deployments]}
+        Audited:
+          Type: EventBridgeRule
+          Properties:
+            Pattern: {source: [thermostat.audit]}
+            InputTransformer:
+              InputPathsMap: {project: $.detail.project}
+              InputTemplate: '{"project": <project>, "rule": <aws.events.rule-name>}'
+        Detail:
+          Type: EventBridgeRule
+          Properties:
+            Pattern: {source: [thermostat.detail]}
+            InputPath: $.detail
 """
 
 
@@ -201,6 +213,93 @@ def test_template_rules_and_functions_are_read(tmp_path: Path) -> None:
     assert rules["KeepWarmFunction.Default"].schedule == "rate(5 minutes)"
     assert rules["KeepWarmFunction.Paused"].enabled is False
     assert rules["DeploymentEventsFunction.Requested"].pattern == {"source": ["thermostat.deployments"]}
+    assert rules["DeploymentEventsFunction.Audited"].input_transformer == {
+        "InputPathsMap": {"project": "$.detail.project"},
+        "InputTemplate": '{"project": <project>, "rule": <aws.events.rule-name>}',
+    }
+    assert rules["DeploymentEventsFunction.Detail"].input_path == "$.detail"
+
+
+def test_template_target_inputs_reach_the_target(tmp_path: Path) -> None:
+    # Given the template's rules with an InputTransformer and an InputPath
+    path = tmp_path / "template.yaml"
+    path.write_text(TEMPLATE)
+    recorder = Recorder()
+    router = EventRouter(load_template(path, {"Table": "t"}).rules(), recorder)
+    try:
+        # When events match them
+        router.put_entries(
+            [
+                {"Source": "thermostat.audit", "DetailType": "x", "Detail": json.dumps({"project": "shop"})},
+                {"Source": "thermostat.detail", "DetailType": "x", "Detail": json.dumps({"stage": "dev"})},
+            ]
+        )
+    finally:
+        router.stop()
+    # Then each target receives its transformed input, not the event
+    assert sorted(recorder.calls, key=lambda call: json.dumps(call[1])) == [
+        ("DeploymentEventsFunction", {"project": "shop", "rule": "DeploymentEventsFunction.Audited"}),
+        ("DeploymentEventsFunction", {"stage": "dev"}),
+    ]
+
+
+def test_a_bad_target_input_is_refused_when_the_rules_load() -> None:
+    bad = LocalRule(
+        "Orders.Changed",
+        "OrdersFunction",
+        pattern={"source": ["orders"]},
+        input_transformer={"InputPathsMap": {"id": "$.detail.id"}, "InputTemplate": '{"id": <order>}'},
+    )
+    with pytest.raises(InvalidInput, match=r"rule Orders\.Changed: the InputTemplate's <order> is neither"):
+        EventRouter([bad], Recorder())
+
+
+def test_a_plain_text_input_for_a_lambda_is_recorded_not_lost() -> None:
+    text = LocalRule(
+        "Orders.Text",
+        "OrdersFunction",
+        pattern={"source": ["orders"]},
+        input_transformer={"InputPathsMap": {"id": "$.detail.id"}, "InputTemplate": "order <id> changed"},
+    )
+    recorder = Recorder()
+    router = EventRouter([text], recorder)
+    try:
+        router.publish({"source": "orders", "detail-type": "x", "detail": {"id": "o-1"}}, wait=True)
+    finally:
+        router.stop()
+    assert recorder.calls == []
+    [delivery] = router.state.deliveries
+    assert delivery.event == "order o-1 changed"
+    assert delivery.error is not None
+    assert "not JSON" in delivery.error
+
+
+def test_a_scheduled_rule_s_transformer_sees_the_scheduled_event() -> None:
+    rule = LocalRule(
+        "Sweep.Nightly",
+        "SweeperFunction",
+        schedule="cron(0 3 * * ? *)",
+        input_transformer={
+            "InputPathsMap": {"at": "$.time", "kind": "$.detail-type"},
+            "InputTemplate": '{"at": <at>, "kind": <kind>, "arn": <aws.events.rule-arn>}',
+        },
+    )
+    recorder = Recorder()
+    router = EventRouter([rule], recorder, now=lambda: datetime(2026, 12, 2, 3, 0, 0, 250000, tzinfo=UTC))
+    try:
+        router.fire("Sweep.Nightly")
+    finally:
+        router.stop()
+    assert recorder.calls == [
+        (
+            "SweeperFunction",
+            {
+                "at": "2026-12-02T03:00:00Z",
+                "kind": "Scheduled Event",
+                "arn": "arn:aws:events:us-east-1:123456789012:rule/Sweep.Nightly",
+            },
+        )
+    ]
 
 
 def test_a_broken_template_is_a_clear_error(tmp_path: Path) -> None:
@@ -208,3 +307,78 @@ def test_a_broken_template_is_a_clear_error(tmp_path: Path) -> None:
     path.write_text("just: text\n")
     with pytest.raises(InvalidInput, match="no Resources"):
         load_template(path)
+
+
+TIMED = LocalRule(
+    "Audit.October",
+    "AuditFunction",
+    pattern={"source": ["thermostat.audit"], "time": [{"prefix": "2017-10-02T"}]},
+)
+
+
+def _timed_router(recorder: Recorder) -> EventRouter:
+    fixed = datetime(2026, 12, 2, 6, 30, 15, 987654, tzinfo=UTC)
+    return EventRouter([TIMED, DEPLOYMENTS], recorder, now=lambda: fixed)
+
+
+def test_put_events_time_from_boto3_is_delivered_as_iso_8601() -> None:
+    # Given the router, and boto3's own client, which sends Time as epoch seconds on the wire
+    recorder = Recorder()
+    router = _timed_router(recorder)
+    client = boto3.client(
+        "events",
+        endpoint_url=router.start(run_schedules=False),
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    try:
+        # When one entry carries a datetime and one carries none
+        answer = client.put_events(
+            Entries=[
+                {
+                    "Source": "thermostat.audit",
+                    "DetailType": "Audited",
+                    "Detail": "{}",
+                    "Time": datetime(2017, 10, 2, 16, 24, 49, 500000, tzinfo=UTC),
+                },
+                {"Source": "thermostat.deployments", "DetailType": "Deployment Requested", "Detail": "{}"},
+            ]
+        )
+    finally:
+        router.stop()
+    # Then both are ISO-8601 UTC with Z, whole seconds, and a documented pattern on time matches
+    assert answer["FailedEntryCount"] == 0
+    delivered = {target: event["time"] for target, event in recorder.calls}
+    assert delivered == {"AuditFunction": "2017-10-02T16:24:49Z", "DeploymentEventsFunction": "2026-12-02T06:30:15Z"}
+
+
+@pytest.mark.parametrize(
+    ("wire", "expected"),
+    [
+        (1506961489, "2017-10-02T16:24:49Z"),
+        (1506961489.75, "2017-10-02T16:24:49Z"),
+        ("2017-10-02T16:24:49Z", "2017-10-02T16:24:49Z"),
+        ("2017-10-02T18:24:49+02:00", "2017-10-02T16:24:49Z"),
+        ("1506961489", "2017-10-02T16:24:49Z"),
+    ],
+)
+def test_every_wire_form_of_time_becomes_iso_8601(wire: object, expected: str) -> None:
+    router = _timed_router(Recorder())
+    event = router.envelope({"Source": "s", "DetailType": "d", "Detail": "{}", "Time": wire})
+    assert event["time"] == expected
+
+
+def test_a_bad_time_fails_its_entry_alone() -> None:
+    recorder = Recorder()
+    router = _timed_router(recorder)
+    answer = router.put_entries(
+        [
+            {"Source": "thermostat.audit", "DetailType": "d", "Detail": "{}", "Time": "yesterday"},
+            {"Source": "thermostat.deployments", "DetailType": "Deployment Requested", "Detail": "{}"},
+        ]
+    )
+    router.stop()
+    assert answer["FailedEntryCount"] == 1
+    assert "'yesterday' is not a timestamp" in answer["Entries"][0]["ErrorMessage"]
+    assert [target for target, _ in recorder.calls] == ["DeploymentEventsFunction"]

@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import json
 import re
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,9 @@ from typing import Any
 import pytest
 from moto.events.models import EventPattern
 
+from domain.schedules import parse_schedule
+from emulator.target_input import compile_target_input
+from emulator.template import load_template as load_local_template
 from tests.validate_script import validate_module
 
 pytestmark = pytest.mark.unit
@@ -242,9 +246,6 @@ def test_the_matcher_is_real_and_the_samples_are_what_the_near_misses_vary() -> 
 
 # --------------------------------------------------------------------------- schedules
 
-_RATE = re.compile(r"^rate\((1 (minute|hour|day)|([2-9]|[1-9]\d+) (minutes|hours|days))\)$")
-_CRON = re.compile(r"^cron\((\S+ ){5}\S+\)$")
-
 
 def _resolve_default(document: dict[str, Any], value: Any) -> Any:
     if isinstance(value, dict) and "Ref" in value:
@@ -261,11 +262,23 @@ def test_every_schedule_has_a_valid_default_expression(name: str) -> None:
     # Given a schedule of the template
     expression = _resolve_default(template(), _schedules()[name]["Schedule"])
 
-    # When its default expression is read
-    valid = bool(_RATE.match(expression) or _CRON.match(expression))
+    # When its default expression is read by AWS's grammar (domain.schedules)
+    schedule = parse_schedule(expression)
 
-    # Then it is an EventBridge rate or cron expression
-    assert valid, f"{name}: {expression!r}"
+    # Then it is an EventBridge rate or cron expression that fires
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    assert schedule.next_after(moment, moment) > moment, f"{name}: {expression!r}"
+
+
+def test_every_rule_target_input_of_the_template_compiles() -> None:
+    # Given the rules the local stack loads from the template, When their target inputs are compiled
+    rules = load_local_template(TEMPLATE, {"Table": "t"}).rules()
+    # Then none is refused (compile_target_input raises on a bad Input/InputPath/InputTransformer)
+    for rule in rules:
+        compile_target_input(
+            rule.name, input_text=rule.input, input_path=rule.input_path, input_transformer=rule.input_transformer
+        )
+    assert rules
 
 
 def test_each_keep_warm_group_has_its_own_schedule_and_sample_input() -> None:
