@@ -133,14 +133,17 @@ def test_account_concurrency_throttles_on_the_runner_are_counted(env, store, run
 
 def test_a_slow_endpoint_and_a_short_deadline_give_a_partial_report(env, store) -> None:
     # Given a slow function first in line, two quick ones, a cap of 2 pings in flight,
-    # and a Lambda with 1.5 s left
-    functions = [SimulatedFunction("a-slow", busy_ms=5_000), SimulatedFunction("b"), SimulatedFunction("c")]
+    # and a Lambda with 5 s left. The round loads its targets and looks its functions up
+    # before the first ping, against the clock: the budget leaves room for that on a busy
+    # machine (1.5 s did not: the look-ups ate it and nothing was sent), and the slow
+    # function still answers after the deadline, whenever its pings go out.
+    functions = [SimulatedFunction("a-slow", busy_ms=6_000), SimulatedFunction("b"), SimulatedFunction("c")]
     with LambdaEndpoint(functions) as lam:
         env(lam.url, THERMOSTAT_MAX_IN_FLIGHT="2")
         for name in ("a-slow", "b", "c"):
             store.put(make_target(function=name, qualifier="live", concurrency=2, hold_ms=0))
         # When the round runs
-        report = rows(lambda_handler({"group": "default"}, Context(remaining_ms=1_500)))
+        report = rows(lambda_handler({"group": "default"}, Context(remaining_ms=5_000)))
     # Then it returns a report: the slow pings timed out at the deadline, the rest were not attempted
     assert (report["a-slow:live"]["sent"], report["a-slow:live"]["timeouts"]) == (2, 2)
     for name in ("b:live", "c:live"):
