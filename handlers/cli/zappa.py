@@ -9,7 +9,10 @@ at the end of the stage), so key order, other stages, indentation and spacing st
 they were; a second run changes nothing and says so.
 
 Project name: ``--project``, else the stage's ``project_name`` (following ``extends``), else
-Zappa's own default, the settings file's directory name slugified and cut to 15 characters.
+Zappa's own default: ``slugify.slugify(<directory name>)[:15]`` with python-slugify, as Zappa's
+``ZappaCLI.get_project_name`` computes it (Zappa takes the directory it runs in, i.e. the one
+holding zappa_settings.json in its usual use). The cut keeps a trailing ``-``
+(``orders-service-api`` -> ``orders-service-``) because Zappa's does.
 Region: ``--region``, else the stage's ``aws_region``, else ``AWS_REGION``.
 """
 
@@ -18,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import tempfile
 from collections.abc import Callable
@@ -149,9 +151,23 @@ def _effective(document: dict[str, Any], stage: str, path: Path) -> dict[str, An
 
 
 def default_project(directory: Path) -> str:
-    """Zappa's default project name: the directory name, slugified, cut to 15 characters."""
-    slug = re.sub(r"[^a-z0-9]+", "-", directory.resolve().name.lower()).strip("-")
-    return slug[:ZAPPA_PROJECT_MAX].rstrip("-")
+    """Zappa's default project name: python-slugify's default slug of the directory name, cut to 15.
+
+    Zappa computes it the same way (``slugify.slugify(name)[:15]``, default arguments) from
+    ``os.getcwd()``, which is the physical path: hence ``resolve()``. A name with nothing
+    to slug (``!!!``, emoji only) gives Zappa an empty project name and a function named after
+    the stage alone; that cannot be registered, so it is refused with what to do instead.
+    """
+    import slugify
+
+    name = directory.resolve().name
+    project = slugify.slugify(name)[:ZAPPA_PROJECT_MAX]
+    if not project:
+        raise InvalidInput(
+            f"the directory name {name!r} gives Zappa an empty project name; "
+            'set "project_name" in the stage or pass --project'
+        )
+    return project
 
 
 def _edited(text: str, stage: str, bucket: str) -> str:
