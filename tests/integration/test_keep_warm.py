@@ -135,9 +135,11 @@ def test_a_slow_endpoint_and_a_short_deadline_give_a_partial_report(env, store) 
     # Given a slow function first in line, two quick ones, a cap of 2 pings in flight,
     # and a Lambda with 5 s left. The round loads its targets and looks its functions up
     # before the first ping, against the clock: the budget leaves room for that on a busy
-    # machine (1.5 s did not: the look-ups ate it and nothing was sent), and the slow
-    # function still answers after the deadline, whenever its pings go out.
-    functions = [SimulatedFunction("a-slow", busy_ms=6_000), SimulatedFunction("b"), SimulatedFunction("c")]
+    # machine (1.5 s did not: the look-ups ate it and nothing was sent). The slow function
+    # answers only after the deadline, whenever its pings go out, and its own timeout (30 s)
+    # is longer than the budget, so it is the deadline that cuts its pings, not the timeout.
+    slow = SimulatedFunction("a-slow", busy_ms=6_000, timeout_s=30)
+    functions = [slow, SimulatedFunction("b"), SimulatedFunction("c")]
     with LambdaEndpoint(functions) as lam:
         env(lam.url, THERMOSTAT_MAX_IN_FLIGHT="2")
         for name in ("a-slow", "b", "c"):
