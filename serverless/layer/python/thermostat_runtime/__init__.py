@@ -18,7 +18,7 @@ from .protocol import (
 )
 from .start import COLD_KINDS, Environment, classify_start, is_cold, normalise_init_type
 from .telemetry import Telemetry
-from .wrapper import ENVIRONMENT, warmable
+from .wrapper import ENVIRONMENT, ThermostatWarning, warmable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ __all__ = [
     "Reply",
     "StartKind",
     "Telemetry",
+    "ThermostatWarning",
     "__version__",
     "build_request",
     "classify_start",

@@ -38,6 +38,16 @@ _POWERTOOLS_COLD_FLAGS: Final = (
     "aws_lambda_powertools.metrics.base",
     "aws_lambda_powertools.tracing.tracer",
 )
+#: Where Powertools' ``Logger.inject_lambda_context`` wrapper is defined (its code object says so).
+_POWERTOOLS_LOGGER_SOURCE: Final = "aws_lambda_powertools/logging/logger.py"
+#: Its option that flushes the log buffer when the handler raises, before its own ``finally`` clears it.
+_POWERTOOLS_FLUSH_OPTION: Final = "flush_buffer_on_uncaught_error"
+#: How far down a chain of ``__wrapped__`` decorators ``@warmable`` looks for Powertools.
+_MAX_WRAPPED_DEPTH: Final = 32
+
+
+class ThermostatWarning(UserWarning):
+    """Something in how ``@warmable`` is used keeps it from doing what the README promises."""
 
 
 #: The environment this process is; one per module import, as in Lambda.
@@ -71,6 +81,58 @@ def _synthetic_trace_id() -> str:
     return _synthetic_trace
 
 
+def _request_id(context: object) -> str | None:
+    """The context's ``aws_request_id`` as a string: test harnesses pass ints, UUIDs, mocks."""
+    try:
+        value = getattr(context, "aws_request_id", None)
+        if value is None or type(value) is str:
+            return value
+        return str(value)
+    except Exception:  # noqa: BLE001 - a broken test context must not break the function
+        return None
+
+
+_stacking_warned = False
+
+
+def _warn_stacking(message: str) -> None:
+    """One warning per process: decorating many handlers must not repeat it."""
+    global _stacking_warned
+    if not _stacking_warned:
+        _stacking_warned = True
+        import warnings
+
+        warnings.warn(message, ThermostatWarning, stacklevel=4)
+
+
+def _flush_inside_powertools(function: object) -> None:
+    """Make Powertools' ``inject_lambda_context`` below ``@warmable`` flush a failed invocation's buffer.
+
+    That decorator clears the buffer in its own ``finally``, which runs before the exception reaches
+    ``@warmable``: our flush would find nothing. Its ``flush_buffer_on_uncaught_error`` option flushes
+    first, so it is turned on, once, at decoration (nothing per invocation). The wrapper is found by
+    its code object's file, following ``__wrapped__``: Powertools is never imported.
+    """
+    for _ in range(_MAX_WRAPPED_DEPTH):
+        code = getattr(function, "__code__", None)
+        if code is not None and code.co_filename.replace("\\", "/").endswith(_POWERTOOLS_LOGGER_SOURCE):
+            cells = dict(zip(code.co_freevars, getattr(function, "__closure__", None) or (), strict=False))
+            cell = cells.get(_POWERTOOLS_FLUSH_OPTION)
+            if cell is not None and "lambda_handler" in cells:
+                if cell.cell_contents is not True:
+                    cell.cell_contents = True
+            else:
+                _warn_stacking(
+                    "thermostat: @warmable(logger=...) cannot flush a failed invocation's buffered log lines: the "
+                    "Powertools decorator below it clears the buffer first, and this Powertools version has no "
+                    f"{_POWERTOOLS_FLUSH_OPTION} option to turn on. Put @warmable below "
+                    "@logger.inject_lambda_context, or pass that decorator flush_buffer_on_uncaught_error=True."
+                )
+        function = getattr(function, "__wrapped__", None)
+        if function is None:
+            return
+
+
 def _silence_powertools_cold_start() -> None:
     """A ping consumed this environment's cold start: keep Powertools from claiming it later.
 
@@ -80,6 +142,63 @@ def _silence_powertools_cold_start() -> None:
         module = sys.modules.get(name)
         if module is not None and hasattr(module, "is_cold_start"):
             module.is_cold_start = False  # type: ignore[attr-defined]
+
+
+class _Unencodable(Exception):
+    """A probe result that JSON cannot carry; its text is the probe's error."""
+
+
+def _jsonable(value: object, where: str, open_containers: set[int]) -> object:
+    """``value`` with only JSON's types: ISO dates, base64 bytes, lists for tuples and sets.
+
+    Decimals become numbers and UUIDs strings, as Lambda's own marshaller would have them; anything
+    else raises ``_Unencodable`` naming the type and where it is. The modules of ``datetime``,
+    ``decimal`` and ``uuid`` are looked up, never imported: a value of theirs means they are loaded.
+    """
+    if value is None or isinstance(value, str | int | float):
+        return value
+    if isinstance(value, dict | list | tuple | set | frozenset):
+        if id(value) in open_containers:
+            raise _Unencodable(f"probe result is not JSON-encodable: {where} refers back to itself")
+        open_containers.add(id(value))
+        try:
+            if isinstance(value, dict):
+                encoded: dict[object, object] = {}
+                for key, item in value.items():
+                    if not (key is None or isinstance(key, str | int | float)):
+                        raise _Unencodable(
+                            f"probe result is not JSON-encodable: {where} has a key of type {_type_name(key)}"
+                        )
+                    encoded[key] = _jsonable(item, f"{where}[{key!r}]", open_containers)
+                return encoded
+            items: list[object] | tuple[object, ...] | set[object] | frozenset[object] = value
+            if isinstance(value, set | frozenset):
+                try:
+                    items = sorted(value)
+                except TypeError:
+                    items = list(value)
+            return [_jsonable(item, f"{where}[{index}]", open_containers) for index, item in enumerate(items)]
+        finally:
+            open_containers.discard(id(value))
+    if isinstance(value, bytes | bytearray | memoryview):
+        import binascii  # built into the interpreter: no file to load
+
+        return binascii.b2a_base64(bytes(value), newline=False).decode("ascii")
+    datetime = sys.modules.get("datetime")
+    if datetime is not None and isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    decimal = sys.modules.get("decimal")
+    if decimal is not None and isinstance(value, decimal.Decimal):
+        return int(value) if value.is_finite() and value == value.to_integral_value() else float(value)
+    uuid = sys.modules.get("uuid")
+    if uuid is not None and isinstance(value, uuid.UUID):
+        return str(value)
+    raise _Unencodable(f"probe result is not JSON-encodable: {where} is a {_type_name(value)}")
+
+
+def _type_name(value: object) -> str:
+    kind = type(value)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
 
 
 class _Warmable:
@@ -185,7 +304,7 @@ class _Warmable:
                     init_type=env.init_type,
                     init_ms=env.init_ms,
                     environment_id=env.environment_id,
-                    request_id=getattr(context, "aws_request_id", None),
+                    request_id=_request_id(context),
                     duration_ms=(self.clock() - started) * 1000.0,
                     error=error,
                 )
@@ -215,7 +334,17 @@ class _Warmable:
         if not ok:
             answer["error"] = "probe returned False"
         elif result is not None and result is not True:
-            answer["result"] = result
+            try:
+                answer["result"] = _jsonable(result, "result", set())
+            except (_Unencodable, RecursionError) as exc:
+                # Returned as is, it would fail the whole reply (Lambda: Runtime.MarshalError) and
+                # the hook would see a function error instead of the probe's verdict.
+                answer["ok"] = False
+                answer["error"] = (
+                    str(exc)
+                    if isinstance(exc, _Unencodable)
+                    else "probe result is not JSON-encodable: it is nested too deeply"
+                )
         return answer
 
     def _answer(self, ping: Ping, found: StartKind, context: Any, started: float) -> dict[str, Any]:
@@ -264,7 +393,7 @@ class _Warmable:
                 init_type=env.init_type,
                 init_ms=env.init_ms,
                 environment_id=env.environment_id,
-                request_id=getattr(context, "aws_request_id", None),
+                request_id=_request_id(context),
                 duration_ms=(self.clock() - started) * 1000.0,
                 error=ping.error,
                 peer=ping.peer,
@@ -314,11 +443,15 @@ def warmable(
     """Wrap a Lambda handler ``(event, context)``.
 
     * Warm pings (ours and the common peers') are answered without running the handler;
-      ``action: probe`` runs ``probe()`` and reports ``{"ok", "duration_ms", "result"|"error"}``.
+      ``action: probe`` runs ``probe()`` and reports ``{"ok", "duration_ms", "result"|"error"}``;
+      dates, bytes, sets, tuples, decimals and UUIDs in the result are made JSON, anything else
+      JSON cannot carry makes the probe fail with an error naming its type.
     * Every invocation is classified (cold / restore / provisioned / warm / warm_ping) and
       written as one JSON line that is also an EMF document.
     * With a Powertools ``logger`` carrying a ``buffer_config``, its buffer is cleared at the
-      start of every invocation and flushed when the handler raises.
+      start of every invocation and flushed when the handler raises. A Powertools
+      ``inject_lambda_context`` below ``@warmable`` clears the buffer before the exception gets
+      here: its own ``flush_buffer_on_uncaught_error`` is turned on, so it flushes first.
     * ``resolve_refs=True`` replaces ``fileRef``/``payloadS3`` references in the event;
       ``offload_to=BUCKET`` stores a large result in S3 and returns a reference instead.
 
@@ -326,6 +459,8 @@ def warmable(
     """
 
     def decorate(function: H) -> H:
+        if logger is not None:
+            _flush_inside_powertools(function)
         wrapped = _Warmable(
             function,
             probe=probe,
