@@ -237,6 +237,19 @@ def _max_rss_kb() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
+def _lambda_json_default(value: object) -> object:
+    """What Lambda's Python runtime encodes beyond plain JSON: a ``Decimal``, as a number.
+
+    awslambdaric's marshaller writes the Decimal's own digits (``NaN`` for a NaN); here that text
+    is read back as JSON, so the reply's reader gets the same number. Anything else fails there and
+    here alike. ``decimal`` is looked up, not imported: a Decimal in the result means it is loaded.
+    """
+    decimal = sys.modules.get("decimal")
+    if decimal is not None and isinstance(value, decimal.Decimal):
+        return float("nan") if value.is_nan() else json.loads(str(value))
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def _invoke(handler: object, message: dict[str, object]) -> dict[str, object]:
     request_id = str(message.get("request_id", ""))
     trace_id = message.get("trace_id")
@@ -254,7 +267,7 @@ def _invoke(handler: object, message: dict[str, object]) -> dict[str, object]:
         _log_error(error)
         return {"type": "error", "error": error}
     try:
-        body = json.dumps(result)
+        body = json.dumps(result, default=_lambda_json_default)
     except (TypeError, ValueError) as exc:
         error = _error(f"Unable to marshal response: {exc}", "Runtime.MarshalError", None, request_id)
         _log_error(error)

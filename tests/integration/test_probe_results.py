@@ -72,6 +72,14 @@ def test_the_runner_answers_an_unencodable_result_with_lambdas_marshal_error(lam
     assert error["errorMessage"].startswith("Unable to marshal response")
 
 
+def test_the_runner_marshals_an_ordinary_decimal_result_as_lambda_does(lam: Any) -> None:
+    # DynamoDB's numbers come back from boto3's resource API as Decimals: Lambda writes them as numbers
+    response, result = invoke(lam, "odd-decimal", {"return": "decimal"})
+
+    assert "FunctionError" not in response, result
+    assert result == {"count": 3, "ratio": 0.25}
+
+
 ENCODED = {
     "datetime": {"checked_at": "2026-12-02T07:53:45.120000+00:00", "day": "2026-12-02", "at": "07:53:00"},
     "bytes": {"digest": "AP90aGVybW9zdGF0", "buffer": "YWI="},

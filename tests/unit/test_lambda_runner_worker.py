@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import os
 import time
 from collections.abc import Iterator
@@ -159,6 +160,33 @@ def test_a_result_that_is_not_json_is_a_marshal_error(capsys: pytest.CaptureFixt
     assert isinstance(error, dict)
     assert error["errorType"] == "Runtime.MarshalError"
     assert "[ERROR] Runtime.MarshalError" in capsys.readouterr().err
+
+
+# awslambdaric's own marshaller tests (aws/aws-lambda-python-runtime-interface-client,
+# tests/test_lambda_runtime_marshaller.py), the Python 3.11 runtime's cases: a Decimal is a number,
+# a NaN Decimal (signed or not) is NaN, and non-ASCII is escaped.
+LAMBDA_MARSHALLER_FIXTURES = [
+    ({"pi": decimal.Decimal("3.14159")}, '{"pi": 3.14159}'),
+    ({"pi": decimal.Decimal("nan")}, '{"pi": NaN}'),
+    ({"pi": decimal.Decimal("-nan")}, '{"pi": NaN}'),
+    ({"price": "\u00a31.00"}, '{"price": "\\u00a31.00"}'),
+]
+
+
+@pytest.mark.parametrize(("result", "payload"), LAMBDA_MARSHALLER_FIXTURES)
+def test_a_result_is_marshalled_as_lambdas_python_runtime_marshals_it(result: object, payload: str) -> None:
+    reply = worker._invoke(lambda event, context: result, {"request_id": "r", "invoked_arn": "a", "deadline_ms": 0})
+
+    assert reply == {"type": "result", "payload": payload}
+
+
+def test_a_decimal_reads_back_as_the_number_its_digits_say() -> None:
+    result = {"n": decimal.Decimal("3"), "x": decimal.Decimal("1E+2"), "inf": decimal.Decimal("-Infinity")}
+
+    reply = worker._invoke(lambda event, context: result, {"request_id": "r", "invoked_arn": "a", "deadline_ms": 0})
+
+    assert reply["type"] == "result"
+    assert reply["payload"] == '{"n": 3, "x": 100.0, "inf": -Infinity}'
 
 
 def test_worker_environment_layers_lambda_passthrough_and_function_variables() -> None:

@@ -12,7 +12,7 @@ import json
 import math
 import uuid
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -44,6 +44,11 @@ class Harness:
 
     def records(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.lines]
+
+
+class Row(NamedTuple):
+    table: str
+    rows: tuple[int, ...]
 
 
 class RaisingContext:
@@ -106,8 +111,11 @@ ENCODED = [
     pytest.param({"b", "a", "c"}, ["a", "b", "c"], id="set-sorted"),
     pytest.param({1, "a"}, None, id="set-unsortable"),
     pytest.param(("x", (1, 2)), ["x", [1, 2]], id="nested-tuples"),
+    pytest.param(Row(table="orders", rows=(1,)), {"table": "orders", "rows": [1]}, id="namedtuple"),
     pytest.param(decimal.Decimal("12.500"), 12.5, id="decimal-fraction"),
-    pytest.param(decimal.Decimal("1E+2"), 100, id="decimal-integral"),
+    pytest.param(decimal.Decimal("1E+2"), 100.0, id="decimal-exponent"),
+    pytest.param(decimal.Decimal("-7"), -7, id="decimal-integer"),
+    pytest.param(decimal.Decimal("-Infinity"), -math.inf, id="decimal-infinity"),
     pytest.param(
         {1: "one", None: "none", 2.5: "x", False: "no"}, {1: "one", None: "none", 2.5: "x", False: "no"}, id="keys"
     ),
@@ -125,8 +133,11 @@ def test_probe_results_json_can_carry_after_conversion_are_encoded(value: object
         assert sorted(map(str, answer["result"])) == ["1", "a"]
     else:
         assert answer["result"] == expected
+        assert type(answer["result"]) is type(expected)
 
 
+# A Decimal reads back as the number Lambda's marshaller writes: its own digits (see the worker's
+# tests, on awslambdaric's fixtures), so 1E+2 is a float and -7 an int.
 def test_a_nan_decimal_becomes_a_float_nan_as_lambda_writes_it() -> None:
     answer = probe_answer({"x": decimal.Decimal("NaN")})
 

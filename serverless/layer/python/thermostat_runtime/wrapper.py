@@ -151,12 +151,16 @@ class _Unencodable(Exception):
 def _jsonable(value: object, where: str, open_containers: set[int]) -> object:
     """``value`` with only JSON's types: ISO dates, base64 bytes, lists for tuples and sets.
 
-    Decimals become numbers and UUIDs strings, as Lambda's own marshaller would have them; anything
-    else raises ``_Unencodable`` naming the type and where it is. The modules of ``datetime``,
-    ``decimal`` and ``uuid`` are looked up, never imported: a value of theirs means they are loaded.
+    Decimals become numbers and namedtuples objects, as Lambda's own marshaller writes them, and
+    UUIDs strings; anything else raises ``_Unencodable`` naming the type and where it is. The
+    modules of ``datetime``, ``decimal`` and ``uuid`` are looked up, never imported: a value of
+    theirs means they are loaded.
     """
     if value is None or isinstance(value, str | int | float):
         return value
+    as_dict = getattr(value, "_asdict", None) if isinstance(value, tuple) else None
+    if callable(as_dict):
+        value = as_dict()  # a namedtuple is an object to Lambda's marshaller (simplejson's default)
     if isinstance(value, dict | list | tuple | set | frozenset):
         if id(value) in open_containers:
             raise _Unencodable(f"probe result is not JSON-encodable: {where} refers back to itself")
@@ -189,7 +193,11 @@ def _jsonable(value: object, where: str, open_containers: set[int]) -> object:
         return value.isoformat()
     decimal = sys.modules.get("decimal")
     if decimal is not None and isinstance(value, decimal.Decimal):
-        return int(value) if value.is_finite() and value == value.to_integral_value() else float(value)
+        # Lambda's marshaller writes a Decimal's own digits: what a JSON reader then gets back.
+        if value.is_nan():
+            return float("nan")
+        text = str(value)
+        return float(text) if value.is_infinite() or any(mark in text for mark in ".eE") else int(text)
     uuid = sys.modules.get("uuid")
     if uuid is not None and isinstance(value, uuid.UUID):
         return str(value)
