@@ -307,3 +307,28 @@ def test_without_powertools_installed_the_layer_never_imports_it() -> None:
     assert json.loads(lines[0]) == ["done", True, "raised"]
     assert json.loads(lines[1]).count("flush_buffer") == 1
     assert json.loads(lines[2]) == ["aws_lambda_powertools"]
+
+
+@pytest.mark.parametrize(("order", "kept"), [("readme", False), ("powertools-outermost", True)])
+def test_clear_state_keeps_our_logger_keys_only_with_powertools_outermost(order: str, kept: bool) -> None:
+    # Given inject_lambda_context(clear_state=True), which resets the logger's keys when it starts
+    # (the README's known limit: it drops what @warmable appended, unless it runs first)
+    stream = io.StringIO()
+    logger = readme_logger(stream)
+
+    def handler(event: Any, context: Any) -> None:
+        logger.info("business")
+
+    options: dict[str, Any] = {
+        "logger": logger,
+        "environment": Environment(init_type="on-demand", started_at=0.0),
+        "telemetry": Telemetry(sink=lambda _line: None),
+    }
+    inject = logger.inject_lambda_context(clear_state=True)
+    wrapped = warmable(**options)(inject(handler)) if order == "readme" else inject(warmable(**options)(handler))
+
+    wrapped({}, context(1))
+
+    record = json.loads(stream.getvalue().splitlines()[-1])
+    assert record["function_request_id"] == "req-1"
+    assert ("start_kind" in record and "environment_id" in record) is kept
