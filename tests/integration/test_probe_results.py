@@ -9,6 +9,7 @@ ping reply into that error, and the pre-traffic hook saw a crash instead of the 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,12 +31,15 @@ ROOT = str(Path(__file__).resolve().parents[2])
 def lam() -> Iterator[Any]:
     with pytest.MonkeyPatch.context() as patch:
         # What the aws_env fixture sets, for a module-wide runner: fake credentials, no real endpoint.
+        for name in list(os.environ):
+            if name.startswith(("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_LAMBDA_", "THERMOSTAT_", "_X_AMZN")):
+                patch.delenv(name)
         for name, value in {
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_CONFIG_FILE": "/dev/null",
-            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         }.items():
             patch.setenv(name, value)
         with LambdaRunner(idle_timeout_s=60.0) as runner:

@@ -262,7 +262,7 @@ def test_a_powertools_wrapper_without_the_flush_option_gets_one_clear_warning_pe
     # Then one ThermostatWarning, pointing at the user's decoration, says what to do
     assert lines[0] == "1"
     assert lines[1] == "True"
-    assert "flush_buffer_on_uncaught_error=True" in lines[2]
+    assert "flush_buffer_on_uncaught_error=True to it" in lines[2]
     assert "below @logger.inject_lambda_context" in lines[2]
     assert lines[3] == "<string>"
     # And the handlers still work

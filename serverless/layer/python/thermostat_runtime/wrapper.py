@@ -118,15 +118,18 @@ def _flush_inside_powertools(function: object) -> None:
         if code is not None and code.co_filename.replace("\\", "/").endswith(_POWERTOOLS_LOGGER_SOURCE):
             cells = dict(zip(code.co_freevars, getattr(function, "__closure__", None) or (), strict=False))
             cell = cells.get(_POWERTOOLS_FLUSH_OPTION)
-            if cell is not None and "lambda_handler" in cells:
+            try:
+                if cell is None or "lambda_handler" not in cells:
+                    raise LookupError(_POWERTOOLS_FLUSH_OPTION)
                 if cell.cell_contents is not True:
                     cell.cell_contents = True
-            else:
+            except (LookupError, ValueError):  # ValueError: an empty cell
                 _warn_stacking(
-                    "thermostat: @warmable(logger=...) cannot flush a failed invocation's buffered log lines: the "
-                    "Powertools decorator below it clears the buffer first, and this Powertools version has no "
-                    f"{_POWERTOOLS_FLUSH_OPTION} option to turn on. Put @warmable below "
-                    "@logger.inject_lambda_context, or pass that decorator flush_buffer_on_uncaught_error=True."
+                    "thermostat: @warmable(logger=...) cannot make the Powertools decorator below it flush a "
+                    "failed invocation's buffered log lines (this Powertools version does not keep "
+                    f"{_POWERTOOLS_FLUSH_OPTION} where thermostat looks), and that decorator clears the buffer "
+                    "before @warmable can flush it. Put @warmable below @logger.inject_lambda_context, or pass "
+                    f"{_POWERTOOLS_FLUSH_OPTION}=True to it if it takes that option."
                 )
         function = getattr(function, "__wrapped__", None)
         if function is None:
