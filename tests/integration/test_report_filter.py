@@ -284,3 +284,39 @@ def test_a_namespace_that_cannot_be_a_pattern_is_refused_with_what_to_fix(
     # When the report is asked for, Then it is a usage error that names the variable's value and the rule
     assert main(["report"]) == 2
     assert "'Thermo$tat' is not a CloudWatch namespace" in capsys.readouterr().err
+
+
+def test_a_namespace_that_needs_quotes_is_still_matched(
+    moto_server: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given functions and the command configured with a namespace the pattern must quote
+    monkeypatch.setenv("THERMOSTAT_METRICS_NAMESPACE", "Acme/Thermostat")
+    telemetry = Telemetry(sink=lambda _line: None)
+    telemetry.function_name = "orders"
+    line = telemetry.line(
+        kind="cold",
+        found="cold",
+        init_type="on-demand",
+        init_ms=80.0,
+        environment_id="e",
+        request_id="r",
+        duration_ms=1,
+    )
+    default = Telemetry(sink=lambda _line: None, namespace="Thermostat")
+    default.function_name = "other"
+    elsewhere = default.line(
+        kind="cold",
+        found="cold",
+        init_type="on-demand",
+        init_ms=80.0,
+        environment_id="e",
+        request_id="r",
+        duration_ms=1,
+    )
+    put_lines(boto3.client("logs"), "/aws/lambda/orders", ["START RequestId: r", line, elsewhere, "END RequestId: r"])
+
+    # When the report runs, Then it reads the line in its namespace, and only that one
+    assert main(["report", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [row["function"] for row in report["starts"]] == ["orders"]
+    assert report["records"] == 1
