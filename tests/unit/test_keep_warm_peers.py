@@ -23,7 +23,7 @@ import pytest
 from domain.invocation import InvocationRequest, InvocationResult, Outcome
 from domain.keep_warm import FunctionFacts
 from domain.keep_warm.peers import peer_fan_out
-from tests.unit.test_keep_warm import only, play, target
+from tests.unit.test_keep_warm import FakeClock, FakeFleet, FakeFunction, only, play, target
 
 pytestmark = pytest.mark.unit
 
@@ -119,6 +119,23 @@ def test_opennexts_event_is_sent_as_its_warmer_sends_it() -> None:
         {"type": "warmer", "warmerId": "round-1:default#web#live", "index": i, "concurrency": 3, "delay": 75}
         for i in range(3)
     ]
+
+
+def test_the_round_keeps_time_for_the_delay_the_peer_will_hold(executor: ThreadPoolExecutor) -> None:
+    # Given 0.3 s left: enough for a verbatim payload (0.25 s launch margin), not for a 75 ms delay on top
+    clock = FakeClock()
+    fleet = FakeFleet(FakeFunction("web", speaks_protocol=False), FakeFunction("other", speaks_protocol=False))
+    targets = [
+        target("web", concurrency=2, payload={"type": "warmer", "delay": 75}),
+        target("other", concurrency=2, payload={"warm": "please"}),
+    ]
+
+    # When the round runs
+    report = play(fleet, targets, executor, clock=clock, deadline=clock() + 0.3)
+
+    # Then the peer's batch is not launched (its servers would still be holding at the deadline)
+    assert (only(report, "web")["sent"], only(report, "web")["not_attempted"]) == (0, 2)
+    assert only(report, "other")["sent"] == 2
 
 
 @pytest.mark.parametrize(
