@@ -156,10 +156,13 @@ def bucket_rng() -> random.Random:
 
 @_once()
 def telemetry(prefix: str) -> CloudWatchLogsTelemetry:
-    """The telemetry records in the log groups under ``prefix`` (CloudWatch Logs)."""
-    from infra.telemetry_source import CloudWatchLogsTelemetry
+    """The telemetry records in the log groups under ``prefix`` (CloudWatch Logs), in our namespace."""
+    from infra.settings import load_settings
+    from infra.telemetry_source import CloudWatchLogsTelemetry, telemetry_filter_pattern
 
-    return CloudWatchLogsTelemetry(prefix=prefix)
+    # The namespace alone: the report must not need, say, the table to be configured.
+    namespace = load_settings(only=("metrics_namespace",)).metrics_namespace
+    return CloudWatchLogsTelemetry(prefix=prefix, filter_pattern=telemetry_filter_pattern(namespace))
 
 
 # -- keep-warm (the keep-warm handler, targets and warm commands) ------------------------------

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.deadline import Clock, Deadline
 from domain.errors import InvalidInput, NotFound, ThermostatError, Unavailable
+from domain.keep_warm.peers import peer_fan_out
 from domain.keep_warm.ports import Dispatcher, Flight, FunctionFacts, LambdaConfig, PayloadLoader, PingBatch
 from domain.keep_warm.reports import RoundReport, Skip, Tally, TargetReport, count, finish
 from domain.targets import Target, TargetProblem, TargetStore, check_payload_bucket
@@ -209,11 +210,14 @@ def _batch(item: _Resolved, round_id: str, hold_ms: int, policy: RoundPolicy, to
     target = item.target
     timeout_s = item.facts.timeout_s if item.facts is not None and item.facts.timeout_s else policy.default_timeout_s
     size = item.planned
-    if item.payload is not None:
+    correlation = f"{round_id}:{target.key}{':top-up' if top_up else ''}"
+    peer = peer_fan_out(item.payload, size, correlation) if item.payload is not None else None
+    if peer is not None:
+        payloads, hold_ms = peer  # the peer's own fan-out, and the delay its receivers hold
+    elif item.payload is not None:
         payloads = [item.payload] * size
         hold_ms = 0  # a custom payload holds nothing: no need to keep time for it
     else:
-        correlation = f"{round_id}:{target.key}{':top-up' if top_up else ''}"
         payloads = [
             json.dumps(
                 build_request("warm", correlation_id=correlation, index=index, of=size, hold_ms=hold_ms),

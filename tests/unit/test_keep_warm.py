@@ -272,8 +272,9 @@ def test_a_target_that_does_not_speak_the_protocol_has_unknown_environments_not_
 
 def test_a_custom_payload_is_sent_verbatim(executor) -> None:
     fleet = FakeFleet(FakeFunction("legacy", speaks_protocol=False))
-    play(fleet, [target("legacy", concurrency=2, payload={"warmer": True, "concurrency": 2})], executor)
-    assert [r.payload for r in fleet.requests] == [b'{"warmer":true,"concurrency":2}'] * 2
+    # (a peer's plain warming event is shaped as the peer's fan-out instead: test_keep_warm_peers.py)
+    play(fleet, [target("legacy", concurrency=2, payload={"warm": "please", "concurrency": 2})], executor)
+    assert [r.payload for r in fleet.requests] == [b'{"warm":"please","concurrency":2}'] * 2
 
 
 # -- throttles, errors, caps -----------------------------------------------------------------
@@ -410,14 +411,14 @@ def test_when_the_configuration_cannot_be_read_the_target_is_still_pinged(execut
 def test_a_payload_s3_is_read_once_per_round_and_sent_verbatim(executor) -> None:
     fleet = FakeFleet(FakeFunction("a", speaks_protocol=False), FakeFunction("b", speaks_protocol=False))
     uri = "s3://payloads/warm.json"
-    payloads = FakePayloads({uri: b'{"warmer":true}'})
+    payloads = FakePayloads({uri: b'{"warm":"please"}'})
     targets: list[Target | TargetProblem] = [
         target("a", concurrency=2, payloadS3=uri),
         target("b", concurrency=3, payloadS3=uri),
     ]
     play(fleet, targets, executor, payloads=payloads, allowed_buckets=frozenset({"payloads"}))
     assert payloads.reads == Counter({uri: 1})
-    assert {r.payload for r in fleet.requests} == {b'{"warmer":true}'}
+    assert {r.payload for r in fleet.requests} == {b'{"warm":"please"}'}
     assert len(fleet.requests) == 5
 
 

@@ -15,6 +15,8 @@ else, including near-misses (extra keys, wrong types), is an ordinary event.
 
 from __future__ import annotations
 
+import os
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Final, Literal
@@ -32,6 +34,8 @@ _WARMER_KEYS: Final = frozenset(
     {
         "warmer",
         "concurrency",
+        "target",
+        "test",
         "__WARMER_INVOCATION__",
         "__WARMER_CONCURRENCY__",
         "__WARMER_CORRELATION_ID__",
@@ -39,6 +43,11 @@ _WARMER_KEYS: Final = frozenset(
     }
 )
 _WARMER_INT_KEYS: Final = ("concurrency", "__WARMER_INVOCATION__", "__WARMER_CONCURRENCY__")
+#: lambda-warmer's (and lambda-warmer-py's) default ``delay``: how long an invocation of its fan-out
+#: (``__WARMER_INVOCATION__`` above 1) stays busy before it answers, "to attempt sub 100ms invocation
+#: times" while the other invocations land on other environments. A receiver-side setting in both
+#: libraries, never in the event, so a migrated function holds the default.
+LAMBDA_WARMER_DELAY_MS: Final = 75
 _OPENNEXT_KEYS: Final = frozenset({"type", "warmerId", "index", "concurrency", "delay"})
 _REQUEST_KEYS: Final = frozenset({"v", "action", "correlation_id", "index", "of", "hold_ms"})
 _PLUGIN_SOURCE: Final = "serverless-plugin-warmup"
@@ -54,7 +63,7 @@ class Ping:
     A plain slotted class rather than a dataclass: ``dataclasses`` costs ~5 ms to import.
     """
 
-    __slots__ = ("action", "correlation_id", "error", "hold_ms", "index", "of", "peer", "peer_reply")
+    __slots__ = ("action", "correlation_id", "error", "hold_ms", "index", "of", "peer", "peer_reply", "reply_fields")
 
     def __init__(
         self,
@@ -66,6 +75,7 @@ class Ping:
         hold_ms: int = 0,
         error: str | None = None,
         peer_reply: tuple[tuple[str, Any], ...] = (),
+        reply_fields: tuple[tuple[str, Any], ...] = (),
     ) -> None:
         self.peer = peer
         self.action = action
@@ -76,6 +86,8 @@ class Ping:
         self.error = error
         #: Fields the peer expects back (OpenNext counts ``serverId``s).
         self.peer_reply = peer_reply
+        #: Fields added to the ``thermostat`` body of the reply (what a peer asked that we did not do).
+        self.reply_fields = reply_fields
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
@@ -122,7 +134,31 @@ def _parse_request(body: dict[str, Any]) -> Ping:
     )
 
 
-def _lambda_warmer(event: dict[str, Any]) -> Ping | None:
+def _is_self(target: str, context: object) -> bool:
+    """lambda-warmer's own test of whether ``target`` names the function that received the ping.
+
+    ``name:version``, ``name:alias`` (the alias is the last part of the invoked ARN), or the bare
+    name when the version is ``$LATEST``; anything else (another function, an ARN) is a different target.
+    """
+    name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+    version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+    arn = getattr(context, "invoked_function_arn", None)
+    alias = arn.rsplit(":", 1)[-1] if isinstance(arn, str) and arn else version
+    return target in (f"{name}:{version}", f"{name}:{alias}") or (target == name and version == "$LATEST")
+
+
+def _lambda_warmer(event: dict[str, Any], context: object = None) -> Ping | None:
+    """lambda-warmer's event (README "Warming your Lambda functions", "Configuration Options").
+
+    ``target`` names the function to warm (default: this one) and ``test: true`` flags a warming
+    invocation as a test, which lambda-warmer answers without fanning out. thermostat never fans
+    out from inside a function: a ping that would have made lambda-warmer invoke ``concurrency``
+    copies (of this function or of ``target``) is answered here, and the reply's ``unsent_fan_out``
+    says what was not sent, so that keep-warm targets can take it over. An invocation of
+    lambda-warmer's fan-out (``__WARMER_INVOCATION__`` above 1) holds its environment for
+    lambda-warmer's ``delay``, as lambda-warmer itself does, so the fan-out keeps landing on distinct
+    environments.
+    """
     if event.get("warmer") is not True or not set(event) <= _WARMER_KEYS:
         return None
     for name in _WARMER_INT_KEYS:
@@ -131,11 +167,52 @@ def _lambda_warmer(event: dict[str, Any]) -> Ping | None:
     correlation = event.get("__WARMER_CORRELATION_ID__", event.get("__WARMER_CORRELATIONID__"))
     if correlation is not None and not isinstance(correlation, str):
         return None
+    target = event.get("target")
+    if target is not None and (not isinstance(target, str) or not target):
+        return None
+    test = event.get("test", False)
+    if not isinstance(test, bool):
+        return None
+    concurrency = event.get("concurrency")
+    wanted = concurrency if concurrency is not None and concurrency > 1 else 1
+    other = target is not None and not _is_self(target, context)
+    invocation = event.get("__WARMER_INVOCATION__")
+    fields: list[tuple[str, Any]] = []
+    hold_ms = 0
+    if (wanted > 1 or other) and not test:
+        if target is None:  # lambda-warmer's default target: this function, as ``name:version``
+            name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+            target = f"{name}:{os.environ.get('AWS_LAMBDA_FUNCTION_VERSION', '$LATEST')}"
+        fields.append(("unsent_fan_out", {"target": target, "concurrency": wanted}))
+    elif invocation is not None and invocation > 1:
+        hold_ms = LAMBDA_WARMER_DELAY_MS
+    if test:
+        fields.append(("test", True))
     return Ping(
         peer="lambda-warmer",
         correlation_id=correlation,
-        index=event.get("__WARMER_INVOCATION__"),
-        of=event.get("__WARMER_CONCURRENCY__", event.get("concurrency")),
+        index=invocation,
+        of=event.get("__WARMER_CONCURRENCY__", concurrency),
+        hold_ms=hold_ms,
+        reply_fields=tuple(fields),
+    )
+
+
+def _lambda_warmer_batch(events: list[Any], context: object) -> Ping | None:
+    """lambda-warmer's array of events ("Setting multiple targets"): a ping when every element is one."""
+    pings = [_lambda_warmer(item, context) if type(item) is dict else None for item in events]
+    if not pings or any(ping is None for ping in pings):
+        return None
+    found = [ping for ping in pings if ping is not None]
+    unsent = [value for ping in found for key, value in ping.reply_fields if key == "unsent_fan_out"]
+    fields: list[tuple[str, Any]] = [("unsent_fan_out", unsent)] if unsent else []
+    if all(("test", True) in ping.reply_fields for ping in found):
+        fields.append(("test", True))
+    return Ping(
+        peer="lambda-warmer",
+        correlation_id=next((ping.correlation_id for ping in found if ping.correlation_id), None),
+        hold_ms=max(ping.hold_ms for ping in found),
+        reply_fields=tuple(fields),
     )
 
 
@@ -148,11 +225,14 @@ def _opennext(event: dict[str, Any]) -> Ping | None:
     for name in ("index", "concurrency", "delay"):
         if name in event and not _is_int(event[name]):
             return None
+    # OpenNext's server answers a warmer event after ``setTimeout(…, event.delay)`` (75 ms from its
+    # warmer function): the hold that makes its concurrent invocations land on distinct servers.
     return Ping(
         peer="opennext",
         correlation_id=warmer_id,
         index=event.get("index"),
         of=event.get("concurrency"),
+        hold_ms=max(0, event.get("delay") or 0),
         peer_reply=(("type", "warmer"),),
     )
 
@@ -182,6 +262,8 @@ def detect_ping(event: object, context: object = None) -> Ping | None:
     Cheap on the ordinary path: a few dict look-ups, no allocation for a non-ping.
     """
     if type(event) is not dict:
+        if type(event) is list and event and type(event[0]) is dict and "warmer" in event[0]:
+            return _lambda_warmer_batch(event, context)
         return None
     size = len(event)
     if size == 1:
@@ -196,7 +278,7 @@ def detect_ping(event: object, context: object = None) -> Ping | None:
         if event.get("source") == _PLUGIN_SOURCE:
             return Ping(peer="serverless-plugin-warmup")
     if "warmer" in event:
-        return _lambda_warmer(event)
+        return _lambda_warmer(event, context)
     if event.get("type") == "warmer":
         return _opennext(event)
     if "detail-type" in event:

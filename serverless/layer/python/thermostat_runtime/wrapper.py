@@ -382,6 +382,7 @@ class _Warmable:
                 body["index"] = ping.index
             if ping.of is not None:
                 body["of"] = ping.of
+            body.update(ping.reply_fields)
             if ping.action == "probe":
                 body["probe"] = self._run_probe()
             hold = self._hold_ms(ping.hold_ms, context) if ping.hold_ms else 0
