@@ -194,6 +194,8 @@ def test_an_explicit_region_creates_the_bucket_there(resolved_queue: str) -> Non
         (requested({"project": "p" * 10_240, "stage": "prod"}), "detail.project: project must be 1 to 63"),
         (requested({"project": "shop", "stage": "prod", "bucket": "My_Bucket"}), "detail.bucket: invalid bucket name"),
         (requested({"project": "shop", "stage": "prod", "bucket": "10.0.0.1"}), "formatted as an IP address"),
+        (requested({"project": "shop", "stage": "prod", "bucket": "my.-bucket"}), "hyphen next to a period"),
+        (requested({"project": "shop", "stage": "prod", "bucket": "my-.bucket"}), "hyphen next to a period"),
         (requested("not an object"), "detail: Input should be a valid dictionary"),
         ({"detail-type": "Deployment Requested", "source": "x", "detail": {}}, "id: Field required"),
         ("just a string", "expected an EventBridge event"),
