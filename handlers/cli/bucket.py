@@ -186,7 +186,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     print_table(rows, columns=("bucket", "region", "action", "reason"), title=f"strays ({mode})")
     sys.stdout.write(
         f"\n{report.bucket_count} buckets of a quota of {report.quota} ({summary['quota_used_pct']}%), "
-        f"{report.registered} registered, {len(report.strays)} strays, {len(report.deleted)} deleted\n"
+        f"{report.registered} registered, {len(report.remaining_strays)} strays, {len(report.deleted)} deleted\n"
     )
     if report.missing_registered:
         sys.stdout.write(
