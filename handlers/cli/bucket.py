@@ -72,7 +72,6 @@ def resolve_bucket(
         key,
         registry=svc.registry,
         store=svc.store(key.region),
-        publisher=None,
         clock=time.time,
         sleep=time.sleep,
         rng=wiring.bucket_rng(),

@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
+from domain.buckets import resolution_id
 from domain.errors import InvalidInput, Unavailable
 from handlers import deployment_events, wiring
 from infra.accounts import forget_account
@@ -142,7 +143,8 @@ def test_a_deploy_gets_a_bucket_and_the_answer_is_published(
     (event,) = published(resolved_queue)
     assert event["detail-type"] == "Deployment Bucket Resolved"
     assert event["source"] == "thermostat.deployments"
-    assert event["detail"] == answer
+    # with ids that stay the same on every delivery of this request, for consumers to deduplicate on
+    assert event["detail"] == {**answer, "resolution_id": resolution_id("evt-1"), "requested_event_id": "evt-1"}
     assert emf_metrics(capsys.readouterr().out)["BucketsCreated"] == 1
 
 
