@@ -36,7 +36,7 @@ from types import TracebackType
 
 #: Headers that belong to one hop, never forwarded.
 _HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "host"}
+    {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "host", "expect"}
 )
 #: A forwarded request never waits longer than this for the upstream (the proxy must not hang a test).
 UPSTREAM_TIMEOUT_S = 30.0

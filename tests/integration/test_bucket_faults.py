@@ -59,9 +59,8 @@ def requested(detail: dict[str, Any], event_id: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def proxy(moto_server: str, table: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
+def proxy(moto_server: str, table: str, fresh_observability: None) -> Iterator[FaultProxy]:
     """A fault proxy in front of moto; each test points the services it attacks at it."""
-    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     with FaultProxy(moto_server) as running:
         wiring.reset()
         forget_account()
