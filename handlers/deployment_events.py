@@ -5,7 +5,9 @@
 * A successful CloudTrail ``CreateBucket`` whose name matches ``THERMOSTAT_STRAY_PATTERNS`` is
   recorded as a stray.
 
-Each event id has one effect, however often EventBridge delivers it.
+Each event id has one effect, however often EventBridge delivers it: the answer is recorded in the
+event's receipt before it is announced, so a redelivery finds it (see :func:`domain.buckets.run_once`);
+each announcement carries ``resolution_id``, the same for every delivery of one event.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from domain.buckets import (
     CreateBucketCall,
     DeploymentRequest,
     Resolution,
+    announce_resolution,
     describe_validation_error,
     matching_pattern,
     note_created_bucket,
@@ -120,7 +123,6 @@ def on_deployment_requested(envelope: EventEnvelope, context: Any) -> dict[str, 
             key,
             registry=wiring.bucket_registry(),
             store=wiring.bucket_store(account, key.region),
-            publisher=wiring.event_publisher(),
             clock=time.time,
             sleep=time.sleep,
             rng=wiring.bucket_rng(),
@@ -131,7 +133,12 @@ def on_deployment_requested(envelope: EventEnvelope, context: Any) -> dict[str, 
         get_logger().info("deployment bucket resolved", extra={"event_id": envelope.id, **_log_fields(resolution)})
         return resolution.answer()
 
-    answer, duplicate = run_once(envelope.id, wiring.event_receipts(), resolve, lease_s=_receipt_lease_s(remaining))
+    def announce(answer: Mapping[str, Any]) -> None:
+        announce_resolution(wiring.event_publisher(), answer, envelope.id)
+
+    answer, duplicate = run_once(
+        envelope.id, wiring.event_receipts(), resolve, lease_s=_receipt_lease_s(remaining), announce=announce
+    )
     if duplicate:
         get_logger().info("duplicate delivery: answered from the receipt", extra={"event_id": envelope.id})
     return answer

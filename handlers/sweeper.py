@@ -2,7 +2,8 @@
 
 Nothing is deleted unless ``THERMOSTAT_SWEEP_DELETE=true``, and then only empty, pattern-matched,
 unregistered buckets. The summary is logged as one structured line and returned; the counts go
-out as EMF metrics (``BucketCount``, ``BucketQuota``, ``StrayBuckets``, ``StrayBucketsDeleted``).
+out as EMF metrics (``BucketCount``, ``BucketQuota``, ``StrayBuckets``, ``StrayBucketsDeleted``), each
+counted after the sweep (a deleted stray is neither a bucket nor a stray any more).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:  # noqa: ARG001 
     metrics = get_metrics()
     metrics.add_metric(name="BucketCount", unit=MetricUnit.Count, value=report.bucket_count)
     metrics.add_metric(name="BucketQuota", unit=MetricUnit.Count, value=report.quota)
-    metrics.add_metric(name="StrayBuckets", unit=MetricUnit.Count, value=len(report.strays))
+    metrics.add_metric(name="StrayBuckets", unit=MetricUnit.Count, value=len(report.remaining_strays))
     metrics.add_metric(name="StrayBucketsDeleted", unit=MetricUnit.Count, value=len(report.deleted))
     summary = report.summary()
     get_logger().info("bucket sweep", extra=summary)

@@ -50,6 +50,7 @@ class BucketModel(TableModel):
     claimed_at = NumberAttribute()
     ready_at = NumberAttribute(null=True)
     generated = BooleanAttribute(default=True)
+    create_sent = BooleanAttribute(null=True)  # absent on records written before it existed
 
     @classmethod
     def from_record(cls, record: BucketRecord) -> BucketModel:
@@ -68,6 +69,7 @@ class BucketModel(TableModel):
             claimed_at=record.claimed_at,
             ready_at=record.ready_at,
             generated=record.generated,
+            create_sent=record.create_sent or None,
         )
 
     def to_record(self) -> BucketRecord:
@@ -80,6 +82,7 @@ class BucketModel(TableModel):
             claimed_at=float(self.claimed_at),
             ready_at=None if self.ready_at is None else float(self.ready_at),
             generated=bool(self.generated),
+            create_sent=bool(self.create_sent),
         )
 
 

@@ -157,6 +157,34 @@ class S3BucketStore:
             raise _unavailable("DeleteBucket", bucket, exc) from exc
         return DeleteOutcome.DELETED
 
+    def delete_preview(self, bucket: str) -> DeleteOutcome:
+        """``ListObjectVersions`` of one entry: a version or a delete marker is what makes DeleteBucket refuse."""
+        try:
+            page = self.client.list_object_versions(Bucket=bucket, MaxKeys=1, ExpectedBucketOwner=self.expected_owner)
+        except Exception as exc:
+            code = aws.error_code(exc)
+            if code in _MISSING:
+                return DeleteOutcome.GONE
+            if code in _FORBIDDEN:
+                return DeleteOutcome.NOT_OURS
+            raise _unavailable("ListObjectVersions", bucket, exc) from exc
+        if page.get("Versions") or page.get("DeleteMarkers"):
+            return DeleteOutcome.NOT_EMPTY
+        return DeleteOutcome.DELETED
+
+    def tags(self, bucket: str) -> dict[str, str] | None:
+        """``GetBucketTagging``: {} for an untagged bucket, None for one gone or whose tags this role may not read."""
+        try:
+            response = self.client.get_bucket_tagging(Bucket=bucket, ExpectedBucketOwner=self.expected_owner)
+        except Exception as exc:
+            code = aws.error_code(exc)
+            if code == "NoSuchTagSet":
+                return {}
+            if code in _MISSING or code in _FORBIDDEN:
+                return None
+            raise _unavailable("GetBucketTagging", bucket, exc) from exc
+        return {tag["Key"]: tag["Value"] for tag in response.get("TagSet", [])}
+
 
 def _unavailable(what: str, bucket: str, exc: Exception) -> Unavailable:
     code = aws.error_code(exc) or type(exc).__name__

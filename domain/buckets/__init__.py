@@ -7,6 +7,8 @@ the policy (:func:`ensure_bucket`), strays (:func:`sweep`) and the use cases of 
 """
 
 from domain.buckets.model import (
+    MANAGED_BY,
+    MANAGED_BY_TAG,
     BucketKey,
     BucketRecord,
     BucketState,
@@ -44,8 +46,11 @@ from domain.buckets.service import (
     BUCKET_RESOLVED,
     DEPLOYMENT_REQUESTED,
     CreateBucketCall,
+    announce_resolution,
     note_created_bucket,
+    resolution_id,
     resolve_deployment,
+    resolved_event,
     run_once,
 )
 from domain.buckets.strays import StrayFinding, SweepReport, find_strays, matching_pattern, sweep
@@ -57,6 +62,8 @@ __all__ = [
     "DEFAULT_POLL_S",
     "DEFAULT_WAIT_S",
     "DEPLOYMENT_REQUESTED",
+    "MANAGED_BY",
+    "MANAGED_BY_TAG",
     "BucketInfo",
     "BucketKey",
     "BucketNameUnavailable",
@@ -79,6 +86,7 @@ __all__ = [
     "StrayRecord",
     "StraySource",
     "SweepReport",
+    "announce_resolution",
     "bucket_name_problems",
     "check_account",
     "check_project",
@@ -91,7 +99,9 @@ __all__ = [
     "is_valid_bucket_name",
     "matching_pattern",
     "note_created_bucket",
+    "resolution_id",
     "resolve_deployment",
+    "resolved_event",
     "run_once",
     "sweep",
     "validate_bucket_name",

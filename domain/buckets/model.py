@@ -17,6 +17,12 @@ _PROJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _STAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 _ACCOUNT = re.compile(r"\d{12}")
+#: The tag every bucket thermostat creates carries (with ``thermostat:project`` and ``thermostat:stage``):
+#: the sweeper reports a bucket wearing it that the registry does not know.
+MANAGED_BY_TAG = "thermostat:managed-by"
+MANAGED_BY = "thermostat"
+PROJECT_TAG = "thermostat:project"
+STAGE_TAG = "thermostat:stage"
 
 
 def _check_name(what: str, value: str, pattern: re.Pattern[str], max_length: int, punctuation: str) -> str:
@@ -97,11 +103,7 @@ class BucketKey(BaseModel):
 
     def tags(self) -> dict[str, str]:
         """The tags thermostat puts on the buckets it creates."""
-        return {
-            "thermostat:managed-by": "thermostat",
-            "thermostat:project": self.project,
-            "thermostat:stage": self.stage,
-        }
+        return {MANAGED_BY_TAG: MANAGED_BY, PROJECT_TAG: self.project, STAGE_TAG: self.stage}
 
 
 class BucketState(StrEnum):
@@ -123,6 +125,9 @@ class BucketRecord(BaseModel):
     claimed_at: float
     ready_at: float | None = None
     generated: bool = True  # thermostat chose the name (so it also owns the bucket's configuration)
+    # A CreateBucket of this name was sent and its answer never came: the bucket may exist, made by
+    # thermostat, so whoever takes the claim over reuses the name and configures the bucket.
+    create_sent: bool = False
 
     def lease_expired(self, now: float, lease_s: float) -> bool:
         """True for a claim whose holder had ``lease_s`` seconds and never marked it ready."""

@@ -176,6 +176,7 @@ class _Run:
                 "claimed_at": self.clock(),
                 "ready_at": None,
                 "generated": record.generated or name != record.bucket,
+                "create_sent": record.create_sent and name == record.bucket,
             }
         )
         if not self.registry.replace(record.claim_id, claim):
@@ -188,6 +189,7 @@ class _Run:
         self, claim: BucketRecord, *, known: ProbeStatus | None, first: bool, repaired: bool = False
     ) -> Resolution:
         created = False
+        sent = False
         try:
             status = known
             if status is None:
@@ -200,14 +202,20 @@ class _Run:
                         f"bucket {claim.bucket} is in {probe.region}, but the deploy is for {self.key.region}: "
                         "Lambda reads code only from a bucket in its own region"
                     )
+                # An earlier holder's CreateBucket lost its answer but did create the bucket: finish its job.
+                created = status is ProbeStatus.OURS and claim.create_sent
             if status is ProbeStatus.MISSING:
+                sent = True
                 claim, created = self._create(claim, rename=repaired)
             if claim.generated or created:
                 self.store.configure(claim.bucket, self.key.tags())
             if not self.registry.mark_ready(claim, self.clock()):
                 return self._lost(claim)
-        except BaseException:
-            self._give_up(claim, keep=created or not first)
+        except BaseException as exc:
+            # A CreateBucket whose answer was lost may have created the bucket: keep the claim (and its
+            # name) for the next caller, never release it to a fresh name that would orphan this one.
+            unknown = sent and not isinstance(exc, (BucketNameUnavailable, InvalidInput))
+            self._give_up(claim, keep=created or unknown or not first, create_sent=unknown)
             raise
         return Resolution(key=self.key, bucket=claim.bucket, reused=False, created=created, repaired=repaired)
 
@@ -221,8 +229,13 @@ class _Run:
             renamed = claim.model_copy(update={"bucket": self._new_name(), "generated": True})
             if not self.registry.replace(claim.claim_id, renamed):
                 raise Conflict(f"the claim on {self.key.label()} was taken over while renaming; retry") from None
-            return renamed, self.store.create(renamed.bucket, self.key.region) is CreateOutcome.CREATED
-        return claim, outcome is CreateOutcome.CREATED
+            return renamed, self.store.create(renamed.bucket, self.key.region) in (
+                CreateOutcome.CREATED,
+                CreateOutcome.ALREADY_OURS,
+            )
+        # The probe (or a fresh random name) said missing: BucketAlreadyOwnedByYou now means a retry of
+        # our own CreateBucket, whose first answer was lost, made it.
+        return claim, outcome in (CreateOutcome.CREATED, CreateOutcome.ALREADY_OURS)
 
     def _foreign(self, record: BucketRecord) -> ThermostatError:
         if not record.generated and record.state is BucketState.CLAIMED:
@@ -243,13 +256,16 @@ class _Run:
             return Resolution(key=self.key, bucket=current.bucket, reused=True)
         raise Conflict(f"the claim on {self.key.label()} was taken over by another deploy before it was ready; retry")
 
-    def _give_up(self, claim: BucketRecord, *, keep: bool) -> None:
+    def _give_up(self, claim: BucketRecord, *, keep: bool, create_sent: bool = False) -> None:
         """Leave the key usable after a failure. Best effort: the original error is what matters."""
         try:
             if keep:
                 # A bucket may exist (or an old record must survive): end the lease now, so that the
                 # next caller takes over at once and finishes the job instead of waiting.
-                self.registry.replace(claim.claim_id, claim.model_copy(update={"claimed_at": 0.0}))
+                update: dict[str, object] = {"claimed_at": 0.0}
+                if create_sent:
+                    update["create_sent"] = True
+                self.registry.replace(claim.claim_id, claim.model_copy(update=update))
             else:
                 self.registry.release(claim)
         except ThermostatError:

@@ -135,6 +135,14 @@ class BucketStore(Protocol):
         """Delete ``bucket`` only when it is empty and ours."""
         ...
 
+    def delete_preview(self, bucket: str) -> DeleteOutcome:
+        """What :meth:`delete_if_empty` would do now, deleting nothing (the sweep's dry run)."""
+        ...
+
+    def tags(self, bucket: str) -> dict[str, str] | None:
+        """The bucket's tags (empty when it has none); None when it is gone or its tags may not be read."""
+        ...
+
 
 class EventPublisher(Protocol):
     """Port: publish a domain event (EventBridge in production)."""

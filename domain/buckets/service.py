@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -14,11 +15,34 @@ from domain.buckets.policy import DEFAULT_WAIT_S, ensure_bucket
 from domain.buckets.ports import BucketRegistry, BucketStore, EventPublisher, Sleeper
 from domain.buckets.strays import matching_pattern
 from domain.deadline import Clock
-from domain.errors import Conflict
+from domain.errors import Conflict, ThermostatError
 from domain.idempotency import ClaimState, IdempotencyStore
 
 DEPLOYMENT_REQUESTED = "Deployment Requested"
 BUCKET_RESOLVED = "Deployment Bucket Resolved"
+#: Names the ``resolution_id`` of each ``Deployment Bucket Resolved`` (a UUID 5 of the request's event id).
+_RESOLUTION_IDS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:thermostat:deployment-bucket-resolved")
+#: In a recorded outcome that is not completed yet: how far its announcement got.
+ANNOUNCEMENT = "announcement"
+#: Recorded before the announcement is sent: a later delivery takes it as sent (and only completes).
+SENDING = "sending"
+#: Recorded when sending failed: a later delivery sends it (with the same ``resolution_id``).
+SEND_FAILED = "failed"
+
+
+def resolution_id(event_id: str) -> str:
+    """The id every announcement of the answer to event ``event_id`` carries: the same on every delivery."""
+    return str(uuid.uuid5(_RESOLUTION_IDS, event_id))
+
+
+def resolved_event(answer: Mapping[str, Any], event_id: str) -> dict[str, Any]:
+    """The ``Deployment Bucket Resolved`` detail: the answer, plus ids a consumer can deduplicate on."""
+    return {**answer, "resolution_id": resolution_id(event_id), "requested_event_id": event_id}
+
+
+def announce_resolution(publisher: EventPublisher, answer: Mapping[str, Any], event_id: str) -> None:
+    """Publish ``Deployment Bucket Resolved`` for the answer to event ``event_id``."""
+    publisher.publish(BUCKET_RESOLVED, resolved_event(answer, event_id))
 
 
 def resolve_deployment(
@@ -27,18 +51,17 @@ def resolve_deployment(
     *,
     registry: BucketRegistry,
     store: BucketStore,
-    publisher: EventPublisher | None,
     clock: Clock,
     sleep: Sleeper,
     rng: random.Random,
     stray_patterns: tuple[str, ...] = (),
     wait_s: float = DEFAULT_WAIT_S,
 ) -> Resolution:
-    """Answer a ``Deployment Requested`` event: ensure the key's bucket, then announce it.
+    """Answer a ``Deployment Requested`` event: ensure the key's bucket (announcing it is the caller's).
 
-    ``publisher`` None skips the ``Deployment Bucket Resolved`` event (a duplicate delivery, or the CLI).
+    The handler announces through :func:`run_once`, after the answer is recorded; the CLI announces nothing.
     """
-    resolution = ensure_bucket(
+    return ensure_bucket(
         key,
         registry,
         store,
@@ -49,9 +72,6 @@ def resolve_deployment(
         stray_patterns=stray_patterns,
         wait_s=wait_s,
     )
-    if publisher is not None:
-        publisher.publish(BUCKET_RESOLVED, resolution.answer())
-    return resolution
 
 
 class CreateBucketCall(BaseModel):
@@ -115,22 +135,61 @@ def run_once(
     action: Callable[[], Mapping[str, Any]],
     *,
     lease_s: float,
+    announce: Callable[[Mapping[str, Any]], object] | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Run ``action`` once per ``event_id``: ``(its answer, False)``, or ``(the first answer, True)`` on a repeat.
 
     A delivery that arrives while the first one is still running raises :class:`Conflict`
     (Lambda retries it later, and then it gets the stored answer). A failed action gives the id
     back, so that its retry runs at once; a holder that died is taken over once its lease ends.
+
+    ``announce`` (publishing the answer) is the one effect that repeating would double, so the
+    answer is recorded first (record → announce → complete): a later delivery that finds it
+    recorded as sending only completes the receipt, whatever failed after the announcement was
+    accepted (the completion write, say); one that finds it recorded as failed announces it
+    again, the answer unchanged and nothing resolved twice.
     """
     claim = receipts.claim(event_id, lease_s)
     if claim.state is ClaimState.COMPLETED:
         return dict(claim.outcome or {}), True
     if claim.state is ClaimState.HELD:
         raise Conflict(f"event {shown(event_id)} is being handled by another invocation; it will be retried")
+    recorded = claim.outcome if claim.state is ClaimState.TAKEOVER and announce is not None else None
+    stage = recorded.get(ANNOUNCEMENT) if recorded is not None else None
+    if recorded is not None and stage in (SENDING, SEND_FAILED):
+        result = {name: value for name, value in recorded.items() if name != ANNOUNCEMENT}
+        if stage == SENDING:
+            receipts.complete(event_id, result)
+            return result, True
+    else:
+        try:
+            result = dict(action())
+        except BaseException:
+            receipts.release(event_id)
+            raise
+    if announce is not None:
+        _announce_once(event_id, receipts, result, announce)
+    receipts.complete(event_id, result)
+    return result, False
+
+
+def _announce_once(
+    event_id: str,
+    receipts: IdempotencyStore,
+    result: dict[str, Any],
+    announce: Callable[[Mapping[str, Any]], object],
+) -> None:
     try:
-        result = dict(action())
+        receipts.record(event_id, {**result, ANNOUNCEMENT: SENDING})
     except BaseException:
         receipts.release(event_id)
         raise
-    receipts.complete(event_id, result)
-    return result, False
+    try:
+        announce(result)
+    except BaseException as exc:
+        try:
+            receipts.record(event_id, {**result, ANNOUNCEMENT: SEND_FAILED})
+            receipts.release(event_id)
+        except ThermostatError as also:  # the announcement's error is the one to raise
+            exc.add_note(f"and the receipt could not record that the announcement failed: {also}")
+        raise

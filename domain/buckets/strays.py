@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict
 
-from domain.buckets.model import BucketState, StrayRecord
+from domain.buckets.model import MANAGED_BY, MANAGED_BY_TAG, PROJECT_TAG, STAGE_TAG, BucketState, StrayRecord
 from domain.buckets.ports import BucketInfo, BucketRegistry, BucketStore, DeleteOutcome
 
 #: Quota use from which the summary flags the account as near its bucket quota.
@@ -40,8 +40,15 @@ class StrayFinding(BaseModel):
     action: str  # "would delete", "deleted", "kept: not empty", "kept: not pattern-matched", …
 
 
+#: Actions after which a stray no longer exists.
+_ENDED = frozenset({"deleted", "gone already"})
+
+
 class SweepReport(BaseModel):
-    """What a sweep found: the bucket count against the quota, and the strays."""
+    """What a sweep found: the bucket count against the quota, and the strays.
+
+    The counts are those after the sweep: a bucket it deleted (or found gone) is not counted.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -52,6 +59,11 @@ class SweepReport(BaseModel):
     delete_enabled: bool
     deleted: list[str]
     missing_registered: list[str]  # registered READY buckets absent from the listing (repaired at next deploy)
+
+    @property
+    def remaining_strays(self) -> list[StrayFinding]:
+        """The strays that still exist after the sweep."""
+        return [finding for finding in self.strays if finding.action not in _ENDED]
 
     @property
     def quota_used(self) -> float:
@@ -66,7 +78,7 @@ class SweepReport(BaseModel):
             "quota_used_pct": round(self.quota_used * 100, 2),
             "near_quota": self.quota_used >= NEAR_QUOTA,
             "registered": self.registered,
-            "stray_count": len(self.strays),
+            "stray_count": len(self.remaining_strays),
             "strays": [finding.model_dump() for finding in self.strays],
             "delete_enabled": self.delete_enabled,
             "deleted": self.deleted,
@@ -79,14 +91,17 @@ def find_strays(
     registered: set[str],
     recorded: Iterable[StrayRecord],
     patterns: Iterable[str],
+    made_here: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[StrayFinding]:
-    """Strays among the listed buckets: pattern-matched or recorded, and never a registered bucket.
+    """Strays among the listed buckets: pattern-matched, recorded or made here, never a registered bucket.
 
-    Only pattern-matched strays are deletable: a bucket that a deploy merely named may be a
-    person's own bucket, so it is reported and kept.
+    ``made_here`` maps the names of buckets wearing thermostat's tag to their tags. Only
+    pattern-matched strays are deletable: a bucket that a deploy merely named may be a person's
+    own bucket, and one that thermostat made may hold a deploy's artifacts, so both are reported and kept.
     """
     patterns = tuple(patterns)
     notes = {stray.bucket: stray for stray in recorded}
+    made_here = made_here or {}
     findings: list[StrayFinding] = []
     for info in sorted(listing, key=lambda item: item.name):
         if info.name in registered:
@@ -108,7 +123,33 @@ def find_strays(
                     action="kept: not pattern-matched",
                 )
             )
+        elif info.name in made_here:
+            tags = made_here[info.name]
+            owner = f"{tags.get(PROJECT_TAG, '?')}/{tags.get(STAGE_TAG, '?')}"
+            findings.append(
+                StrayFinding(
+                    bucket=info.name,
+                    region=info.region,
+                    reason=f"created by thermostat for {owner} (tag {MANAGED_BY_TAG}), unknown to the registry",
+                    deletable=False,
+                    action="kept: not pattern-matched",
+                )
+            )
     return findings
+
+
+def _made_here(
+    store: BucketStore, listing: Iterable[BucketInfo], known: set[str], patterns: tuple[str, ...]
+) -> dict[str, dict[str, str]]:
+    """The tags of the listed buckets, not otherwise known, that wear thermostat's tag (one read each)."""
+    found: dict[str, dict[str, str]] = {}
+    for info in listing:
+        if info.name in known or matching_pattern(info.name, patterns) is not None:
+            continue
+        tags = store.tags(info.name)
+        if tags is not None and tags.get(MANAGED_BY_TAG) == MANAGED_BY:
+            found[info.name] = tags
+    return found
 
 
 def sweep(
@@ -122,12 +163,16 @@ def sweep(
     """List the account's buckets, find the strays and, when ``delete`` is set, delete the empty ones.
 
     A registered bucket is never deleted: the registry is read again right before deleting, so
-    that a bucket registered during the sweep is spared too.
+    that a bucket registered during the sweep is spared too. The dry run asks S3 what the delete
+    would meet, so that each action it reports is the one ``delete`` would take.
     """
+    patterns = tuple(patterns)
     listing = store.list_buckets()
     records = registry.records()
     registered = {record.bucket for record in records}
-    findings = find_strays(listing, registered, registry.strays(), patterns)
+    recorded = registry.strays()
+    made_here = _made_here(store, listing, registered | {stray.bucket for stray in recorded}, patterns)
+    findings = find_strays(listing, registered, recorded, patterns, made_here)
     listed = {info.name for info in listing}
     missing = sorted(r.bucket for r in records if r.state is BucketState.READY and r.bucket not in listed)
     deleted: list[str] = []
@@ -147,8 +192,16 @@ def sweep(
                 registry.forget_stray(finding.bucket)
             done.append(finding.model_copy(update={"action": _ACTIONS[outcome]}))
         findings = done
+    elif not delete:
+        findings = [
+            finding.model_copy(update={"action": _PREVIEWS[store.delete_preview(finding.bucket)]})
+            if finding.deletable
+            else finding
+            for finding in findings
+        ]
+    ended = sum(1 for finding in findings if finding.action in _ENDED)
     return SweepReport(
-        bucket_count=len(listing),
+        bucket_count=len(listing) - ended,
         quota=quota,
         registered=len(records),
         strays=findings,
@@ -164,3 +217,5 @@ _ACTIONS = {
     DeleteOutcome.GONE: "gone already",
     DeleteOutcome.NOT_OURS: "kept: not ours",
 }
+#: The dry run's actions: what the delete would do.
+_PREVIEWS = {**_ACTIONS, DeleteOutcome.DELETED: "would delete"}

@@ -72,7 +72,6 @@ def resolve_bucket(
         key,
         registry=svc.registry,
         store=svc.store(key.region),
-        publisher=None,
         clock=time.time,
         sleep=time.sleep,
         rng=wiring.bucket_rng(),
@@ -186,7 +185,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     print_table(rows, columns=("bucket", "region", "action", "reason"), title=f"strays ({mode})")
     sys.stdout.write(
         f"\n{report.bucket_count} buckets of a quota of {report.quota} ({summary['quota_used_pct']}%), "
-        f"{report.registered} registered, {len(report.strays)} strays, {len(report.deleted)} deleted\n"
+        f"{report.registered} registered, {len(report.remaining_strays)} strays, {len(report.deleted)} deleted\n"
     )
     if report.missing_registered:
         sys.stdout.write(

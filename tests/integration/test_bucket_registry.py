@@ -97,3 +97,19 @@ def test_a_missing_table_is_unavailable_with_a_hint(moto_aws: None) -> None:
     assert "thermostat table create" in str(caught.value)
     with pytest.raises(Unavailable, match="DynamoDB read for api/prod in us-east-1 failed"):
         registry.get(_key())
+
+
+def test_a_claim_whose_create_was_sent_keeps_that_mark_and_old_records_read_without_it(
+    registry: DynamoBucketRegistry,
+) -> None:
+    # Given a claim written before the mark existed (no attribute), then marked as sent
+    registry.claim(_claim())
+    assert registry.get(_key()) == _claim()
+    sent = _claim().model_copy(update={"claimed_at": 0.0, "create_sent": True})
+    assert registry.replace("c1", sent)
+    # Then the mark survives the round trip, and a later record for another bucket drops it
+    assert registry.get(_key()) == sent
+    assert registry.replace("c1", _claim(bucket="api-prod-zzzzzzzz"))
+    again = registry.get(_key())
+    assert again is not None
+    assert again.create_sent is False

@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
+from domain.buckets import resolution_id
 from domain.errors import InvalidInput, Unavailable
 from handlers import deployment_events, wiring
 from infra.accounts import forget_account
@@ -142,7 +143,8 @@ def test_a_deploy_gets_a_bucket_and_the_answer_is_published(
     (event,) = published(resolved_queue)
     assert event["detail-type"] == "Deployment Bucket Resolved"
     assert event["source"] == "thermostat.deployments"
-    assert event["detail"] == answer
+    # with ids that stay the same on every delivery of this request, for consumers to deduplicate on
+    assert event["detail"] == {**answer, "resolution_id": resolution_id("evt-1"), "requested_event_id": "evt-1"}
     assert emf_metrics(capsys.readouterr().out)["BucketsCreated"] == 1
 
 
@@ -194,6 +196,8 @@ def test_an_explicit_region_creates_the_bucket_there(resolved_queue: str) -> Non
         (requested({"project": "p" * 10_240, "stage": "prod"}), "detail.project: project must be 1 to 63"),
         (requested({"project": "shop", "stage": "prod", "bucket": "My_Bucket"}), "detail.bucket: invalid bucket name"),
         (requested({"project": "shop", "stage": "prod", "bucket": "10.0.0.1"}), "formatted as an IP address"),
+        (requested({"project": "shop", "stage": "prod", "bucket": "my.-bucket"}), "hyphen next to a period"),
+        (requested({"project": "shop", "stage": "prod", "bucket": "my-.bucket"}), "hyphen next to a period"),
         (requested("not an object"), "detail: Input should be a valid dictionary"),
         ({"detail-type": "Deployment Requested", "source": "x", "detail": {}}, "id: Field required"),
         ("just a string", "expected an EventBridge event"),

@@ -161,6 +161,7 @@ class FakeStore:
         self.lock = threading.Lock()
         self.calls: Counter[str] = Counter()
         self.fail_on: dict[str, Exception] = {}
+        self.answer_lost: dict[str, Exception] = {}  # the call is applied, then this is raised (reply lost)
 
     def _enter(self, name: str) -> None:
         self.calls[name] += 1
@@ -188,6 +189,8 @@ class FakeStore:
                     return CreateOutcome.CREATED  # S3's us-east-1 quirk: 200 for a bucket you own
                 return CreateOutcome.ALREADY_OURS
             self.buckets[bucket] = FakeBucket(owner=self.account, region=region)
+            if "create" in self.answer_lost:
+                raise self.answer_lost["create"]
             return CreateOutcome.CREATED
 
     def configure(self, bucket: str, tags: Mapping[str, str]) -> None:
@@ -219,6 +222,22 @@ class FakeStore:
                 return DeleteOutcome.NOT_EMPTY
             del self.buckets[bucket]
             return DeleteOutcome.DELETED
+
+    def delete_preview(self, bucket: str) -> DeleteOutcome:
+        with self.lock:
+            self._enter("delete_preview")
+            found = self.buckets.get(bucket)
+            if found is None:
+                return DeleteOutcome.GONE
+            if found.owner != self.account:
+                return DeleteOutcome.NOT_OURS
+            return DeleteOutcome.NOT_EMPTY if found.objects else DeleteOutcome.DELETED
+
+    def tags(self, bucket: str) -> dict[str, str] | None:
+        with self.lock:
+            self._enter("tags")
+            found = self.buckets.get(bucket)
+            return None if found is None or found.owner != self.account else dict(found.tags)
 
 
 class FakePublisher:

@@ -43,6 +43,14 @@ BAD = [
     ("bucket-", "must end with a lowercase letter or a digit"),
     ("bucket.", "must end with a lowercase letter or a digit"),
     ("my..bucket", "must not contain two adjacent periods"),
+    (
+        "my.-bucket",
+        "must not have a hyphen next to a period ('.-' or '-.'): it is invalid for virtual-hosted-style addressing",
+    ),
+    (
+        "my-.bucket",
+        "must not have a hyphen next to a period ('.-' or '-.'): it is invalid for virtual-hosted-style addressing",
+    ),
     ("192.168.5.4", "must not be formatted as an IP address"),
     ("10.0.0.1", "must not be formatted as an IP address"),
     ("xn--bucket", "must not start with the reserved prefix 'xn--'"),

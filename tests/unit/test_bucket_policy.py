@@ -205,14 +205,56 @@ def test_dynamodb_down_surfaces_and_touches_nothing(world: World) -> None:
     assert world.registry.items == {}
 
 
-def test_a_failed_create_gives_the_claim_back(world: World) -> None:
+def test_a_failed_create_keeps_its_name_and_the_next_deploy_creates_that_name(world: World) -> None:
+    # Given CreateBucket fails without an answer saying whether it was applied
     world.store.fail_on["create"] = Unavailable("S3 CreateBucket failed: SlowDown")
     with pytest.raises(Unavailable):
         world.ensure()
-    assert world.registry.items == {}
-    # And the next deploy simply succeeds
+    # Then the claim keeps the name, marked as sent, with its lease ended
+    record = world.record()
+    assert record is not None
+    assert (record.state, record.create_sent, record.claimed_at) == (BucketState.CLAIMED, True, 0.0)
+    # And the next deploy creates that very name
     del world.store.fail_on["create"]
-    assert world.ensure().created
+    answer = world.ensure()
+    assert (answer.bucket, answer.created) == (record.bucket, True)
+    assert list(world.store.buckets) == [record.bucket]
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-1"])
+def test_a_create_whose_answer_was_lost_is_finished_not_doubled(world: World, region: str) -> None:
+    # Given S3 creates the bucket but the answer never comes back
+    world.store.answer_lost["create"] = Unavailable("S3 CreateBucket failed: ConnectionClosedError")
+    with pytest.raises(Unavailable):
+        world.ensure(key(region=region))
+    (made,) = world.store.buckets
+    assert world.store.buckets[made].tags == {}
+    # When the next deploy of the key comes (the answers are back)
+    del world.store.answer_lost["create"]
+    answer = world.ensure(key(region=region))
+    # Then it finishes that bucket: the same name, configured and registered; no second bucket
+    assert answer.bucket == made
+    assert answer.created
+    assert list(world.store.buckets) == [made]
+    assert world.store.buckets[made].tags["thermostat:managed-by"] == "thermostat"
+    assert world.store.buckets[made].encrypted
+    record = world.record(key(region=region))
+    assert record is not None
+    assert record.state is BucketState.READY
+
+
+def test_an_adopted_name_whose_create_answer_was_lost_is_configured_by_the_next_deploy(world: World) -> None:
+    # Given the deploy names a bucket that does not exist yet, and CreateBucket's answer is lost
+    world.store.answer_lost["create"] = Unavailable("S3 CreateBucket failed: 500")
+    with pytest.raises(Unavailable):
+        world.ensure(requested="acme-api-deploys")
+    del world.store.answer_lost["create"]
+    # When the next deploy comes, naming no bucket
+    answer = world.ensure()
+    # Then thermostat made that bucket, so it configures it (tags, public-access block, encryption)
+    assert (answer.bucket, answer.created) == ("acme-api-deploys", True)
+    assert world.store.buckets["acme-api-deploys"].encrypted
+    assert world.store.buckets["acme-api-deploys"].tags["thermostat:project"] == "api"
 
 
 def test_a_failure_after_create_ends_the_lease_so_the_next_deploy_finishes_the_job(world: World) -> None:

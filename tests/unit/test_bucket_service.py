@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -13,8 +15,10 @@ from domain.buckets import (
     CreateBucketCall,
     DeploymentRequest,
     StraySource,
+    announce_resolution,
     describe_validation_error,
     note_created_bucket,
+    resolution_id,
     resolve_deployment,
     run_once,
 )
@@ -34,19 +38,94 @@ pytestmark = pytest.mark.unit
 ZAPPA = (r"^zappa-[a-z0-9]{9}$",)
 
 
-def test_resolve_deployment_publishes_the_answer() -> None:
+def test_the_announcement_is_the_answer_with_ids_stable_across_deliveries() -> None:
     registry, store, publisher, clock = FakeRegistry(), FakeStore(), FakePublisher(), FakeClock()
     request = DeploymentRequest(project="api", stage="prod")
     resolution = resolve_deployment(
-        request, key(), registry=registry, store=store, publisher=publisher, clock=clock, sleep=clock.sleep,
-        rng=random.Random(1),
-    )  # fmt: skip
-    assert publisher.events == [
-        (
-            BUCKET_RESOLVED,
-            {"project": "api", "stage": "prod", "region": "us-east-1", "bucket": resolution.bucket, "reused": False},
-        )
-    ]
+        request, key(), registry=registry, store=store, clock=clock, sleep=clock.sleep, rng=random.Random(1)
+    )
+    announce_resolution(publisher, resolution.answer(), "evt-1")
+    announce_resolution(publisher, resolution.answer(), "evt-1")
+    first, again = publisher.events
+    assert first == again
+    assert first == (
+        BUCKET_RESOLVED,
+        {
+            "project": "api",
+            "stage": "prod",
+            "region": "us-east-1",
+            "bucket": resolution.bucket,
+            "reused": False,
+            "resolution_id": resolution_id("evt-1"),
+            "requested_event_id": "evt-1",
+        },
+    )
+    assert resolution_id("evt-1") != resolution_id("evt-2")
+
+
+class CompletionFails(InMemoryIdempotencyStore):
+    """Receipts whose completion write fails (throttled) while ``failing`` is set."""
+
+    failing = True
+
+    def complete(self, key: str, outcome: Mapping[str, Any] | None = None) -> None:
+        if self.failing:
+            raise Unavailable("DynamoDB event receipts: completing failed: ThrottlingException")
+        super().complete(key, outcome)
+
+
+def _announcing(clock: FakeClock) -> tuple[CompletionFails, FakePublisher, list[int]]:
+    receipts = CompletionFails(clock)
+    receipts.failing = False
+    return receipts, FakePublisher(), []
+
+
+def test_a_failed_completion_after_the_announcement_is_not_announced_again() -> None:
+    # Given the answer was announced, but completing the receipt failed
+    clock = FakeClock()
+    receipts, publisher, runs = _announcing(clock)
+    receipts.failing = True
+
+    def resolve() -> dict[str, object]:
+        runs.append(1)
+        return {"bucket": "b1", "reused": False}
+
+    def announce(answer: Mapping[str, Any]) -> None:
+        announce_resolution(publisher, answer, "evt-9")
+
+    with pytest.raises(Unavailable):
+        run_once("evt-9", receipts, resolve, lease_s=60, announce=announce)
+    receipts.failing = False
+    # When the event is delivered again after the lease
+    clock.advance(61)
+    answer, duplicate = run_once("evt-9", receipts, resolve, lease_s=60, announce=announce)
+    # Then it is answered from the receipt: resolved once, announced once, and completed now
+    assert (answer, duplicate) == ({"bucket": "b1", "reused": False}, True)
+    assert runs == [1]
+    assert len(publisher.events) == 1
+    assert receipts.entries["evt-9"].state == "completed"
+
+
+def test_a_failed_announcement_is_sent_by_the_next_delivery_without_resolving_again() -> None:
+    clock = FakeClock()
+    receipts, publisher, runs = _announcing(clock)
+
+    def resolve() -> dict[str, object]:
+        runs.append(1)
+        return {"bucket": "b1", "reused": False}
+
+    publisher.fail = Unavailable("EventBridge PutEvents failed")
+    with pytest.raises(Unavailable):
+        run_once("evt-8", receipts, resolve, lease_s=60, announce=lambda a: announce_resolution(publisher, a, "evt-8"))
+    publisher.fail = None
+    # The failure gave the event back at once (no lease to wait for)
+    answer, duplicate = run_once(
+        "evt-8", receipts, resolve, lease_s=60, announce=lambda a: announce_resolution(publisher, a, "evt-8")
+    )
+    assert (answer, duplicate) == ({"bucket": "b1", "reused": False}, False)
+    assert runs == [1]
+    ((_, detail),) = publisher.events
+    assert detail["resolution_id"] == resolution_id("evt-8")
 
 
 def test_deployment_request_parses_the_contract_detail() -> None:

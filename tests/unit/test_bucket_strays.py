@@ -110,3 +110,41 @@ def test_near_quota_and_missing_registered_buckets_are_reported(account: tuple[F
     report = sweep(registry, store, patterns=ZAPPA, quota=6, delete=False)
     assert report.summary()["near_quota"] is True
     assert report.missing_registered == ["api-prod-12345678"]
+
+
+def test_the_dry_run_says_what_delete_would_do(account: tuple[FakeRegistry, FakeStore]) -> None:
+    registry, store = account
+    dry = {f.bucket: f.action for f in sweep(registry, store, patterns=ZAPPA, quota=10, delete=False).strays}
+    assert store.calls["delete_if_empty"] == 0
+    real = {f.bucket: f.action for f in sweep(registry, store, patterns=ZAPPA, quota=10, delete=True).strays}
+    assert dry["zappa-bbbbbbbb2"] == real["zappa-bbbbbbbb2"] == "kept: not empty"
+    assert (dry["zappa-aaaaaaaa1"], real["zappa-aaaaaaaa1"]) == ("would delete", "deleted")
+
+
+def test_the_counts_are_those_after_the_sweep(account: tuple[FakeRegistry, FakeStore]) -> None:
+    registry, store = account
+    summary = sweep(registry, store, patterns=ZAPPA, quota=10, delete=True).summary()
+    # One empty stray deleted: 5 buckets and 2 strays remain (the list still shows the deleted one)
+    assert (summary["bucket_count"], summary["stray_count"], summary["quota_used_pct"]) == (5, 2, 50.0)
+    assert len(summary["strays"]) == 3  # type: ignore[arg-type]
+    assert len(store.buckets) == summary["bucket_count"]
+
+
+def test_an_unregistered_bucket_wearing_thermostats_tag_is_reported_and_kept(
+    account: tuple[FakeRegistry, FakeStore],
+) -> None:
+    registry, store = account
+    store.buckets["api-dev-87654321"] = FakeBucket(
+        owner=ACCOUNT,
+        region="us-east-1",
+        tags={"thermostat:managed-by": "thermostat", "thermostat:project": "api", "thermostat:stage": "dev"},
+    )
+    store.buckets["team-bucket"] = FakeBucket(owner=ACCOUNT, region="us-east-1", tags={"team": "data"})
+    report = sweep(registry, store, patterns=ZAPPA, quota=10, delete=True)
+    by_name = {f.bucket: f for f in report.strays}
+    assert "created by thermostat for api/dev" in by_name["api-dev-87654321"].reason
+    assert not by_name["api-dev-87654321"].deletable
+    assert "api-dev-87654321" in store.buckets
+    assert "team-bucket" not in by_name
+    # Tags are read only for buckets nothing else explains (not registered, recorded or pattern-matched)
+    assert store.calls["tags"] == 3  # acme-artifacts, api-dev-87654321, team-bucket

@@ -7,6 +7,8 @@ PublishVersion: Version) and S3's "General purpose bucket naming rules".
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from domain.buckets.names import is_valid_bucket_name
 from domain.errors import InvalidInput
@@ -89,3 +91,29 @@ def test_bucket_rules_agree_between_the_domain_and_the_runtime_layer(bucket: str
     assert problems
     assert not is_valid_bucket_name(bucket)
     assert bucket_name_problem(bucket) == f"bucket name {bucket!r} {problems[0]}"
+
+
+def _virtual_hostable(bucket: str) -> bool:
+    """The SDK's own rule (botocore's ``aws.isVirtualHostableS3Bucket``, dots allowed): the oracle."""
+    from botocore.endpoint_provider import RuleSetStandardLibrary
+
+    return bool(RuleSetStandardLibrary({}).aws_is_virtual_hostable_s3_bucket(bucket, True))
+
+
+@pytest.mark.parametrize("bucket", ["my.-bucket", "my-.bucket", "a-.b.c", "a.b.-c", "x.-.y"])
+def test_a_hyphen_next_to_a_period_is_refused_with_the_reason(bucket: str) -> None:
+    # Given a name that S3's virtual-hosted addressing cannot serve (botocore says so too)
+    assert not _virtual_hostable(bucket)
+    # Then both layers refuse it, and say why
+    problems = names.bucket_name_problems(bucket)
+    assert any("hyphen next to a period" in problem for problem in problems)
+    assert not is_valid_bucket_name(bucket)
+    assert bucket_name_problem(bucket) is not None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab1.-", min_size=3, max_size=12))
+def test_every_accepted_bucket_name_is_virtual_hostable(bucket: str) -> None:
+    # Whatever the mix of dots and hyphens, a name thermostat accepts is one the SDK can address virtual-hosted
+    if is_valid_bucket_name(bucket):
+        assert _virtual_hostable(bucket), bucket

@@ -134,6 +134,12 @@ def bucket_name_problems(name: str) -> list[str]:
         problems.append("must end with a lowercase letter or a digit")
     if ".." in name:
         problems.append("must not contain two adjacent periods")
+    if ".-" in name or "-." in name:
+        # Each dot-separated label must be a DNS label (no '-' at its edges): S3's virtual-hosted
+        # addressing, and the SDKs' own check (botocore's aws.isVirtualHostableS3Bucket), refuse it.
+        problems.append(
+            "must not have a hyphen next to a period ('.-' or '-.'): it is invalid for virtual-hosted-style addressing"
+        )
     if _IP_LIKE.fullmatch(name):
         problems.append("must not be formatted as an IP address")
     problems.extend(
