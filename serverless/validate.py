@@ -391,7 +391,7 @@ def _evaluate(value: Any, parameters: dict[str, Any], names: dict[str, Any] | No
         return [_evaluate(item, parameters, names) for item in value]
     if not isinstance(value, dict) or len(value) != 1:
         return json.dumps(value, separators=(",", ":"), sort_keys=True)
-    (function, argument), = value.items()
+    ((function, argument),) = value.items()
     if function == "Ref":
         if argument in names:
             return names[argument]
