@@ -25,3 +25,11 @@ class Unavailable(ThermostatError):
 
 class DeadlineExceeded(ThermostatError):
     """Not enough time was left to finish safely."""
+
+
+class AccessDenied(Unavailable):
+    """The caller's role may not make a call (``AccessDeniedException``): a permission is missing.
+
+    An ``Unavailable`` for every caller that only needs to know the call failed; retrying does not
+    help, granting the permission does.
+    """

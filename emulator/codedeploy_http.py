@@ -7,6 +7,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any, Protocol
 
 from emulator.codedeploy_wire import CodeDeployError, decode_request, encode_answer, error_answer, protocol_of
+from emulator.http_input import BadRequest, request_length
 from emulator.threaded_http import QuietHandler
 
 
@@ -28,9 +29,16 @@ class _Handler(QuietHandler):
     server: _Server
 
     def do_POST(self) -> None:  # noqa: N802 - the name BaseHTTPRequestHandler looks up
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
         protocol = protocol_of(self.path)
+        try:
+            length = request_length(self.headers.get("Content-Length"))
+        except BadRequest as exc:
+            # The body's end is unknown: answer, then close, rather than read the rest as a request.
+            self.close_connection = True
+            payload, headers = encode_answer({"__type": "SerializationException", "message": str(exc)}, protocol)
+            self.reply(400, payload, {**headers, "Connection": "close"})
+            return
+        body = self.rfile.read(length) if length else b""
         try:
             operation, params, protocol = decode_request(self.path, self.headers.get("X-Amz-Target", ""), body)
             status, answer = 200, self.server.service.dispatch(operation, params, protocol)

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from emulator.http_input import loads
+
 TARGET_PREFIX: Final = "CodeDeploy_20141006"
 RPC_PATH_PREFIX: Final = f"/service/{TARGET_PREFIX}/operation/"
 CBOR: Final = "rpc-v2-cbor"
@@ -45,7 +47,7 @@ def decode_request(path: str, amz_target: str, body: bytes) -> tuple[str, dict[s
         operation = path[len(RPC_PATH_PREFIX) :].split("?", 1)[0]
     else:
         operation = amz_target.split(".", 1)[1] if amz_target.startswith(TARGET_PREFIX + ".") else ""
-    params = (cbor_decode(body) if protocol == CBOR else json.loads(body)) if body else {}
+    params = (cbor_decode(body) if protocol == CBOR else loads(body)) if body else {}
     if not isinstance(params, dict):
         raise CodeDeployError("SerializationException", "the request body must be an object")
     return operation, params, protocol

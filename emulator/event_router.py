@@ -23,6 +23,7 @@ from typing import Any
 
 from domain.errors import InvalidInput
 from domain.schedules import Schedule, parse_schedule
+from emulator.http_input import BadRequest, loads, request_length
 from emulator.target_input import compile_target_input
 from emulator.template import LocalRule
 from emulator.threaded_http import QuietHandler
@@ -112,8 +113,8 @@ class EventRouter:
             if not entry.get(required):
                 raise InvalidInput(f"PutEvents entry is missing {required}")
         try:
-            detail = json.loads(entry["Detail"])
-        except (TypeError, json.JSONDecodeError) as exc:
+            detail = loads(entry["Detail"])
+        except (TypeError, ValueError) as exc:
             raise InvalidInput(f"PutEvents entry Detail is not a JSON object: {exc}") from exc
         if not isinstance(detail, dict):
             raise InvalidInput("PutEvents entry Detail must be a JSON object")
@@ -277,8 +278,14 @@ class EventRouter:
 
         class Handler(QuietHandler):
             def do_POST(self) -> None:  # noqa: N802 - the name BaseHTTPRequestHandler looks up
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length)
+                try:
+                    length = request_length(self.headers.get("Content-Length"))
+                except BadRequest as exc:
+                    # The body's end is unknown: answer, then close, rather than read the rest as a request.
+                    self.close_connection = True
+                    self._error(400, "SerializationException", str(exc), {"Connection": "close"})
+                    return
+                body = self.rfile.read(length) if length else b""
                 target = self.headers.get("X-Amz-Target", "")
                 if target == "AWSEvents.PutEvents":
                     self._put_events(body)
@@ -287,17 +294,26 @@ class EventRouter:
 
             def _put_events(self, body: bytes) -> None:
                 try:
-                    request = json.loads(body or b"{}")
+                    request = loads(body or b"{}")
+                except ValueError as exc:  # not JSON, or nested too deeply
+                    self._error(400, "SerializationException", f"the request body is not JSON: {exc}")
+                    return
+                try:
+                    if not isinstance(request, dict):
+                        raise InvalidInput("the request body must be a JSON object")
                     answer = router.put_entries(list(request.get("Entries") or []))
-                except (InvalidInput, json.JSONDecodeError, AttributeError) as exc:
-                    error = {"__type": "ValidationException", "message": str(exc)}
-                    self.reply(
-                        400,
-                        json.dumps(error).encode(),
-                        {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": "ValidationException"},
-                    )
+                except (InvalidInput, AttributeError, TypeError) as exc:
+                    self._error(400, "ValidationException", str(exc))
                     return
                 self.reply(200, json.dumps(answer).encode(), {"Content-Type": "application/x-amz-json-1.1"})
+
+            def _error(self, status: int, code: str, message: str, extra: dict[str, str] | None = None) -> None:
+                """EventBridge's JSON 1.1 error shape: ``__type`` and ``message``, the code in the header too."""
+                self.reply(
+                    status,
+                    json.dumps({"__type": code, "message": message}).encode(),
+                    {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": code, **(extra or {})},
+                )
 
             def _forward(self, body: bytes) -> None:
                 if router.upstream_url is None:

@@ -18,6 +18,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from emulator.http_input import loads
 from emulator.runner_model import InvalidRequestContent, RequestTooLarge, RunnerError
 
 _FN = r"(?P<fn>[^/]+)"
@@ -83,7 +84,7 @@ def json_object(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
-        document = json.loads(body)
+        document = loads(body)
     except ValueError as exc:
         raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from exc
     if not isinstance(document, dict):

@@ -387,7 +387,7 @@ class LambdaRunner:
         answers with a non-200 status (not found, throttled, too large, not JSON).
         """
         text = check_request(invocation_type, payload)
-        ref = parse_function_ref(function)
+        ref = parse_function_ref(function, self.account_id)
         qualifier = merge_qualifier(ref, qualifier)
         resolved = self.registry.resolve(ref.name, qualifier)
         if invocation_type == "DryRun":

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from domain.errors import Unavailable
+from emulator.http_input import loads
 from emulator.lambda_http import Response, json_object, route, split_target
 from emulator.runner_model import (
     LATEST,
@@ -105,6 +105,26 @@ def _page(items: list[Any], query: Mapping[str, str], key: str) -> dict[str, Any
 
 # -- the API -------------------------------------------------------------------------------------
 
+#: The IAM action of each operation, for the refusal of a function of another account.
+_ACTIONS = {
+    "get_configuration": "lambda:GetFunctionConfiguration",
+    "get_function": "lambda:GetFunction",
+    "get_concurrency": "lambda:GetFunctionConcurrency",
+    "put_concurrency": "lambda:PutFunctionConcurrency",
+    "delete_concurrency": "lambda:DeleteFunctionConcurrency",
+    "get_provisioned": "lambda:GetProvisionedConcurrencyConfig",
+    "put_provisioned": "lambda:PutProvisionedConcurrencyConfig",
+    "delete_provisioned": "lambda:DeleteProvisionedConcurrencyConfig",
+    "publish_version": "lambda:PublishVersion",
+    "list_versions": "lambda:ListVersionsByFunction",
+    "create_alias": "lambda:CreateAlias",
+    "list_aliases": "lambda:ListAliases",
+    "get_alias": "lambda:GetAlias",
+    "update_alias": "lambda:UpdateAlias",
+    "delete_alias": "lambda:DeleteAlias",
+    "list_tags": "lambda:ListTags",
+}
+
 
 class LambdaAPI:
     """Turns one HTTP request into runner calls and one :class:`Response`."""
@@ -120,6 +140,9 @@ class LambdaAPI:
             if found is None:
                 raise UnknownOperation(f"Unknown operation: {method} {path}")
             name, params = found
+            function = params.get("fn") or params.get("resource")
+            if function is not None and name != "invoke":  # the runner checks an Invoke itself
+                parse_function_ref(function, self.runner.account_id, _ACTIONS.get(name, "lambda:*"))
             operation: Callable[..., Response] = getattr(self, name)
             return operation(query=query, headers=headers, body=body, **params)
         except RunnerError as exc:
@@ -181,7 +204,7 @@ class LambdaAPI:
             raw = base64.b64decode(header, validate=True)
             if len(raw) > _CLIENT_CONTEXT_LIMIT:
                 raise InvalidParameter(f"Client context must be at most {_CLIENT_CONTEXT_LIMIT} bytes")
-            document = json.loads(raw)
+            document = loads(raw)
         except (binascii.Error, ValueError) as exc:
             raise InvalidRequestContent("Client context must be a valid Base64-encoded JSON object.") from exc
         if not isinstance(document, dict):
@@ -301,7 +324,17 @@ class LambdaAPI:
         weights = routing.get("AdditionalVersionWeights", {}) if isinstance(routing, dict) else None
         if not isinstance(weights, dict):
             raise InvalidParameter("RoutingConfig.AdditionalVersionWeights must be a map of version to weight")
-        return {str(key): float(value) for key, value in weights.items()}
+        parsed: dict[str, float] = {}
+        for key, value in weights.items():
+            # A number from 0.0 to 1.0 (service-2.json: Weight, min 0.0, max 1.0); no strings, no booleans.
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
+                raise InvalidParameter(
+                    f"1 validation error detected: Value {value!r} at "
+                    f"'routingConfig.additionalVersionWeights.{key}' failed to satisfy constraint: "
+                    "Member must be a number between 0.0 and 1.0"
+                )
+            parsed[str(key)] = float(value)
+        return parsed
 
     def create_alias(self, *, fn: str, body: bytes, **_: Any) -> Response:
         """CreateAlias (201)."""

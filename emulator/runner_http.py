@@ -13,7 +13,8 @@ import threading
 from http.server import ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
-from emulator.lambda_http import Response, content_length, is_invoke
+from emulator.http_input import BadRequest, request_length
+from emulator.lambda_http import Response, is_invoke
 from emulator.runner_api import LambdaAPI
 from emulator.runner_model import MAX_SYNC_PAYLOAD, RequestTooLarge
 from emulator.threaded_http import QuietHandler
@@ -53,7 +54,7 @@ class _Handler(QuietHandler):
 
     def _body(self, limit: int) -> bytes | None:
         """The request body, or None (after discarding it) when it exceeds ``limit``."""
-        length = content_length({key.lower(): value for key, value in self.headers.items()})
+        length = request_length(self.headers.get("Content-Length"))
         if length <= limit:
             return self.rfile.read(length) if length else b""
         if length > _DISCARD_LIMIT:
@@ -69,7 +70,14 @@ class _Handler(QuietHandler):
 
     def _serve(self) -> None:
         limit = MAX_SYNC_PAYLOAD if is_invoke(self.command, self.path) else _CONTROL_BODY_LIMIT
-        body = self._body(limit)
+        try:
+            body = self._body(limit)
+        except BadRequest as exc:
+            # The body's end is unknown: answer, then close, rather than read the rest as a request.
+            self.close_connection = True
+            response = Response.failure(400, "InvalidRequestContentException", str(exc))
+            self.reply(response.status, response.body, {**response.headers, "Connection": "close"})
+            return
         if body is None:
             response = Response.error(
                 RequestTooLarge(f"Request must be smaller than {limit} bytes for the InvokeFunction operation")

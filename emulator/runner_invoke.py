@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from emulator.http_input import loads
 from emulator.runner_env import ExecutionEnvironment, WorkerReply
 from emulator.runner_model import (
     MAX_ASYNC_PAYLOAD,
@@ -93,7 +94,7 @@ def check_request(invocation_type: str, payload: bytes | str | None) -> str:
     text = body.decode("utf-8", "replace") if body else ""
     if text.strip():
         try:
-            json.loads(text)
+            loads(text)
         except ValueError as exc:
             raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from exc
     return text

@@ -91,6 +91,17 @@ class InvalidParameter(RunnerError, InvalidInput):
     http_status = 400
 
 
+class AccessDenied(RunnerError, InvalidInput):
+    """A function of another account (``AccessDeniedException``, 403): no resource policy lets this caller in."""
+
+    aws_code = "AccessDeniedException"
+    http_status = 403
+
+    def document(self) -> dict[str, Any]:
+        """IAM's refusals spell the message with a capital M."""
+        return {"Type": "User", "Message": str(self)}
+
+
 class InvalidRequestContent(RunnerError, InvalidInput):
     """The invocation payload is not JSON (``InvalidRequestContentException``)."""
 
@@ -256,14 +267,24 @@ class FunctionRef:
     qualifier: str | None
 
 
-def parse_function_ref(ref: str) -> FunctionRef:
-    """Read ``name``, ``name:qualifier``, ``ACCOUNT:function:name`` or ``arn:aws:lambda:…:function:name[:q]``."""
+def parse_function_ref(ref: str, account: str | None = None, action: str = "lambda:InvokeFunction") -> FunctionRef:
+    """Read ``name``, ``name:qualifier``, ``ACCOUNT:function:name`` or ``arn:aws:lambda:…:function:name[:q]``.
+
+    With ``account``, an (partial) ARN of another account is refused as Lambda refuses a caller that
+    no resource-based policy lets in: ``AccessDeniedException`` naming ``action`` and the resource.
+    """
     parsed = names.parse_function_ref(ref)
     if parsed is None:
         raise InvalidParameter(
             f"1 validation error detected: Value '{ref}' at 'functionName' failed to satisfy constraint: "
             "expected a function name, a partial ARN (ACCOUNT:function:NAME) or "
             "arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]"
+        )
+    if account is not None and parsed.account is not None and parsed.account != account:
+        raise AccessDenied(
+            f"User: arn:aws:iam::{account}:root is not authorized to perform: {action} on resource: "
+            f"{parsed.unqualified} because no resource-based policy allows the {action} action "
+            f"(the local stack holds account {account}'s functions only)"
         )
     return FunctionRef(parsed.name, parsed.qualifier)
 

@@ -4,10 +4,11 @@ keeps of it, and the documents it answers with (its configuration, the runtime m
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from emulator.http_input import loads
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -102,8 +103,8 @@ def configuration(spec: SimulatedFunction, version: str) -> dict[str, Any]:
 def ping_of(body: bytes) -> dict[str, Any] | None:
     """The warm-ping request of an invocation body, or None when the body is not exactly a ping."""
     try:
-        event = json.loads(body or b"null")
-    except ValueError:
+        event = loads(body or b"null")
+    except ValueError:  # not JSON, or nested too deeply: not a ping
         return None
     if isinstance(event, dict) and len(event) == 1 and isinstance(event.get("thermostat"), dict):
         ping: dict[str, Any] = event["thermostat"]

@@ -21,13 +21,20 @@ import json
 import os
 import socket
 import time
+
+try:
+    import fcntl
+
+    _FLOCK = True
+except ImportError:  # pragma: no cover - not POSIX: the recorded pid is all there is to go by
+    _FLOCK = False
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from domain.errors import InvalidInput, NotFound
+from domain.errors import Conflict, InvalidInput, NotFound
 from emulator.codedeploy import LocalCodeDeploy
 from emulator.event_router import EventRouter
 from emulator.lambda_runner import FunctionSpec, LambdaRunner
@@ -125,11 +132,18 @@ class LocalStack:
         self.logs = LogForwarder()
         self._saved_env: dict[str, str | None] = {}
         self.started_at = 0.0
+        self.claim: StateFileClaim | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> LocalStack:
-        """Start every part (on failure, whatever started is stopped again)."""
+        """Start every part (on failure, whatever started is stopped again).
+
+        With a state file, first claim it: ``Conflict`` (nothing started, nothing touched) while
+        another stack serves from it; a file left by a killed stack is replaced.
+        """
+        if self.state_file is not None:
+            self.claim = StateFileClaim(self.state_file).acquire()
         try:
             self._start()
         except BaseException:
@@ -254,8 +268,9 @@ class LocalStack:
                 self.moto.stop()
             finally:
                 self.moto = None
-        if self.state_file is not None and self.state_file.exists():
-            self.state_file.unlink(missing_ok=True)
+        if self.claim is not None:
+            # Only the stack that holds the claim removes the state file: never another's.
+            self.claim.release()
         for name, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -300,7 +315,7 @@ class LocalStack:
         }
 
     def _write_state(self) -> None:
-        if self.state_file is None:
+        if self.state_file is None or self.claim is None or not self.claim.held:
             return
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
         state = {
@@ -311,6 +326,76 @@ class LocalStack:
             "region": REGION,
         }
         self.state_file.write_text(json.dumps(state, indent=2))
+
+
+class StateFileClaim:
+    """One serving stack per state file: an exclusive ``flock`` on ``<state file>.lock`` while it runs.
+
+    The kernel drops the lock when its holder dies however it dies (SIGKILL included), so a state
+    file left by a killed stack is recognised as stale (the lock is free) and replaced, and a pid
+    reused by an unrelated process is not mistaken for a stack. The lock file itself stays (an
+    empty file under ``.thermostat/``): deleting it would let two stacks lock two different files.
+    """
+
+    def __init__(self, state_file: Path) -> None:
+        self.state_file = state_file
+        self.lock_path = state_file.with_name(state_file.name + ".lock")
+        self._handle: Any = None
+        #: The pid recorded in a stale state file this claim replaced (None: there was none).
+        self.replaced: int | str | None = None
+
+    @property
+    def held(self) -> bool:
+        """True while this claim holds the lock."""
+        return self._handle is not None
+
+    def acquire(self) -> StateFileClaim:
+        """Take the lock, or raise ``Conflict`` naming the stack that holds it; a stale file is removed."""
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        recorded = _recorded_pid(self.state_file)
+        handle = self.lock_path.open("a+")
+        if _FLOCK:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                raise self._busy(_recorded_pid(self.state_file)) from None
+        elif isinstance(recorded, int) and recorded != os.getpid() and _alive(recorded):
+            handle.close()
+            raise self._busy(recorded)
+        self._handle = handle
+        if self.state_file.exists():
+            self.replaced = recorded if recorded is not None else "unreadable"
+            self.state_file.unlink(missing_ok=True)
+        return self
+
+    def release(self) -> None:
+        """Remove the state file and drop the lock (idempotent; nothing is touched unless held)."""
+        if self._handle is None:
+            return
+        try:
+            self.state_file.unlink(missing_ok=True)
+        finally:
+            self._handle.close()  # closing the descriptor drops the flock
+            self._handle = None
+
+    def _busy(self, pid: int | str | None) -> Conflict:
+        who = f"pid {pid}" if pid is not None else "a process that has not written its state yet"
+        return Conflict(
+            f"another `thermostat local` ({who}) is serving from this checkout ({self.state_file}): "
+            'use it (`eval "$(thermostat local env)"`) or stop it (Ctrl-C in its terminal) before starting another'
+        )
+
+
+def _recorded_pid(path: Path) -> int | str | None:
+    """The pid a state file records, ``"unreadable"`` for a corrupt one, None when there is no file."""
+    try:
+        pid = json.loads(path.read_text()).get("pid")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, AttributeError):
+        return "unreadable"
+    return pid if isinstance(pid, int) else "unreadable"
 
 
 def register_demo_warm_targets(concurrency: int = 2, group: str = "default") -> list[str]:

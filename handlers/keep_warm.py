@@ -9,7 +9,8 @@ with N overlapping ``warm`` requests, and returns (and logs) the round's report:
 
 EMF metrics, one document per pinged target (dimensions ``service``, ``group``, ``function``,
 ``qualifier``): ``WarmPings``, ``WarmEnvironments`` (only when the target speaks the protocol),
-``WarmColdHits``, ``WarmErrors``, ``WarmThrottles``.
+``WarmColdHits``, ``WarmErrors``, ``WarmThrottles``, and ``WarmLookupsRefused`` (look-ups the role was
+refused, only when there were some: the target was pinged cautiously).
 
 Environment: ``THERMOSTAT_TABLE``, ``THERMOSTAT_MAX_IN_FLIGHT`` (the global cap on pings in
 flight, also the size of the HTTP connection pool and of the worker pool),
@@ -118,6 +119,8 @@ def _metric_values(target: TargetReport) -> dict[str, int]:
     if target.environments is not None:
         # Unknown (a target outside the protocol) is not zero: no data point at all.
         values["WarmEnvironments"] = target.environments
+    if target.refused_lookups:
+        values["WarmLookupsRefused"] = len(target.refused_lookups)
     return values
 
 

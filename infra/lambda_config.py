@@ -1,15 +1,27 @@
 """``BotoLambdaConfig``: a function's timeout, reserved and provisioned concurrency, for one round.
 
-Two calls per (function, qualifier): ``GetFunction`` (the qualified configuration's ``Timeout``
-and the function's ``ReservedConcurrentExecutions``) and ``GetProvisionedConcurrencyConfig``.
+Three reads per (function, qualifier), the least-privileged calls that give these three facts:
+
+* ``GetFunctionConfiguration`` (the qualified configuration's ``Timeout``). Not ``GetFunction``:
+  that also returns a presigned URL of the function's code and, on a tagged function (every
+  tag-selected target is one), needs ``lambda:ListTags`` as well;
+* ``GetFunctionConcurrency`` (the function's ``ReservedConcurrentExecutions``; one per function);
+* ``GetProvisionedConcurrencyConfig`` (per qualifier).
+
 Answers, failures included, are cached for the life of the object: build one per round, so a
 round sees one consistent picture and a later round sees changes.
+
+A refusal (``AccessDeniedException``: the role lacks the permission) is never taken for "no
+limit": a refused configuration read raises :class:`~domain.errors.AccessDenied`, and a refused
+concurrency read is named in :attr:`FunctionFacts.refused`, so that the round pings that target
+cautiously instead of without its reserved-concurrency headroom.
 
 Given a :class:`~infra.lambda_invoker.BotoFunctionInvoker`, the calls go over its signed
 keep-alive path (~0.1 ms of CPU each instead of ~1 ms through botocore: with 1,000 targets the
 look-ups otherwise cost more than the pings); without one, or behind a proxy, through boto3.
 
-IAM: ``lambda:GetFunction`` and ``lambda:GetProvisionedConcurrencyConfig`` on the targets.
+IAM: ``lambda:GetFunctionConfiguration``, ``lambda:GetFunctionConcurrency`` and
+``lambda:GetProvisionedConcurrencyConfig`` on the targets (``ARN`` and ``ARN:*``, or by tag).
 """
 
 from __future__ import annotations
@@ -19,7 +31,7 @@ import urllib.parse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from domain.errors import NotFound, ThermostatError, Unavailable
+from domain.errors import AccessDenied, NotFound, ThermostatError, Unavailable
 from domain.keep_warm import FunctionFacts
 from infra import aws
 from infra.lambda_invoker.replies import ApiReply
@@ -31,6 +43,8 @@ if TYPE_CHECKING:
 
 NOT_FOUND = "ResourceNotFoundException"
 NO_PROVISIONED = "ProvisionedConcurrencyConfigNotFoundException"
+#: What Lambda (and IAM in front of it) answers a call the role may not make.
+DENIED = frozenset({"AccessDeniedException", "AccessDenied"})
 
 
 class BotoLambdaConfig:
@@ -72,13 +86,18 @@ class BotoLambdaConfig:
         query = f"Qualifier={urllib.parse.quote(qualifier, safe='-_.~')}"
         try:
             reply = self._call(
-                f"/2015-03-31/functions/{name}", query, lambda: self.client.get_function(**_named(function, qualifier))
+                f"/2015-03-31/functions/{name}/configuration",
+                query,
+                lambda: self.client.get_function_configuration(**_named(function, qualifier)),
             )
         except OSError as exc:
             return Unavailable(f"could not read the configuration of {function}:{qualifier}: {exc}")
         if not reply.ok:
             return _refusal(function, qualifier, reply.code or f"HTTP {reply.status}", reply.message or "")
-        document = reply.document if isinstance(reply.document, dict) else {}
+        configuration = reply.document if isinstance(reply.document, dict) else {}
+        notes: list[str] = []
+        refused: list[str] = []
+        reserved = self._reserved(function, name, notes, refused)
         try:
             provisioned_reply = self._call(
                 f"/2019-09-30/functions/{name}/provisioned-concurrency",
@@ -86,9 +105,42 @@ class BotoLambdaConfig:
                 lambda: self.client.get_provisioned_concurrency_config(**_named(function, qualifier)),
             )
         except OSError as exc:
-            return _facts(document, 0, (f"provisioned concurrency unknown ({exc}); pinged as if none",))
-        provisioned, notes = _provisioned_of(provisioned_reply)
-        return _facts(document, provisioned, notes)
+            notes.append(f"provisioned concurrency unknown ({exc}); pinged as if none")
+            provisioned = 0
+        else:
+            provisioned = _provisioned_of(provisioned_reply, notes, refused)
+        timeout = configuration.get("Timeout")
+        return FunctionFacts(
+            timeout_s=float(timeout) if timeout else None,
+            reserved=reserved,
+            provisioned=provisioned,
+            notes=tuple(notes),
+            refused=tuple(refused),
+        )
+
+    def _reserved(self, function: str, name: str, notes: list[str], refused: list[str]) -> int | None:
+        """The function's reserved concurrency (None: none reserved, or unknown with a note)."""
+        try:
+            reply = self._call(
+                f"/2019-09-30/functions/{name}/concurrency",
+                "",
+                lambda: self.client.get_function_concurrency(FunctionName=function),
+            )
+        except OSError as exc:
+            notes.append(f"reserved concurrency unknown ({exc}); pinged without its headroom")
+            return None
+        if reply.ok and isinstance(reply.document, dict):
+            value = reply.document.get("ReservedConcurrentExecutions")
+            return int(value) if value is not None else None
+        if reply.code in DENIED:
+            refused.append("lambda:GetFunctionConcurrency")
+            notes.append(f"reserved concurrency unknown: {reply.code}: {reply.message}")
+        else:
+            notes.append(
+                f"reserved concurrency unknown ({reply.code or reply.status}: {reply.message}); "
+                "pinged without its headroom"
+            )
+        return None
 
     def _call(self, path: str, query: str, sdk_call: Callable[[], Any]) -> ApiReply:
         """One GET: over the invoker's signed path when there is one, else through boto3.
@@ -124,24 +176,21 @@ def _refusal(function: str, qualifier: str, code: str, message: str) -> Thermost
             f"function {function}:{qualifier} does not exist ({message}); check the name and that "
             "the version or alias is published"
         )
+    if code in DENIED:
+        return AccessDenied(
+            f"may not read the configuration of {function}:{qualifier} ({code}: {message}); grant "
+            "lambda:GetFunctionConfiguration on it (tag it thermostat:warm=true or list it in WarmFunctionArns)"
+        )
     return Unavailable(f"could not read the configuration of {function}:{qualifier}: {code}: {message}")
 
 
-def _facts(document: dict[str, Any], provisioned: int, notes: tuple[str, ...]) -> FunctionFacts:
-    timeout = (document.get("Configuration") or {}).get("Timeout")
-    reserved = (document.get("Concurrency") or {}).get("ReservedConcurrentExecutions")
-    return FunctionFacts(
-        timeout_s=float(timeout) if timeout else None,
-        reserved=int(reserved) if reserved is not None else None,
-        provisioned=provisioned,
-        notes=notes,
-    )
-
-
-def _provisioned_of(reply: ApiReply) -> tuple[int, tuple[str, ...]]:
+def _provisioned_of(reply: ApiReply, notes: list[str], refused: list[str]) -> int:
     if reply.ok and isinstance(reply.document, dict):
         # Allocated, not requested: environments still being prepared keep nothing warm yet.
-        return int(reply.document.get("AllocatedProvisionedConcurrentExecutions") or 0), ()
+        return int(reply.document.get("AllocatedProvisionedConcurrentExecutions") or 0)
     if reply.code == NO_PROVISIONED:
-        return 0, ()
-    return 0, (f"provisioned concurrency unknown ({reply.code or reply.status}: {reply.message}); pinged as if none",)
+        return 0
+    if reply.code in DENIED:
+        refused.append("lambda:GetProvisionedConcurrencyConfig")
+    notes.append(f"provisioned concurrency unknown ({reply.code or reply.status}: {reply.message}); pinged as if none")
+    return 0

@@ -16,9 +16,13 @@ Each template goes through four stages, and any failure exits 1 with what failed
    ``rate(5 minutez)``): cfn-lint only sees them once SAM has expanded the functions;
 3. **checkov** on the translated template;
 4. **policies**: thermostat's least-privilege rules, which neither tool enforces: no ``Resource:
-   "*"`` on ``lambda:InvokeFunction`` or on any write action, no invoke of every function without a
-   condition, no ``NotAction``/``NotResource`` grants, and a ``SourceArn`` on every
-   ``AWS::Lambda::Permission``.
+   "*"`` on ``lambda:InvokeFunction`` or on any write action; no Lambda action on every function
+   (``function:*``) without a condition; no S3 action on every bucket (``arn:…:s3:::*``, a bucket
+   glob of wildcards only); no ``lambda:GetFunction`` (it returns a URL of the code, and needs
+   ``lambda:ListTags`` on a tagged function: ``GetFunctionConfiguration`` reads the settings); no
+   ``NotAction``/``NotResource`` grants; and a ``SourceArn`` on every ``AWS::Lambda::Permission``.
+   Resources are judged with the parameters' defaults substituted (``${DeploymentBucketPattern}``
+   is judged as its default), and every role's statements are printed, one line each.
 
 Runs in its own environment (``.venv-sam``): aws-sam-translator pins its own pydantic, which must
 not meet the runtime's. Exit codes: 0 all templates pass, 1 a stage failed, 2 bad usage.
@@ -97,6 +101,9 @@ WRITE_ACTIONS_WITHOUT_RESOURCE_TYPES: dict[str, str] = {
 _READ_VERBS = ("get", "list", "describe", "head", "batchget", "query", "scan", "search", "lookup", "select")
 _INVOKE = re.compile(r"^(\*|lambda:\*|lambda:invoke\*|lambda:invokefunction|lambda:invokefunctionurl)$")
 _EVERY_FUNCTION = re.compile(r":function:\*$")
+#: A bucket (or its objects) named by wildcards only: every bucket in S3.
+_EVERY_BUCKET = re.compile(r":s3:::[*?]+(/.*)?$")
+_SUB_VARIABLE = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
 
 class StageFailed(Exception):
@@ -291,8 +298,18 @@ def _resource_texts(value: Any, parameters: dict[str, Any]) -> list[str]:
                 texts.append(default)
         elif isinstance(item, dict) and "Fn::Sub" in item:
             sub = item["Fn::Sub"]
-            texts.append(sub if isinstance(sub, str) else str(sub[0]))
+            texts.append(_with_defaults(sub if isinstance(sub, str) else str(sub[0]), parameters))
     return texts
+
+
+def _with_defaults(text: str, parameters: dict[str, Any]) -> str:
+    """``${Param}`` replaced by the parameter's default (pseudo-parameters and attributes stay)."""
+
+    def default(match: re.Match[str]) -> str:
+        value = (parameters.get(match.group(1)) or {}).get("Default")
+        return str(value) if isinstance(value, (str, int)) else match.group(0)
+
+    return _SUB_VARIABLE.sub(default, text)
 
 
 def _is_read(action: str) -> bool:
@@ -337,17 +354,100 @@ def policy_problems(template: dict[str, Any]) -> list[str]:
                 elif star and not _is_read(action) and action not in WRITE_ACTIONS_WITHOUT_RESOURCE_TYPES:
                     problems.append(f'{name}: write action {action} on Resource "*"; name the resources')
                 if (
-                    _INVOKE.match(action)
+                    (_INVOKE.match(action) or action.startswith("lambda:"))
                     and "Condition" not in statement
                     and any(_EVERY_FUNCTION.search(text) for text in resources)
                 ):
                     problems.append(f"{name}: {action} on every function without a Condition (e.g. a tag)")
+                if action.startswith("s3:") or action == "*":
+                    problems.extend(
+                        f"{name}: {action} on every bucket ({text}); name the buckets with a literal part"
+                        for text in resources
+                        if _EVERY_BUCKET.search(text)
+                    )
+                if action in {"lambda:getfunction", "lambda:get*", "lambda:getf*", "lambda:getfunc*"}:
+                    problems.append(
+                        f"{name}: {action} returns the code's URL and the environment (and needs lambda:ListTags "
+                        "on a tagged function); grant lambda:GetFunctionConfiguration"
+                    )
     for logical_id, resource in template["Resources"].items():
         if resource.get("Type") == "AWS::Lambda::Permission" and not (resource.get("Properties") or {}).get(
             "SourceArn"
         ):
             problems.append(f"{logical_id}: AWS::Lambda::Permission without SourceArn (anyone could use it)")
     return problems
+
+
+def _evaluate(value: Any, parameters: dict[str, Any], names: dict[str, Any] | None = None) -> Any:
+    """Intrinsics evaluated for reading: a parameter is its default, or ``<Name>`` when that is empty.
+
+    ``Sub``, ``Join``, ``Split``, ``Ref`` and ``GetAtt`` (as ``${Resource.Attr}``); pseudo
+    parameters stay ``${AWS::…}``; anything else is shown as compact JSON.
+    """
+    names = names or {}
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return [_evaluate(item, parameters, names) for item in value]
+    if not isinstance(value, dict) or len(value) != 1:
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    ((function, argument),) = value.items()
+    if function == "Ref":
+        if argument in names:
+            return names[argument]
+        default = (parameters.get(argument) or {}).get("Default")
+        if argument in parameters:
+            return str(default) if default not in (None, "") else f"<{argument}>"
+        return f"${{{argument}}}"
+    if function == "Fn::GetAtt":
+        return f"${{{'.'.join(map(str, argument))}}}"
+    if function == "Fn::Sub":
+        text, local = (argument, {}) if isinstance(argument, str) else (argument[0], argument[1])
+        scope = {**names, **{key: _evaluate(item, parameters, names) for key, item in local.items()}}
+
+        def variable(match: re.Match[str]) -> str:
+            found = _evaluate({"Ref": match.group(1)}, parameters, scope)
+            return str(found)
+
+        return _SUB_VARIABLE.sub(variable, str(text))
+    if function == "Fn::Join":
+        separator, items = argument
+        evaluated = _evaluate(items, parameters, names)
+        flat = evaluated if isinstance(evaluated, list) else [evaluated]
+        return str(separator).join(str(item) for item in flat)
+    if function == "Fn::Split":
+        separator, text = argument
+        return str(_evaluate(text, parameters, names)).split(str(separator))
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _shown(value: Any, parameters: dict[str, Any]) -> str:
+    """A resource or condition as one short text (see :func:`_evaluate`)."""
+    evaluated = _evaluate(value, parameters)
+    return "; ".join(map(str, evaluated)) if isinstance(evaluated, list) else str(evaluated)
+
+
+def statements_by_role(template: dict[str, Any]) -> dict[str, list[str]]:
+    """Every Allow statement of every role and policy, one line each: ``Sid: actions on resources [if …]``.
+
+    Both branches of an ``Fn::If`` are listed (each deploys under some parameters).
+    """
+    parameters = template.get("Parameters") or {}
+    found: dict[str, list[str]] = {}
+    for where, document in _policy_documents(template):
+        lines = found.setdefault(where, [])
+        if not isinstance(document, dict):
+            continue
+        for index, statement in enumerate(_as_list(document.get("Statement") or [])):
+            if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+                continue
+            actions = ", ".join(str(a) for a in _as_list(statement.get("Action") or []))
+            resources = "; ".join(_shown(r, parameters) for r in _as_list(statement.get("Resource")))
+            line = f"{statement.get('Sid') or index}: {actions} on {resources}"
+            if "Condition" in statement:
+                line += f" if {_shown(statement['Condition'], parameters)}"
+            lines.append(line)
+    return found
 
 
 def check_policies(template: dict[str, Any]) -> str:
@@ -370,6 +470,7 @@ class Outcome:
         self.translated_file: Path | None = None
         self.stages: dict[str, list[str] | None] = dict.fromkeys(STAGES)
         self.details: dict[str, str] = {}
+        self.statements: dict[str, list[str]] = {}
 
     @property
     def ok(self) -> bool:
@@ -386,6 +487,12 @@ class Outcome:
             print(f"  {stage:<10} FAILED")
             for problem in problems:
                 print(f"      - {_shorten(problem)}")
+        if self.statements:
+            print("  statements (parameter defaults substituted; both branches of each condition)")
+            for role, lines in self.statements.items():
+                print(f"    {role}")
+                for line in lines:
+                    print(f"      {line}")
 
 
 STAGES = ("translate", "cfn-lint", "checkov", "policies")
@@ -422,6 +529,7 @@ def validate(paths: list[Path], translated_dir: Path) -> list[Outcome]:
         outcome.translated_file = target
         _stage(outcome, "cfn-lint", lambda target=target: cfn_lint(target))
         _stage(outcome, "policies", lambda outcome=outcome: check_policies(outcome.translated or {}))
+        outcome.statements = statements_by_role(outcome.translated)
 
     scanned = {outcome.translated_file: outcome for outcome in outcomes if outcome.translated_file is not None}
     if scanned:

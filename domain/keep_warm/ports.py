@@ -30,14 +30,18 @@ class FunctionFacts(BaseModel):
     provisioned: int = Field(default=0, ge=0)
     #: What could not be read and was assumed (reported as the target's warnings).
     notes: tuple[str, ...] = ()
+    #: The look-ups the role was refused (``AccessDeniedException``), e.g. ``lambda:GetFunctionConcurrency``:
+    #: the round pings such a target cautiously, since a missing limit may be a real one.
+    refused: tuple[str, ...] = ()
 
 
 class LambdaConfig(Protocol):
     """Port: read a function's timeout and concurrency settings (cached for one round)."""
 
     def describe(self, function: str, qualifier: str) -> FunctionFacts:
-        """The facts of ``function:qualifier``; ``NotFound`` when it does not exist,
-        ``Unavailable`` when they cannot be read (the round then pings without those limits)."""
+        """The facts of ``function:qualifier``; ``NotFound`` when it does not exist, ``AccessDenied``
+        when the role may not read them (the round then pings cautiously), ``Unavailable`` when they
+        cannot be read otherwise (the round then pings without those limits)."""
         ...
 
 

@@ -45,6 +45,8 @@ class TargetReport(BaseModel):
     throttle_reasons: dict[str, int] = Field(default_factory=dict)
     top_up: int = 0
     capped_by: str | None = None
+    #: The look-ups the role was refused (each also a warning); the target was pinged cautiously.
+    refused_lookups: list[str] = Field(default_factory=list)
     provisioned: int | None = None
     reserved: int | None = None
     error: str | None = None
@@ -57,7 +59,7 @@ class TargetReport(BaseModel):
         if self.skipped is not None:
             return self.skipped in (Skip.DISABLED, Skip.PROVISIONED)
         short = self.environments is not None and self.environments < self.planned
-        return not (self.errors or self.throttled or self.not_attempted or self.error or short)
+        return not (self.errors or self.throttled or self.not_attempted or self.error or short or self.refused_lookups)
 
 
 class RoundReport(BaseModel):
@@ -68,6 +70,8 @@ class RoundReport(BaseModel):
     sent: int = 0
     duration_ms: float = 0.0
     max_in_flight: int = 0
+    #: Targets with a refused look-up (AccessDenied), pinged cautiously: a permission is missing.
+    lookups_refused: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document the handler returns and logs."""
@@ -75,7 +79,7 @@ class RoundReport(BaseModel):
 
     @property
     def unhealthy(self) -> list[TargetReport]:
-        """Targets with errors, throttles, unsent pings or a resolve failure."""
+        """Targets with errors, throttles, unsent pings, a refused look-up or a resolve failure."""
         return [target for target in self.targets if not target.healthy]
 
 

@@ -6,7 +6,10 @@ One round, for one group of targets:
    provisioned concurrency) and its payload (a ``payloadS3`` object is read once per round).
 2. **Plan**: skip a target whose provisioned concurrency already covers it; never send more than
    the reserved concurrency minus a headroom (shared by every qualifier of one function); never
-   more than the global in-flight cap, so that one target's pings can all overlap.
+   more than the global in-flight cap, so that one target's pings can all overlap. A function
+   whose look-up was refused (``AccessDenied``: its reserved concurrency is unknown, and may be
+   small) gets at most ``cautious_pings`` pings in the round, shared by its qualifiers and never
+   topped up, and a counted warning.
 3. **Fan out**: each target's pings are launched together (they must overlap to reach distinct
    environments), only when the global cap has room for all of them; a batch is not launched
    when the deadline leaves too little time for its hold, and is reported as not attempted.
@@ -30,7 +33,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.deadline import Clock, Deadline
-from domain.errors import InvalidInput, NotFound, ThermostatError, Unavailable
+from domain.errors import AccessDenied, InvalidInput, NotFound, ThermostatError, Unavailable
 from domain.keep_warm.peers import peer_fan_out
 from domain.keep_warm.ports import Dispatcher, Flight, FunctionFacts, LambdaConfig, PayloadLoader, PingBatch
 from domain.keep_warm.reports import RoundReport, Skip, Tally, TargetReport, count, finish
@@ -56,6 +59,9 @@ class RoundPolicy(BaseModel):
     launch_margin_s: float = Field(default=0.25, ge=0.0)
     top_up: bool = True
     allowed_buckets: frozenset[str] = frozenset()
+    #: Pings per function (all its qualifiers together) when a look-up was refused: one keeps one
+    #: environment warm and takes at most one unit of a reserved concurrency nobody could read.
+    cautious_pings: int = Field(default=1, ge=1)
 
     def headroom(self, reserved: int) -> int:
         """How much of ``reserved`` keep-warm leaves untouched."""
@@ -72,6 +78,8 @@ class _Resolved:
     facts: FunctionFacts | None = None
     payload: bytes | None = None
     planned: int = 0
+    #: A look-up was refused: the facts may lack a real limit.
+    cautious: bool = False
 
 
 @dataclass
@@ -116,6 +124,29 @@ def _load(loader: PayloadLoader, uri: str) -> bytes | ThermostatError:
 _Looked = FunctionFacts | bytes | ThermostatError
 
 
+def _take_facts(item: _Resolved, outcome: _Looked, policy: RoundPolicy) -> None:
+    """Record a look-up's answer (facts, or why there are none) on ``item`` and its report."""
+    report = item.report
+    if isinstance(outcome, AccessDenied):
+        # Refused is not "no limit": the reserved concurrency may be small, so ping cautiously.
+        item.cautious = True
+        report.refused_lookups.append("lambda:GetFunctionConfiguration")
+        report.warnings.append(f"{outcome}; pinged cautiously (at most {policy.cautious_pings})")
+    elif isinstance(outcome, ThermostatError):
+        # Without the facts the round still pings, with the default timeout and no caps.
+        report.warnings.append(f"could not read the function's configuration: {outcome}")
+    elif isinstance(outcome, FunctionFacts):
+        item.facts = outcome
+        report.provisioned, report.reserved = outcome.provisioned, outcome.reserved
+        report.warnings.extend(outcome.notes)
+        if outcome.refused:
+            item.cautious = True
+            report.refused_lookups.extend(outcome.refused)
+            report.warnings.append(
+                f"refused: {', '.join(outcome.refused)}; pinged cautiously (at most {policy.cautious_pings})"
+            )
+
+
 def _resolve(
     targets: Sequence[Target],
     reports: dict[str, TargetReport],
@@ -156,13 +187,7 @@ def _resolve(
         if isinstance(outcome, NotFound):
             report.skipped, report.error = Skip.INVALID, str(outcome)
             continue
-        if isinstance(outcome, ThermostatError):
-            # Without the facts the round still pings, with the default timeout and no caps.
-            report.warnings.append(f"could not read the function's configuration: {outcome}")
-        elif isinstance(outcome, FunctionFacts):
-            item.facts = outcome
-            report.provisioned, report.reserved = outcome.provisioned, outcome.reserved
-            report.warnings.extend(outcome.notes)
+        _take_facts(item, outcome, policy)
         if target.payload_s3 is not None:
             loaded = answers[slots["payload", target.payload_s3]]
             if loaded is None:
@@ -179,10 +204,24 @@ def _resolve(
 def _plan(items: Iterable[_Resolved], policy: RoundPolicy) -> list[_Resolved]:
     """Apply the provisioned skip, the reserved-concurrency budget and the in-flight cap."""
     budgets: dict[str, int] = {}
+    cautious: dict[str, int] = {}
     planned: list[_Resolved] = []
     for item in items:
         target, report, facts = item.target, item.report, item.facts
         want = target.concurrency
+        if item.cautious:
+            left = cautious.setdefault(target.function_name, policy.cautious_pings)
+            if left <= 0:
+                report.skipped = Skip.NO_HEADROOM
+                report.error = (
+                    f"a look-up was refused ({', '.join(report.refused_lookups)}) and the cautious cap of "
+                    f"{policy.cautious_pings} ping(s) for {target.function_name} went to another qualifier: "
+                    "grant the look-up permissions"
+                )
+                continue
+            if left < want:
+                want, report.capped_by = left, "refused_lookup"
+            cautious[target.function_name] = left - want
         if facts is not None and facts.provisioned >= want:
             report.skipped = Skip.PROVISIONED
             continue
@@ -308,6 +347,7 @@ def run_round(
             and not report.not_attempted
             and not tally.not_found
             and item.payload is None
+            and not item.cautious  # the cautious cap is on the round's pings, not per batch
         ):
             top_ups.append((item, _batch(item, round_id, _top_up_hold(item.target.hold_ms), policy, top_up=True)))
     for _, batch in top_ups:
@@ -327,6 +367,7 @@ def run_round(
         group=group,
         targets=ordered,
         sent=sent,
+        lookups_refused=sum(1 for report in ordered if report.refused_lookups),
         duration_ms=round((clock() - started) * 1000.0, 3),
         max_in_flight=policy.max_in_flight,
     )

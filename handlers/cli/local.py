@@ -71,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     _say("thermostat local: starting moto, the local Lambda runner, EventBridge and CodeDeploy on 127.0.0.1 ...")
     with stack:
         _say(f"   ready in {time.monotonic() - started:.1f} s")
+        if stack.claim is not None and stack.claim.replaced is not None:
+            _say(f"   replaced {stack.claim.state_file}, left by a stack that is gone (pid {stack.claim.replaced})")
         for name, url in sorted(stack.endpoints.items()):
             _say(f"   {name}={url}")
         _say("")

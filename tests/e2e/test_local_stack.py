@@ -146,3 +146,71 @@ def test_make_runs_command_prints_one_json_document_with_json(tmp_path: Path) ->
     assert document["ok"] is True
     assert all(check["ok"] for check in document["checks"])
     assert "Deployment Bucket Resolved events" in done.stderr
+
+
+def _wait_for_state(state: Path, process: subprocess.Popen[str], pid: int) -> dict[str, Any]:
+    """The state file once it names ``pid`` (bounded: 60 s, or until the process exits)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            recorded: dict[str, Any] = json.loads(state.read_text())
+        except (FileNotFoundError, ValueError):
+            recorded = {}
+        if recorded.get("pid") == pid:
+            return recorded
+        time.sleep(0.2)
+    raise AssertionError(f"thermostat local (pid {pid}) did not write {state} in 60 s")
+
+
+def _kill_group(process: subprocess.Popen[str], sig: int) -> str:
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+    out, _ = process.communicate(timeout=60)
+    return out
+
+
+def test_a_second_thermostat_local_refuses_and_a_killed_ones_state_is_replaced() -> None:
+    # Issue 12, item 8: one serving stack per checkout; a state file left by a killed one is stale.
+    state = ROOT / ".thermostat" / "local.json"
+    if state.exists():
+        pytest.skip("another `thermostat local` is running from this checkout")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "THERMOSTAT_"))}
+    first = _start_local()
+    third: subprocess.Popen[str] | None = None
+    try:
+        # Given a serving `thermostat local`
+        _wait_for_state(state, first, first.pid)
+
+        # When a second one starts in the same checkout
+        second = subprocess.run(
+            [sys.executable, "-m", "handlers.cli", "local"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+        # Then it refuses, naming the first, and leaves the first's state file as it was
+        assert second.returncode == 1, second.stdout + second.stderr
+        assert f"another `thermostat local` (pid {first.pid})" in second.stderr
+        assert json.loads(state.read_text())["pid"] == first.pid
+
+        # When the first is killed (no clean-up runs) and a new one starts
+        _kill_group(first, signal.SIGKILL)
+        assert json.loads(state.read_text())["pid"] == first.pid  # left behind, stale
+        third = _start_local()
+
+        # Then the new one recognises the stale file, replaces it, and serves
+        recorded = _wait_for_state(state, third, third.pid)
+        assert recorded["endpoints"]["AWS_ENDPOINT_URL_LAMBDA"].startswith("http://127.0.0.1:")
+        out = _kill_group(third, signal.SIGINT)
+        assert third.returncode == 0, out
+        assert f"left by a stack that is gone (pid {first.pid})" in out
+        assert not state.exists()
+    finally:
+        for process in (first, third):
+            if process is not None and process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)

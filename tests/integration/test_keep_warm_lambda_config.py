@@ -1,4 +1,5 @@
-"""BotoLambdaConfig against the local Lambda endpoint (GetFunction, GetProvisionedConcurrencyConfig)."""
+"""BotoLambdaConfig against the local Lambda endpoint (GetFunctionConfiguration, GetFunctionConcurrency,
+GetProvisionedConcurrencyConfig)."""
 
 from __future__ import annotations
 
@@ -70,8 +71,10 @@ def test_answers_and_failures_are_cached_for_the_round(endpoint: LambdaEndpoint,
         config.describe("plain", "live")
         with pytest.raises(NotFound):
             config.describe("ghost", "live")
-    assert endpoint.operations["GET function"] == 2  # one GetFunction each, not three
+    assert endpoint.operations["GET configuration"] == 2  # one GetFunctionConfiguration each, not three
+    assert endpoint.operations["GET concurrency"] == 1
     assert endpoint.operations["GET provisioned-concurrency"] == 1
+    assert endpoint.operations["GET function"] == 0  # never GetFunction: code URL, and ListTags on tagged functions
 
 
 @pytest.mark.parametrize("path", ["sdk", "signed"])

@@ -68,6 +68,16 @@ def test_the_application_and_the_example_pass_every_stage() -> None:
         for stage in ("translate", "cfn-lint", "checkov", "policies"):
             assert re.search(rf"^\s+{stage}\s+ok\b", section, re.MULTILINE), section
     assert "2 template(s) passed" in run.out
+    # And every role's statements are printed: keep-warm reads its targets scoped like its pings
+    section = run.section(TEMPLATE)
+    assert (
+        "      InspectTaggedTargets: lambda:GetFunctionConfiguration, lambda:GetFunctionConcurrency, "
+        "lambda:GetProvisionedConcurrencyConfig on arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}"
+        ':function:* if {"StringEquals":{"aws:ResourceTag/thermostat:warm":"true"}}'
+    ) in section
+    assert "s3:CreateBucket, s3:PutBucketTagging" in section
+    assert "on arn:${AWS::Partition}:s3:::*-????????" in section
+    assert "GetFunction," not in section
 
 
 @dataclass(frozen=True)
@@ -103,13 +113,56 @@ BREAKS = [
     ),
     Break(
         "wildcard-invoke",
+        "              Action: lambda:InvokeFunction\n"
         '              Resource: !Sub "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:*"\n'
         "              Condition:\n"
         "                StringEquals:\n"
         '                  aws:ResourceTag/thermostat:warm: "true"\n',
-        '              Resource: "*"\n',
+        '              Action: lambda:InvokeFunction\n              Resource: "*"\n',
         "policies",
         'statement PingTaggedFunctions: lambda:invokefunction on Resource "*"',
+    ),
+    # Issue 12, item 5: the deployment function on every bucket, through the parameter's default
+    # (the template's own AllowedPattern is relaxed too, so that only the policies stage can object).
+    Break(
+        "every-bucket",
+        '    Default: "*-????????"\n    MaxLength: 63\n'
+        '    # An IAM glob with at least one literal character: "*" alone would be every bucket in S3.\n'
+        '    AllowedPattern: "^[a-z0-9.*?-]*[a-z0-9.-][a-z0-9.*?-]*$"\n',
+        '    Default: "*"\n    MaxLength: 63\n    AllowedPattern: "^[a-z0-9.*?-]{1,63}$"\n',
+        "policies",
+        "statement DeploymentBuckets: s3:createbucket on every bucket (arn:${AWS::Partition}:s3:::*)",
+    ),
+    # ... and the template's own check refuses "*" as the default
+    Break(
+        "every-bucket-default",
+        '    Default: "*-????????"\n',
+        '    Default: "*"\n',
+        "cfn-lint",
+        "E2015 at Parameters/DeploymentBucketPattern/Default: Default should be allowed by AllowedPattern",
+    ),
+    # Keep-warm's look-ups on every function without the tag condition the pings have
+    Break(
+        "unconditioned-look-ups",
+        "                - lambda:GetProvisionedConcurrencyConfig\n"
+        '              Resource: !Sub "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:*"\n'
+        "              Condition:\n"
+        "                StringEquals:\n"
+        '                  aws:ResourceTag/thermostat:warm: "true"\n',
+        "                - lambda:GetProvisionedConcurrencyConfig\n"
+        '              Resource: !Sub "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:*"\n',
+        "policies",
+        "statement InspectTaggedTargets: lambda:getfunctionconfiguration on every function without a Condition",
+    ),
+    # GetFunction (code URL, environment; ListTags on tagged functions) where the configuration suffices
+    Break(
+        "get-function",
+        "                - lambda:GetFunctionConfiguration\n                - lambda:GetFunctionConcurrency\n"
+        "                - lambda:GetProvisionedConcurrencyConfig\n              Resource: !Sub",
+        "                - lambda:GetFunction\n                - lambda:GetFunctionConcurrency\n"
+        "                - lambda:GetProvisionedConcurrencyConfig\n              Resource: !Sub",
+        "policies",
+        "statement InspectTaggedTargets: lambda:getfunction returns the code's URL",
     ),
     Break(
         "no-point-in-time-recovery",

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from domain.deadline import Deadline
-from domain.errors import InvalidInput, NotFound, Unavailable
+from domain.errors import AccessDenied, InvalidInput, NotFound, Unavailable
 from domain.invocation import InvocationRequest, InvocationResult, Outcome
 from domain.keep_warm import FunctionFacts, RoundPolicy, RoundReport, keep_warm
 from domain.targets import Target, TargetProblem, make_target
@@ -82,15 +82,23 @@ class FakeFleet:
         self._lock = threading.Condition()
         self._arrivals: Counter[str] = Counter()
         self.config_unavailable = False
+        #: Raise AccessDenied (the role may not read the configuration) instead of answering.
+        self.config_denied = False
+        #: Answer facts that name these refused look-ups (a partial answer).
+        self.refused: tuple[str, ...] = ()
 
     # -- LambdaConfig
     def describe(self, function: str, qualifier: str) -> FunctionFacts:
         self.describes[function] += 1
         if self.config_unavailable:
-            raise Unavailable("AccessDeniedException: not allowed to call GetFunction")
+            raise Unavailable("ThrottlingException: Rate exceeded")
+        if self.config_denied:
+            raise AccessDenied("may not read the configuration (AccessDeniedException: not authorized)")
         spec = self.functions.get(function)
         if spec is None or qualifier not in spec.qualifiers:
             raise NotFound(f"function {function}:{qualifier} not found")
+        if self.refused:
+            return FunctionFacts(timeout_s=spec.timeout_s, provisioned=spec.provisioned, refused=self.refused)
         return FunctionFacts(timeout_s=spec.timeout_s, reserved=spec.reserved, provisioned=spec.provisioned)
 
     # -- FunctionInvoker
@@ -401,11 +409,55 @@ def test_when_the_configuration_cannot_be_read_the_target_is_still_pinged(execut
     fleet.config_unavailable = True
     row = only(play(fleet, [target("api", concurrency=3), target("ghost", concurrency=2)], executor), "api")
     assert row["environments"] == 3
-    assert "AccessDeniedException" in row["warnings"][0]
+    assert "ThrottlingException" in row["warnings"][0]
+    assert row["refused_lookups"] == []
     # Without the look-up, an unknown function is discovered by its pings, and not topped up
     ghost = only(play(fleet, [target("ghost", concurrency=2)], executor), "ghost")
     assert (ghost["sent"], ghost["errors"], ghost["top_up"]) == (2, 2, 0)
     assert "not_found" in ghost["error"]
+
+
+def test_a_refused_look_up_makes_the_function_cautious_across_its_qualifiers(executor) -> None:
+    # Given a function whose configuration the role may not read, with two targets (two qualifiers)
+    fleet = FakeFleet(FakeFunction("api", reserved=2))
+    fleet.config_denied = True
+    targets: list[Target | TargetProblem] = [target("api", concurrency=5), target("api", "7", concurrency=5)]
+
+    # When a round runs
+    report = play(fleet, targets, executor)
+
+    # Then the function got one ping in all (the cautious cap), each target says why, and the
+    # round counts the refusals; neither target reads as healthy
+    live, seven = only(report, "api"), only(report, "api", "7")
+    assert fleet.per_function["api"] == 1
+    assert (live["sent"], live["capped_by"], live["refused_lookups"]) == (
+        1,
+        "refused_lookup",
+        ["lambda:GetFunctionConfiguration"],
+    )
+    assert (seven["sent"], seven["skipped"]) == (0, "no_headroom")
+    assert "cautious cap of 1 ping(s) for api went to another qualifier" in seven["error"]
+    assert "pinged cautiously (at most 1)" in live["warnings"][0]
+    assert report.lookups_refused == 2
+    assert {row.qualifier for row in report.unhealthy} == {"live", "7"}
+
+
+def test_a_partly_refused_look_up_is_cautious_too_and_the_cap_is_a_policy(executor) -> None:
+    # Given facts that came back without the reserved concurrency (GetFunctionConcurrency refused)
+    fleet = FakeFleet(FakeFunction("api"))
+    fleet.refused = ("lambda:GetFunctionConcurrency",)
+
+    # When rounds run with the default cap and with a cap of 3
+    default = only(play(fleet, [target("api", concurrency=8)], executor), "api")
+    wider = only(play(fleet, [target("api", concurrency=8)], executor, cautious_pings=3), "api")
+
+    # Then each sends no more than its cap and names what was refused
+    assert (default["planned"], default["sent"], default["refused_lookups"]) == (
+        1,
+        1,
+        ["lambda:GetFunctionConcurrency"],
+    )
+    assert (wider["planned"], wider["sent"]) == (3, 3)
 
 
 def test_a_payload_s3_is_read_once_per_round_and_sent_verbatim(executor) -> None:

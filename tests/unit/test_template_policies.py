@@ -54,7 +54,12 @@ def test_a_scoped_template_is_clean() -> None:
             {"Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:*"},
             Condition={"StringEquals": {"aws:ResourceTag/thermostat:warm": "true"}},
         ),
-        _allow("s3:CreateBucket", {"Fn::Sub": "arn:${AWS::Partition}:s3:::*"}),
+        _allow("s3:CreateBucket", {"Fn::Sub": "arn:${AWS::Partition}:s3:::deploy-*"}),
+        _allow(
+            ["lambda:GetFunctionConfiguration", "lambda:GetFunctionConcurrency"],
+            {"Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:*"},
+            Condition={"StringEquals": {"aws:ResourceTag/thermostat:warm": "true"}},
+        ),
     )
 
     # When the policies are checked
@@ -271,3 +276,101 @@ def test_a_file_that_is_not_a_template_is_a_clear_failure(tmp_path: Path) -> Non
     # Then each failure names the file and the problem
     assert missing.value.problems == [f"{not_template} is not a CloudFormation template: no Resources mapping"]
     assert str(not_yaml) in broken.value.problems[0]
+
+
+EVERY_FUNCTION = {"Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:*"}
+
+
+@pytest.mark.parametrize(
+    ("resource", "parameters"),
+    [
+        ({"Fn::Sub": "arn:${AWS::Partition}:s3:::*"}, {}),
+        ("arn:aws:s3:::*/*", {}),
+        ({"Fn::Sub": "arn:aws:s3:::??*"}, {}),
+        # the template's own shape: the bucket glob is a parameter, judged by its default
+        ({"Fn::Sub": "arn:${AWS::Partition}:s3:::${Pattern}"}, {"Pattern": {"Type": "String", "Default": "*"}}),
+    ],
+    ids=["star", "objects-of-every-bucket", "wildcards-only", "parameter-default"],
+)
+def test_an_s3_action_on_every_bucket_is_refused(resource: Any, parameters: dict[str, Any]) -> None:
+    # Given S3 actions (a write and a read) on a bucket glob made of wildcards only
+    template = _role(_allow(["s3:CreateBucket", "s3:ListBucket"], resource, Sid="Buckets"), parameters=parameters)
+
+    # When the policies are checked
+    found = problems(template)
+
+    # Then each action is reported as one on every bucket
+    assert [line.split(": ", 1)[1].split(" on ")[0] for line in found] == ["s3:createbucket", "s3:listbucket"]
+    assert all("on every bucket" in line and "statement Buckets" in line for line in found), found
+
+
+def test_a_bucket_glob_with_a_literal_part_is_allowed() -> None:
+    # Given thermostat's own naming scheme as the glob, straight and through a parameter default
+    template = _role(
+        _allow("s3:CreateBucket", "arn:aws:s3:::*-????????"),
+        _allow("s3:PutBucketTagging", {"Fn::Sub": "arn:aws:s3:::${Pattern}"}),
+        parameters={"Pattern": {"Type": "String", "Default": "shop-*"}},
+    )
+
+    # When the policies are checked
+    found = problems(template)
+
+    # Then nothing is reported
+    assert found == []
+
+
+@pytest.mark.parametrize(
+    "action",
+    ["lambda:GetFunctionConfiguration", "lambda:GetFunctionConcurrency", "lambda:GetProvisionedConcurrencyConfig"],
+)
+def test_a_lambda_read_of_every_function_needs_a_condition(action: str) -> None:
+    # Given a read of every function of the account (it returns their environments) without a Condition
+    template = _role(_allow(action, EVERY_FUNCTION))
+
+    # When the policies are checked
+    found = problems(template)
+
+    # Then it is reported like an unconditioned invoke
+    assert found == [f"FnRole/inline statement 0: {action.lower()} on every function without a Condition (e.g. a tag)"]
+
+
+@pytest.mark.parametrize("action", ["lambda:GetFunction", "lambda:Get*"])
+def test_get_function_is_refused_even_when_scoped(action: str) -> None:
+    # Given GetFunction on one function (it returns a URL of the code; on a tagged function it needs ListTags)
+    template = _role(_allow(action, SCOPED))
+
+    # When the policies are checked
+    found = problems(template)
+
+    # Then it is reported with the least-privileged call to grant instead
+    assert len(found) == 1
+    assert "grant lambda:GetFunctionConfiguration" in found[0]
+
+
+def test_statements_are_listed_per_role_with_defaults_and_placeholders() -> None:
+    # Given a role with a conditioned statement and one built from a parameter list (empty by default)
+    listed = {
+        "Fn::Split": [
+            ",",
+            {"Fn::Sub": ["${Arns}:*", {"Arns": {"Fn::Join": [":*,", {"Fn::Split": [",", {"Ref": "Arns"}]}]}}]},
+        ]
+    }
+    template = _role(
+        _allow("lambda:InvokeFunction", EVERY_FUNCTION, Sid="Tagged", Condition={"StringEquals": {"k": "v"}}),
+        _allow("lambda:InvokeFunction", listed, Sid="Listed"),
+        _allow("s3:CreateBucket", {"Fn::Sub": "arn:${AWS::Partition}:s3:::${Pattern}"}, Sid="Buckets"),
+        parameters={"Arns": {"Type": "String", "Default": ""}, "Pattern": {"Type": "String", "Default": "*-????????"}},
+    )
+
+    # When the statements are listed
+    listed_lines = validate_module().statements_by_role(template)
+
+    # Then each is one readable line: defaults substituted, an empty list shown by its name
+    assert listed_lines == {
+        "FnRole/inline": [
+            "Tagged: lambda:InvokeFunction on arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:* "
+            'if {"StringEquals":{"k":"v"}}',
+            "Listed: lambda:InvokeFunction on <Arns>:*",
+            "Buckets: s3:CreateBucket on arn:${AWS::Partition}:s3:::*-????????",
+        ]
+    }
