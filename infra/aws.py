@@ -8,8 +8,8 @@ Configuration follows botocore's own chain, and thermostat fills only the gaps i
 region is ``AWS_REGION``, ``AWS_DEFAULT_REGION``, the selected profile's ``region`` in the config
 file (``AWS_PROFILE`` / ``AWS_CONFIG_FILE``), and only then us-east-1; the retry mode and attempts
 are the user's (``AWS_RETRY_MODE``, ``AWS_MAX_ATTEMPTS``, the profile's ``retry_mode`` and
-``max_attempts``), and only where none is set does thermostat ask for few attempts (a retry storm
-on throttling makes the throttling worse). botocore's own default mode is ``standard``.
+``max_attempts``), and only where none is set does thermostat ask for the standard mode and few
+attempts (a retry storm on throttling makes the throttling worse).
 
 Clients come from one botocore session per process, not from a boto3 session: a boto3 client
 is that same botocore client, but ``import boto3`` (with s3transfer) and boto3's session cost
@@ -98,6 +98,23 @@ def user_max_attempts() -> int | None:
     return int(value) if value is not None else None
 
 
+def user_retry_mode() -> str | None:
+    """The retry mode the user chose (``AWS_RETRY_MODE``, else the profile's ``retry_mode``), if any.
+
+    Asked apart from :func:`configured` because botocore's chain ends in a default of its own
+    (``legacy`` in older releases, ``standard`` in newer ones), which is not the user's choice.
+    """
+    with _lock:
+        session = botocore_session()
+        value = os.environ.get("AWS_RETRY_MODE") or session.get_scoped_config().get("retry_mode")
+    return str(value) if value else None
+
+
+def retry_mode() -> str:
+    """The retry mode thermostat's clients use: the user's, else ``standard``."""
+    return user_retry_mode() or "standard"
+
+
 def forget_sessions() -> None:
     """Drop the process's botocore session: the next client is built from a new one.
 
@@ -128,8 +145,8 @@ def client(
     ``max_attempts`` is botocore's client-config value: the number of RETRIES after the first
     attempt (0 → exactly one request, for callers that own their retries); given, it is used
     as is. None: the user's ``AWS_MAX_ATTEMPTS`` / profile ``max_attempts`` when set, else
-    :data:`DEFAULT_MAX_ATTEMPTS`. The retry mode is never set here: botocore reads
-    ``AWS_RETRY_MODE`` / the profile's ``retry_mode`` and defaults to ``standard``.
+    :data:`DEFAULT_MAX_ATTEMPTS`. The retry mode is the user's (``AWS_RETRY_MODE`` / the
+    profile's ``retry_mode``, read by botocore), else ``standard``.
 
     ``max_pool_connections`` should match the fan-out that will use the client: the default pool
     of 10 makes urllib3 open and discard extra connections (a new TLS handshake each on AWS).
@@ -144,10 +161,15 @@ def client(
     if read_timeout is not None:
         options["read_timeout"] = read_timeout
     with _lock:
+        retries: dict[str, Any] = {}
         if max_attempts is not None:
-            options["retries"] = {"max_attempts": max_attempts}
+            retries["max_attempts"] = max_attempts
         elif user_max_attempts() is None:
-            options["retries"] = {"max_attempts": DEFAULT_MAX_ATTEMPTS}
+            retries["max_attempts"] = DEFAULT_MAX_ATTEMPTS
+        if user_retry_mode() is None:
+            retries["mode"] = "standard"
+        if retries:
+            options["retries"] = retries
         factory: Any = botocore_session()  # the stubs overload on literal names; callers annotate the client
         return factory.create_client(service, region_name=region_name or region(), config=Config(**options))
 

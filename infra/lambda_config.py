@@ -42,9 +42,13 @@ class BotoLambdaConfig:
         *,
         pool_size: int = 10,
         invoker: BotoFunctionInvoker | None = None,
+        read_timeout_s: float = 5.0,
     ) -> None:
-        self._client = aws.LazyClient(client, lambda: aws.client("lambda", max_pool_connections=self._pool_size))
+        self._client = aws.LazyClient(
+            client, lambda: aws.client("lambda", max_pool_connections=self._pool_size, read_timeout=read_timeout_s)
+        )
         self._invoker = invoker
+        self._read_timeout_s = read_timeout_s
         self._pool_size = pool_size
         self._cache: dict[tuple[str, str], FunctionFacts | ThermostatError] = {}
         self._lock = threading.Lock()
@@ -72,7 +76,10 @@ class BotoLambdaConfig:
         query = f"Qualifier={urllib.parse.quote(qualifier, safe='-_.~')}"
         try:
             reply = self._call(
-                f"/2015-03-31/functions/{name}", query, lambda: self.client.get_function(**_named(function, qualifier))
+                "GetFunction",
+                f"/2015-03-31/functions/{name}",
+                query,
+                lambda: self.client.get_function(**_named(function, qualifier)),
             )
         except OSError as exc:
             return Unavailable(f"could not read the configuration of {function}:{qualifier}: {exc}")
@@ -81,6 +88,7 @@ class BotoLambdaConfig:
         document = reply.document if isinstance(reply.document, dict) else {}
         try:
             provisioned_reply = self._call(
+                "GetProvisionedConcurrencyConfig",
                 f"/2019-09-30/functions/{name}/provisioned-concurrency",
                 query,
                 lambda: self.client.get_provisioned_concurrency_config(**_named(function, qualifier)),
@@ -90,14 +98,14 @@ class BotoLambdaConfig:
         provisioned, notes = _provisioned_of(provisioned_reply)
         return _facts(document, provisioned, notes)
 
-    def _call(self, path: str, query: str, sdk_call: Callable[[], Any]) -> ApiReply:
-        """One GET: over the invoker's signed path when there is one, else through boto3.
+    def _call(self, operation: str, path: str, query: str, sdk_call: Callable[[], Any]) -> ApiReply:
+        """One GET of ``operation``: over the invoker's signed path when there is one, else through boto3.
 
-        Either way an answer (refusals included) is an :class:`ApiReply`; a transport failure is
-        an ``OSError``.
+        Either way it is retried as botocore's standard mode retries it; an answer (refusals
+        included) is an :class:`ApiReply`; a transport failure is an ``OSError``.
         """
         if self._invoker is not None:
-            reply = self._invoker.call_api("GET", path, query)
+            reply = self._invoker.call_api(operation, "GET", path, query, self._read_timeout_s)
             if reply is not None:
                 return reply
         from botocore.exceptions import BotoCoreError, ClientError
