@@ -48,12 +48,26 @@ _sessions: dict[int, botocore.session.Session] = {}
 def region() -> str:
     """The region: ``AWS_REGION``, ``AWS_DEFAULT_REGION``, the profile's ``region``, then us-east-1.
 
-    Read through the settings model's one field for it, alone, so that a client can still be
-    built (to report a verdict, say) when some other variable is malformed.
+    The same chain as the settings model's ``region`` field, read alone (no other variable), so
+    that a client can still be built (to report a verdict, say) when some other variable is
+    malformed. Raises ``InvalidInput`` naming ``AWS_PROFILE`` when the profile does not exist.
     """
-    from infra.settings import load_settings
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or profile_region() or DEFAULT_REGION
 
-    return load_settings(only=("region",)).region
+
+def profile_region() -> str | None:
+    """The ``region`` of the profile selected in the config file (botocore's own reading), if any."""
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        value = configured("region")
+    except BotoCoreError as exc:  # ProfileNotFound, ConfigParseError: say which variable to fix
+        from domain.errors import InvalidInput
+
+        raise InvalidInput(
+            f"AWS_PROFILE / AWS_CONFIG_FILE: {exc}; name a profile that exists in the config file (or set AWS_REGION)"
+        ) from exc
+    return str(value) if value else None
 
 
 def botocore_session() -> botocore.session.Session:

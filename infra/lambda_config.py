@@ -7,7 +7,8 @@ round sees one consistent picture and a later round sees changes.
 
 Given a :class:`~infra.lambda_invoker.BotoFunctionInvoker`, the calls go over its signed
 keep-alive path (~0.1 ms of CPU each instead of ~1 ms through botocore: with 1,000 targets the
-look-ups otherwise cost more than the pings); without one, or behind a proxy, through boto3.
+look-ups otherwise cost more than the pings), retried as botocore's standard mode retries them;
+without one, behind a proxy, or in another ``AWS_RETRY_MODE``, through botocore itself.
 
 IAM: ``lambda:GetFunction`` and ``lambda:GetProvisionedConcurrencyConfig`` on the targets.
 """

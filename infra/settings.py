@@ -241,17 +241,12 @@ def load_settings(environ: Mapping[str, str] | None = None, *, only: Collection[
 
 def _profile_region() -> str | None:
     """The selected profile's ``region`` in the config file, read by botocore's own chain."""
-    from botocore.exceptions import BotoCoreError
-
     from infra import aws
 
     try:
-        value = aws.configured("region")
-    except BotoCoreError as exc:  # ProfileNotFound, ConfigParseError: say which variable to fix
-        raise SettingsError(
-            f"AWS_PROFILE / AWS_CONFIG_FILE: {exc}; name a profile that exists in the config file (or set AWS_REGION)"
-        ) from exc
-    return str(value) if value else None
+        return aws.profile_region()
+    except InvalidInput as exc:
+        raise SettingsError(str(exc)) from exc
 
 
 @cache

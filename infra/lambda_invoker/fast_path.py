@@ -22,6 +22,9 @@ from infra.lambda_invoker.sigv4 import SigV4Signer
 
 API_VERSION = "2015-03-31"
 CONTENT_TYPE = "application/x-amz-json-1.0"
+#: Invoke's own headers (RequestResponse; with or without the log tail), built once.
+_INVOKE_TAIL = (("X-Amz-Invocation-Type", "RequestResponse"), ("X-Amz-Log-Type", "Tail"))
+_INVOKE_NO_TAIL = (("X-Amz-Invocation-Type", "RequestResponse"), ("X-Amz-Log-Type", "None"))
 #: The client's verification setting could not be read: only botocore knows how to connect.
 _UNKNOWN = object()
 
@@ -66,6 +69,8 @@ class FastPath:
             self.host_header = f"[{host}]:{port}"
         tls = tls_context(verify) if scheme == "https" else None
         self.pool = HttpPool(scheme, host, port, pool_size, connect_timeout, tls)
+        self._host_line = f"Host: {self.host_header}"
+        self._agent_line = f"User-Agent: {self.user_agent}"
         self.endpoint_url = endpoint.geturl()
 
     @classmethod
@@ -130,13 +135,9 @@ class FastPath:
             amz_date=amz_date,
             sent=sent,
         )
-        lines = [
-            f"{method} {path}{'?' + query if query else ''} HTTP/1.1",
-            f"Host: {self.host_header}",
-            f"User-Agent: {self.user_agent}",
-            *(f"{name}: {value}" for name, value in sent),
-            *(f"{name}: {value}" for name, value in signature.items()),
-        ]
+        lines = [f"{method} {path}{'?' + query if query else ''} HTTP/1.1", self._host_line, self._agent_line]
+        lines += [f"{name}: {value}" for name, value in sent]
+        lines += [f"{name}: {value}" for name, value in signature.items()]
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
     @staticmethod
@@ -155,7 +156,7 @@ class FastPath:
         client's; the tests give both to compare the signature with botocore's.
         """
         path, query = self.invoke_target(request)
-        extra = (("X-Amz-Invocation-Type", "RequestResponse"), ("X-Amz-Log-Type", "Tail" if tail_logs else "None"))
+        extra = _INVOKE_TAIL if tail_logs else _INVOKE_NO_TAIL
         return self._raw("POST", path, query, request.payload, extra, amz_date, credentials)
 
     def call(self, method: str, path: str, query: str, read_timeout: float) -> HttpResponse:

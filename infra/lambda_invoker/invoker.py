@@ -11,13 +11,15 @@ Two transports, same behaviour (the integration tests run both against one endpo
   full request pipeline costs ~0.7 ms of CPU per invoke; at a fan-out of 200 on 2 cores that
   CPU, under the GIL, is what stretches the fan-out to ~2-3x its ideal wall time. This path
   costs ~0.05 ms and parses only what a ping needs.
-* ``"sdk"``: ``boto3``'s ``lambda.invoke``, for environments the fast path does not cover (an
-  HTTP proxy is configured for the endpoint; the fast path then falls back to it by itself).
+* ``"sdk"``: ``boto3``'s ``lambda.invoke``, for environments the fast path does not cover (a
+  proxy, from the environment or the client's ``proxies``; a client certificate): the fast path
+  then falls back to it by itself.
 
 Both use the endpoint, region and credentials of a boto3 client (``AWS_ENDPOINT_URL[_LAMBDA]``
 honoured, never hard-coded), a per-request read timeout, and the same retry policy: few
 attempts, only for transient failures (connection errors, 5xx), full-jitter backoff, and a
-retry quota shared by the whole fan-out as in botocore's standard mode. Throttles are not
+retry quota shared by the whole fan-out as in botocore's standard mode (the attempts are the
+user's ``AWS_MAX_ATTEMPTS`` / profile ``max_attempts`` when set). Throttles are not
 retried by default: a retry storm on ``TooManyRequestsException`` makes throttling worse, so
 they are counted by reason instead. Timeouts are never retried (the first call may still run).
 """

@@ -95,7 +95,8 @@ class SigV4Signer:
         for name, value in sent:
             lower = name.lower()
             if lower not in UNSIGNED:
-                signed[lower] = " ".join(value.split())  # SigV4's Trimall
+                # SigV4's Trimall (outer blanks off, inner runs to one space); most values need none
+                signed[lower] = " ".join(value.split()) if "  " in value or value != value.strip() else value
         ordered = sorted(signed.items())
         names = ";".join(name for name, _ in ordered)
         canonical = "\n".join(

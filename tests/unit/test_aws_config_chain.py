@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from domain.errors import InvalidInput
 from infra import aws
 from infra.lambda_invoker import BotoFunctionInvoker
 from infra.settings import SettingsError, get_settings
@@ -137,6 +138,8 @@ def test_a_profile_that_does_not_exist_is_a_clear_error(config_chain: Callable[.
     config_chain(AWS_PROFILE="nope")
     # When the region is needed, Then the error says which variable to fix (botocore refuses too)
     with pytest.raises(SettingsError, match=r"AWS_PROFILE.*nope"):
+        get_settings()
+    with pytest.raises(InvalidInput, match=r"AWS_PROFILE.*nope"):
         aws.region()
     import botocore.exceptions
 
@@ -202,8 +205,6 @@ def test_the_invokers_attempts_are_the_users_when_set(config_chain: Callable[...
 
 
 def test_attempts_that_are_not_a_number_are_a_clear_error(config_chain: Callable[..., None]) -> None:
-    from domain.errors import InvalidInput
-
     config_chain(AWS_MAX_ATTEMPTS="ten")
     with pytest.raises(InvalidInput, match=r"AWS_MAX_ATTEMPTS.*whole number"):
         aws.client("lambda")
