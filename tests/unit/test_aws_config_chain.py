@@ -221,3 +221,24 @@ def test_every_client_says_thermostat_and_its_version(config_chain: Callable[...
     user_agent = aws.client("lambda").meta.config.user_agent
     assert user_agent.startswith("Botocore/")
     assert f"thermostat/{aws.VERSION}" in user_agent.split()
+
+
+@pytest.mark.usefixtures("fresh_ref_clients")
+@pytest.mark.parametrize(
+    "variables", [{"AWS_MAX_ATTEMPTS": "10", "AWS_RETRY_MODE": "adaptive"}, {"AWS_PROFILE": "retrying"}]
+)
+def test_the_runtime_modules_s3_client_keeps_the_users_retry_settings(
+    config_chain: Callable[..., None], variables: dict[str, str]
+) -> None:
+    from thermostat_runtime.refs import default_s3_client
+
+    config_chain(**variables)
+    assert default_s3_client().meta.config.retries == _botocore_client("s3").meta.config.retries
+
+
+@pytest.mark.usefixtures("fresh_ref_clients")
+def test_the_runtime_modules_s3_client_fills_in_standard_retries_otherwise(config_chain: Callable[..., None]) -> None:
+    from thermostat_runtime.refs import default_s3_client
+
+    config_chain()
+    assert default_s3_client().meta.config.retries == {"mode": "standard", "total_max_attempts": 4}
