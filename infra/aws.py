@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
@@ -57,16 +58,7 @@ def region() -> str:
 
 def profile_region() -> str | None:
     """The ``region`` of the profile selected in the config file (botocore's own reading), if any."""
-    from botocore.exceptions import BotoCoreError
-
-    try:
-        value = configured("region")
-    except BotoCoreError as exc:  # ProfileNotFound, ConfigParseError: say which variable to fix
-        from domain.errors import InvalidInput
-
-        raise InvalidInput(
-            f"AWS_PROFILE / AWS_CONFIG_FILE: {exc}; name a profile that exists in the config file (or set AWS_REGION)"
-        ) from exc
+    value = configured("region")
     return str(value) if value else None
 
 
@@ -91,11 +83,27 @@ def configured(name: str) -> Any:
     """A value of botocore's configuration chain (environment, then the selected profile in the
     config file), e.g. ``region``, ``max_attempts``, ``retry_mode``; None when nothing sets it.
 
-    Raises botocore's ``ProfileNotFound`` / ``ConfigParseError`` for a missing profile or a
-    malformed config file, as creating any client would.
+    Raises ``InvalidInput`` naming the variables to fix for a missing profile or a malformed
+    config file (where creating any client would raise botocore's ``ProfileNotFound`` /
+    ``ConfigParseError``).
     """
-    with _lock:
+    with _lock, _config_errors():
         return botocore_session().get_config_variable(name)
+
+
+@contextmanager
+def _config_errors() -> Iterator[None]:
+    from botocore.exceptions import ConfigNotFound, ConfigParseError, ProfileNotFound
+
+    try:
+        yield
+    except (ProfileNotFound, ConfigParseError, ConfigNotFound) as exc:
+        from domain.errors import InvalidInput
+
+        raise InvalidInput(
+            f"AWS_PROFILE / AWS_CONFIG_FILE: {exc}; name a profile that exists in the config file "
+            "(or unset AWS_PROFILE), and check the file's syntax"
+        ) from exc
 
 
 def user_max_attempts() -> int | None:
@@ -118,7 +126,7 @@ def user_retry_mode() -> str | None:
     Asked apart from :func:`configured` because botocore's chain ends in a default of its own
     (``legacy`` in older releases, ``standard`` in newer ones), which is not the user's choice.
     """
-    with _lock:
+    with _lock, _config_errors():
         session = botocore_session()
         value = os.environ.get("AWS_RETRY_MODE") or session.get_scoped_config().get("retry_mode")
     return str(value) if value else None

@@ -141,6 +141,8 @@ def test_a_profile_that_does_not_exist_is_a_clear_error(config_chain: Callable[.
         get_settings()
     with pytest.raises(InvalidInput, match=r"AWS_PROFILE.*nope"):
         aws.region()
+    with pytest.raises(InvalidInput, match=r"AWS_PROFILE.*nope"):
+        aws.client("s3", region_name="eu-west-1")  # a region given: the retry settings still need the profile
     import botocore.exceptions
 
     with pytest.raises(botocore.exceptions.ProfileNotFound):
