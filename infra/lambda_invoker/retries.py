@@ -45,12 +45,17 @@ class StandardRetries:
         from botocore.retries import quota, standard
 
         detector = standard.ThrottlingErrorDetector(standard.RetryEventAdapter())
+        draw = (rng or random.Random()).random
         self.max_attempts = max(1, max_attempts)
         self._conditions = standard.StandardRetryConditions(max_attempts=self.max_attempts)
-        self._backoff = standard.ExponentialBackoff(
-            service_name="lambda", throttling_detector=detector, random=(rng or random.Random()).random
-        )
-        self._quota = standard.RetryQuotaChecker(quota.RetryQuota(), detector)
+        backoff: Any = standard.ExponentialBackoff
+        checker: Any = standard.RetryQuotaChecker
+        try:  # newer botocore (1.44 has it): backoff and quota cost depend on whether the error is a throttle
+            self._backoff = backoff(service_name="lambda", throttling_detector=detector, random=draw)
+            self._quota = checker(quota.RetryQuota(), detector)
+        except TypeError:  # older botocore (the declared floor is 1.35): one backoff, one cost
+            self._backoff = backoff(random=draw)
+            self._quota = checker(quota.RetryQuota())
         self._quota_lock = threading.Lock()  # the checker remembers its last acquisition
         self._sleep = sleep
         self._context_type: Any = standard.RetryContext
