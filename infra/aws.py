@@ -2,8 +2,14 @@
 
 Endpoints are never hard-coded: botocore itself honours ``AWS_ENDPOINT_URL`` and
 ``AWS_ENDPOINT_URL_<SERVICE>`` (e.g. ``AWS_ENDPOINT_URL_CODEDEPLOY``), which is how the local
-stack and the tests reach moto and the project's own fakes. Retries use the standard mode with
-few attempts: a retry storm on throttling makes the throttling worse.
+stack and the tests reach moto and the project's own fakes.
+
+Configuration follows botocore's own chain, and thermostat fills only the gaps it leaves: the
+region is ``AWS_REGION``, ``AWS_DEFAULT_REGION``, the selected profile's ``region`` in the config
+file (``AWS_PROFILE`` / ``AWS_CONFIG_FILE``), and only then us-east-1; the retry mode and attempts
+are the user's (``AWS_RETRY_MODE``, ``AWS_MAX_ATTEMPTS``, the profile's ``retry_mode`` and
+``max_attempts``), and only where none is set does thermostat ask for the standard mode and few
+attempts (a retry storm on throttling makes the throttling worse).
 
 Clients come from one botocore session per process, not from a boto3 session: a boto3 client
 is that same botocore client, but ``import boto3`` (with s3transfer) and boto3's session cost
@@ -15,13 +21,21 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
     import botocore.session
 
+#: Retries (botocore's client-config meaning: after the first attempt) when the user configured none.
 DEFAULT_MAX_ATTEMPTS = 3
+#: The region when neither the environment nor the config file names one.
+DEFAULT_REGION = "us-east-1"
+#: The version thermostat reports in its user agent (the package's, kept equal by a test).
+VERSION = "0.1.0"
+#: Appended to botocore's user agent on every client built here, and sent by the fast path.
+USER_AGENT_EXTRA = f"thermostat/{VERSION}"
 
 C = TypeVar("C")
 
@@ -33,14 +47,19 @@ _sessions: dict[int, botocore.session.Session] = {}
 
 
 def region() -> str:
-    """The region the function runs in (``AWS_REGION``, then ``AWS_DEFAULT_REGION``, then us-east-1).
+    """The region: ``AWS_REGION``, ``AWS_DEFAULT_REGION``, the profile's ``region``, then us-east-1.
 
-    Read through the settings model's one field for it, alone, so that a client can still be
-    built (to report a verdict, say) when some other variable is malformed.
+    The same chain as the settings model's ``region`` field, read alone (no other variable), so
+    that a client can still be built (to report a verdict, say) when some other variable is
+    malformed. Raises ``InvalidInput`` naming ``AWS_PROFILE`` when the profile does not exist.
     """
-    from infra.settings import load_settings
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or profile_region() or DEFAULT_REGION
 
-    return load_settings(only=("region",)).region
+
+def profile_region() -> str | None:
+    """The ``region`` of the profile selected in the config file (botocore's own reading), if any."""
+    value = configured("region")
+    return str(value) if value else None
 
 
 def botocore_session() -> botocore.session.Session:
@@ -58,6 +77,64 @@ def botocore_session() -> botocore.session.Session:
             session = botocore.session.get_session()
             _sessions[pid] = session
         return session
+
+
+def configured(name: str) -> Any:
+    """A value of botocore's configuration chain (environment, then the selected profile in the
+    config file), e.g. ``region``, ``max_attempts``, ``retry_mode``; None when nothing sets it.
+
+    Raises ``InvalidInput`` naming the variables to fix for a missing profile or a malformed
+    config file (where creating any client would raise botocore's ``ProfileNotFound`` /
+    ``ConfigParseError``).
+    """
+    with _lock, _config_errors():
+        return botocore_session().get_config_variable(name)
+
+
+@contextmanager
+def _config_errors() -> Iterator[None]:
+    from botocore.exceptions import ConfigNotFound, ConfigParseError, ProfileNotFound
+
+    try:
+        yield
+    except (ProfileNotFound, ConfigParseError, ConfigNotFound) as exc:
+        from domain.errors import InvalidInput
+
+        raise InvalidInput(
+            f"AWS_PROFILE / AWS_CONFIG_FILE: {exc}; name a profile that exists in the config file "
+            "(or unset AWS_PROFILE), and check the file's syntax"
+        ) from exc
+
+
+def user_max_attempts() -> int | None:
+    """The TOTAL attempts the user configured (``AWS_MAX_ATTEMPTS`` or the profile's ``max_attempts``), if any."""
+    try:
+        value = configured("max_attempts")
+    except ValueError as exc:  # botocore's int() of the variable
+        from domain.errors import InvalidInput
+
+        raise InvalidInput(
+            f"AWS_MAX_ATTEMPTS (or max_attempts in the config file's profile) must be a whole number "
+            f"of attempts, e.g. 3: {exc}"
+        ) from exc
+    return int(value) if value is not None else None
+
+
+def user_retry_mode() -> str | None:
+    """The retry mode the user chose (``AWS_RETRY_MODE``, else the profile's ``retry_mode``), if any.
+
+    Asked apart from :func:`configured` because botocore's chain ends in a default of its own
+    (``legacy`` in older releases, ``standard`` in newer ones), which is not the user's choice.
+    """
+    with _lock, _config_errors():
+        session = botocore_session()
+        value = os.environ.get("AWS_RETRY_MODE") or session.get_scoped_config().get("retry_mode")
+    return str(value) if value else None
+
+
+def retry_mode() -> str:
+    """The retry mode thermostat's clients use: the user's, else ``standard``."""
+    return user_retry_mode() or "standard"
 
 
 def forget_sessions() -> None:
@@ -79,23 +156,26 @@ def client_lock() -> threading.RLock:
 def client(
     service: str,
     *,
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    max_attempts: int | None = None,
     max_pool_connections: int | None = None,
     connect_timeout: float | None = None,
     read_timeout: float | None = None,
     region_name: str | None = None,
 ) -> Any:
-    """Build a client for ``service`` with thermostat's defaults (standard retries, few attempts).
+    """Build a client for ``service``: botocore's configuration chain, thermostat's defaults in its gaps.
 
-    ``max_attempts`` is botocore's: the number of RETRIES after the first attempt (3 → up to 4
-    requests; 0 → exactly one request, for callers that own their retries).
+    ``max_attempts`` is botocore's client-config value: the number of RETRIES after the first
+    attempt (0 → exactly one request, for callers that own their retries); given, it is used
+    as is. None: the user's ``AWS_MAX_ATTEMPTS`` / profile ``max_attempts`` when set, else
+    :data:`DEFAULT_MAX_ATTEMPTS`. The retry mode is the user's (``AWS_RETRY_MODE`` / the
+    profile's ``retry_mode``, read by botocore), else ``standard``.
 
     ``max_pool_connections`` should match the fan-out that will use the client: the default pool
     of 10 makes urllib3 open and discard extra connections (a new TLS handshake each on AWS).
     """
     from botocore.config import Config
 
-    options: dict[str, Any] = {"retries": {"mode": "standard", "max_attempts": max_attempts}}
+    options: dict[str, Any] = {"user_agent_extra": USER_AGENT_EXTRA}
     if max_pool_connections is not None:
         options["max_pool_connections"] = max_pool_connections
     if connect_timeout is not None:
@@ -103,6 +183,15 @@ def client(
     if read_timeout is not None:
         options["read_timeout"] = read_timeout
     with _lock:
+        retries: dict[str, Any] = {}
+        if max_attempts is not None:
+            retries["max_attempts"] = max_attempts
+        elif user_max_attempts() is None:
+            retries["max_attempts"] = DEFAULT_MAX_ATTEMPTS
+        if user_retry_mode() is None:
+            retries["mode"] = "standard"
+        if retries:
+            options["retries"] = retries
         factory: Any = botocore_session()  # the stubs overload on literal names; callers annotate the client
         return factory.create_client(service, region_name=region_name or region(), config=Config(**options))
 

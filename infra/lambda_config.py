@@ -18,7 +18,8 @@ cautiously instead of without its reserved-concurrency headroom.
 
 Given a :class:`~infra.lambda_invoker.BotoFunctionInvoker`, the calls go over its signed
 keep-alive path (~0.1 ms of CPU each instead of ~1 ms through botocore: with 1,000 targets the
-look-ups otherwise cost more than the pings); without one, or behind a proxy, through boto3.
+look-ups otherwise cost more than the pings), retried as botocore's standard mode retries them;
+without one, behind a proxy, or in another ``AWS_RETRY_MODE``, through botocore itself.
 
 IAM: ``lambda:GetFunctionConfiguration``, ``lambda:GetFunctionConcurrency`` and
 ``lambda:GetProvisionedConcurrencyConfig`` on the targets (``ARN`` and ``ARN:*``, or by tag).
@@ -56,9 +57,13 @@ class BotoLambdaConfig:
         *,
         pool_size: int = 10,
         invoker: BotoFunctionInvoker | None = None,
+        read_timeout_s: float = 5.0,
     ) -> None:
-        self._client = aws.LazyClient(client, lambda: aws.client("lambda", max_pool_connections=self._pool_size))
+        self._client = aws.LazyClient(
+            client, lambda: aws.client("lambda", max_pool_connections=self._pool_size, read_timeout=read_timeout_s)
+        )
         self._invoker = invoker
+        self._read_timeout_s = read_timeout_s
         self._pool_size = pool_size
         self._cache: dict[tuple[str, str], FunctionFacts | ThermostatError] = {}
         self._lock = threading.Lock()
@@ -86,6 +91,7 @@ class BotoLambdaConfig:
         query = f"Qualifier={urllib.parse.quote(qualifier, safe='-_.~')}"
         try:
             reply = self._call(
+                "GetFunctionConfiguration",
                 f"/2015-03-31/functions/{name}/configuration",
                 query,
                 lambda: self.client.get_function_configuration(**_named(function, qualifier)),
@@ -100,6 +106,7 @@ class BotoLambdaConfig:
         reserved = self._reserved(function, name, notes, refused)
         try:
             provisioned_reply = self._call(
+                "GetProvisionedConcurrencyConfig",
                 f"/2019-09-30/functions/{name}/provisioned-concurrency",
                 query,
                 lambda: self.client.get_provisioned_concurrency_config(**_named(function, qualifier)),
@@ -122,6 +129,7 @@ class BotoLambdaConfig:
         """The function's reserved concurrency (None: none reserved, or unknown with a note)."""
         try:
             reply = self._call(
+                "GetFunctionConcurrency",
                 f"/2019-09-30/functions/{name}/concurrency",
                 "",
                 lambda: self.client.get_function_concurrency(FunctionName=function),
@@ -142,14 +150,14 @@ class BotoLambdaConfig:
             )
         return None
 
-    def _call(self, path: str, query: str, sdk_call: Callable[[], Any]) -> ApiReply:
-        """One GET: over the invoker's signed path when there is one, else through boto3.
+    def _call(self, operation: str, path: str, query: str, sdk_call: Callable[[], Any]) -> ApiReply:
+        """One GET of ``operation``: over the invoker's signed path when there is one, else through boto3.
 
-        Either way an answer (refusals included) is an :class:`ApiReply`; a transport failure is
-        an ``OSError``.
+        Either way it is retried as botocore's standard mode retries it; an answer (refusals
+        included) is an :class:`ApiReply`; a transport failure is an ``OSError``.
         """
         if self._invoker is not None:
-            reply = self._invoker.call_api("GET", path, query)
+            reply = self._invoker.call_api(operation, "GET", path, query, self._read_timeout_s)
             if reply is not None:
                 return reply
         from botocore.exceptions import BotoCoreError, ClientError

@@ -205,6 +205,10 @@ def _alias_of(field: str) -> str:
 def load_settings(environ: Mapping[str, str] | None = None, *, only: Collection[str] | None = None) -> Settings:
     """Build settings from an environment mapping (``os.environ`` by default).
 
+    The region is botocore's: ``AWS_REGION``, ``AWS_DEFAULT_REGION``, then (for the process's own
+    environment only: a given mapping is the whole environment) the ``region`` of the profile
+    that ``AWS_PROFILE`` selects in the config file, and only then us-east-1.
+
     ``only`` names the fields to read (the rest keep their defaults): the control plane's
     logger and metrics read the Powertools names alone, so that a malformed hook variable is
     logged and reported rather than taking the logger down with it.
@@ -214,8 +218,11 @@ def load_settings(environ: Mapping[str, str] | None = None, *, only: Collection[
         info.alias for field, info in Settings.model_fields.items() if info.alias and (only is None or field in only)
     }
     raw: dict[str, str] = {name: env[name] for name in names if name in env and env[name] != ""}
-    if "AWS_REGION" not in raw and env.get("AWS_DEFAULT_REGION") and "AWS_REGION" in names:
-        raw["AWS_REGION"] = env["AWS_DEFAULT_REGION"]
+    if "AWS_REGION" not in raw and "AWS_REGION" in names:
+        if env.get("AWS_DEFAULT_REGION"):
+            raw["AWS_REGION"] = env["AWS_DEFAULT_REGION"]
+        elif environ is None and (profile_region := _profile_region()):
+            raw["AWS_REGION"] = profile_region
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:
@@ -230,6 +237,16 @@ def load_settings(environ: Mapping[str, str] | None = None, *, only: Collection[
             suffix = f" (got {given!r})" if given is not None and len(given) <= _MAX_SHOWN_CHARS else ""
             problems.append(f"{name}: {error['msg']}{suffix}")
         raise SettingsError("invalid environment: " + "; ".join(problems)) from exc
+
+
+def _profile_region() -> str | None:
+    """The selected profile's ``region`` in the config file, read by botocore's own chain."""
+    from infra import aws
+
+    try:
+        return aws.profile_region()
+    except InvalidInput as exc:
+        raise SettingsError(str(exc)) from exc
 
 
 @cache

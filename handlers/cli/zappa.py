@@ -13,7 +13,8 @@ Zappa's own default: ``slugify.slugify(<directory name>)[:15]`` with python-slug
 ``ZappaCLI.get_project_name`` computes it (Zappa takes the directory it runs in, i.e. the one
 holding zappa_settings.json in its usual use). The cut keeps a trailing ``-``
 (``orders-service-api`` -> ``orders-service-``) because Zappa's does.
-Region: ``--region``, else the stage's ``aws_region``, else ``AWS_REGION``.
+Region: ``--region``, else the stage's ``aws_region``, else botocore's (``AWS_REGION``,
+``AWS_DEFAULT_REGION``, the profile's).
 """
 
 from __future__ import annotations

@@ -56,7 +56,9 @@ class HttpPool:
     so the pool must be sized to the fan-out (on AWS each extra one is a new TLS handshake).
     """
 
-    def __init__(self, scheme: str, host: str, port: int, size: int, connect_timeout: float) -> None:
+    def __init__(
+        self, scheme: str, host: str, port: int, size: int, connect_timeout: float, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.scheme = scheme
         self.host = host
         self.port = port
@@ -64,10 +66,7 @@ class HttpPool:
         self.connect_timeout = connect_timeout
         self._idle: list[_Connection] = []
         self._lock = threading.Lock()
-        self._tls: ssl.SSLContext | None = None
-        if scheme == "https":
-            cafile = os.environ.get("AWS_CA_BUNDLE") or _default_ca_bundle()
-            self._tls = ssl.create_default_context(cafile=cafile)
+        self._tls = tls if tls is not None or scheme != "https" else tls_context(True)
 
     def _connect(self) -> _Connection:
         try:
@@ -172,6 +171,24 @@ def _read_chunked(reader: Any) -> bytes:
             return b"".join(chunks)
         chunks.append(reader.read(size))
         reader.readline(65537)
+
+
+def tls_context(verify: bool | str) -> ssl.SSLContext:
+    """The TLS context for a client's ``verify`` value, as botocore reads it.
+
+    ``False``: no certificate check; a path: that CA bundle (a file, or a directory of
+    certificates); ``True``: botocore's default bundle (``botocore.httpsession.get_cert_path``).
+    """
+    if verify is False:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    if verify is True:
+        verify = _default_ca_bundle() or ""
+    if verify and os.path.isdir(verify):
+        return ssl.create_default_context(capath=verify)
+    return ssl.create_default_context(cafile=verify or None)
 
 
 def _default_ca_bundle() -> str | None:

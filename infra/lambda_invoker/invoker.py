@@ -11,13 +11,15 @@ Two transports, same behaviour (the integration tests run both against one endpo
   full request pipeline costs ~0.7 ms of CPU per invoke; at a fan-out of 200 on 2 cores that
   CPU, under the GIL, is what stretches the fan-out to ~2-3x its ideal wall time. This path
   costs ~0.05 ms and parses only what a ping needs.
-* ``"sdk"``: ``boto3``'s ``lambda.invoke``, for environments the fast path does not cover (an
-  HTTP proxy is configured for the endpoint; the fast path then falls back to it by itself).
+* ``"sdk"``: ``boto3``'s ``lambda.invoke``, for environments the fast path does not cover (a
+  proxy, from the environment or the client's ``proxies``; a client certificate): the fast path
+  then falls back to it by itself.
 
 Both use the endpoint, region and credentials of a boto3 client (``AWS_ENDPOINT_URL[_LAMBDA]``
 honoured, never hard-coded), a per-request read timeout, and the same retry policy: few
 attempts, only for transient failures (connection errors, 5xx), full-jitter backoff, and a
-retry quota shared by the whole fan-out as in botocore's standard mode. Throttles are not
+retry quota shared by the whole fan-out as in botocore's standard mode (the attempts are the
+user's ``AWS_MAX_ATTEMPTS`` / profile ``max_attempts`` when set). Throttles are not
 retried by default: a retry storm on ``TooManyRequestsException`` makes throttling worse, so
 they are counted by reason instead. Timeouts are never retried (the first call may still run).
 """
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from domain.invocation import InvocationRequest, InvocationResult, Outcome
 from infra import aws
+from infra.lambda_invoker.connections import HttpResponse
 from infra.lambda_invoker.fast_path import FastPath
 from infra.lambda_invoker.replies import (
     EXECUTED_VERSION,
@@ -41,6 +44,7 @@ from infra.lambda_invoker.replies import (
     ApiReply,
     invocation_result,
 )
+from infra.lambda_invoker.retries import StandardRetries
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
@@ -106,7 +110,8 @@ class BotoFunctionInvoker:
     invoker (``THERMOSTAT_MAX_IN_FLIGHT`` for keep-warm); by default the injected client's
     ``max_pool_connections``, else 10. ``max_attempts``: total attempts for a
     transient failure; by default the injected client's own retry setting (botocore's
-    ``max_attempts=0`` means one attempt), else 2. ``read_timeout_s``: when a request gives none.
+    ``max_attempts=0`` means one attempt), else the user's (``AWS_MAX_ATTEMPTS`` or the profile's
+    ``max_attempts``), else 2. ``read_timeout_s``: when a request gives none.
     """
 
     def __init__(
@@ -123,9 +128,9 @@ class BotoFunctionInvoker:
         sleep: Callable[[float], object] = time.sleep,
         rng: random.Random | None = None,
     ) -> None:
-        if max_attempts is None:
-            max_attempts = _attempts_of(client) if client is not None else DEFAULT_MAX_ATTEMPTS
-        if max_attempts < 1:
+        if max_attempts is None and client is not None:
+            max_attempts = _attempts_of(client)
+        if max_attempts is not None and max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self._injected_client = client
         self._client: LambdaClient | None = client
@@ -136,7 +141,8 @@ class BotoFunctionInvoker:
             configured = getattr(getattr(getattr(client, "meta", None), "config", None), "max_pool_connections", None)
             pool_size = int(configured) if isinstance(configured, int) else DEFAULT_POOL_SIZE
         self.pool_size = max(1, pool_size)
-        self.max_attempts = max_attempts
+        self._max_attempts = max_attempts  # None: read from the user's configuration at first use
+        self._api_retries: StandardRetries | None = None
         self.connect_timeout_s = connect_timeout_s
         self.read_timeout_s = read_timeout_s
         self.retry_throttles = retry_throttles
@@ -149,6 +155,13 @@ class BotoFunctionInvoker:
         self._ready = threading.Event()
 
     # -- set-up, lazily at the first invocation (never at import or construction)
+
+    @property
+    def max_attempts(self) -> int:
+        """Total attempts of an invocation that fails transiently."""
+        if self._max_attempts is None:
+            self._max_attempts = aws.user_max_attempts() or DEFAULT_MAX_ATTEMPTS
+        return self._max_attempts
 
     def _base_client(self) -> LambdaClient:
         with self._lock:
@@ -172,6 +185,11 @@ class BotoFunctionInvoker:
             client = self._base_client()
             if self._requested == "fast":
                 self._fast = FastPath.from_client(client, self.pool_size, self.connect_timeout_s)
+            if self._fast is not None and aws.retry_mode() == "standard":
+                # The client's own retry settings are 0 (ours, for invocations): look-ups get the
+                # attempts any other client of thermostat gets.
+                total = aws.user_max_attempts() or aws.DEFAULT_MAX_ATTEMPTS + 1
+                self._api_retries = StandardRetries(total, sleep=self._sleep, rng=self._rng)
             self._ready.set()
 
     @property
@@ -191,16 +209,33 @@ class BotoFunctionInvoker:
         for client in clients:
             client.close()
 
-    def call_api(self, method: str, path: str, query: str = "", read_timeout_s: float = 5.0) -> ApiReply | None:
+    def call_api(
+        self, operation: str, method: str, path: str, query: str = "", read_timeout_s: float = 5.0
+    ) -> ApiReply | None:
         """A signed call to another Lambda API operation (e.g. ``GetFunction``) over the same pool.
 
-        None when the fast path is not in use (the caller then uses boto3); raises ``OSError`` on
-        a connection failure or timeout. ``path`` starts with the API version, ``/2015-03-31/…``.
+        Retried as botocore's standard mode retries ``operation`` (:mod:`.retries`). None when the
+        fast path is not in use, or the user chose another retry mode (``AWS_RETRY_MODE``): the
+        caller then uses botocore. Raises ``OSError`` on a connection failure or timeout once the
+        retries are spent. ``path`` starts with the API version, ``/2015-03-31/…``.
         """
         self._prepare()
-        if self._fast is None:
+        fast, retries = self._fast, self._api_retries
+        if fast is None or retries is None:
             return None
-        response = self._fast.call(method, path, query, read_timeout_s)
+
+        def send() -> HttpResponse:
+            try:
+                return fast.call(method, path, query, read_timeout_s)
+            except ValueError as exc:  # a status line that is not one
+                raise ConnectionError(f"not an HTTP response: {exc}") from exc
+
+        def error_of(response: HttpResponse) -> tuple[str | None, str | None]:
+            reply = ApiReply.of(response.status, response.headers, response.body)
+            return reply.code, reply.message
+
+        model = fast.client.meta.service_model.operation_model(operation)
+        response = retries.call(send, error_of, operation_model=model, endpoint_url=fast.endpoint_url)
         return ApiReply.of(response.status, response.headers, response.body)
 
     # -- the port

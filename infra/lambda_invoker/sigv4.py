@@ -7,6 +7,27 @@ import hmac
 import threading
 import time
 import urllib.parse
+from collections.abc import Sequence
+
+#: Headers botocore's ``SigV4Auth`` leaves unsigned (``botocore.auth.SIGNED_HEADERS_BLACKLIST``).
+UNSIGNED = frozenset(
+    {
+        "baggage",
+        "connection",
+        "expect",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "traceparent",
+        "tracestate",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "user-agent",
+        "x-amzn-trace-id",
+    }
+)
 
 
 def _sha256_hex(data: bytes) -> str:
@@ -21,7 +42,7 @@ def _canonical_query(query: str) -> str:
 
 
 class SigV4Signer:
-    """Signs one request with AWS Signature Version 4 (headers ``host`` and ``x-amz-date``).
+    """Signs one request with AWS Signature Version 4 (every header it sends but ``User-Agent``).
 
     The same canonical form as botocore's ``SigV4Auth`` (paths quoted once more, query sorted),
     with the day's signing key cached: signing costs a few microseconds instead of botocore's
@@ -58,20 +79,32 @@ class SigV4Signer:
         secret_key: str,
         token: str | None,
         amz_date: str | None = None,
+        sent: Sequence[tuple[str, str]] = (),
     ) -> dict[str, str]:
-        """The headers to add (``X-Amz-Date``, ``Authorization``, ``X-Amz-Security-Token``)."""
+        """The headers to add (``X-Amz-Date``, ``Authorization``, ``X-Amz-Security-Token``).
+
+        ``sent``: every other header the request carries besides ``Host`` (``Content-Type``,
+        ``X-Amz-Invocation-Type``, …). All are signed, as botocore signs every header but the few
+        a proxy may change (``User-Agent`` and the hop-by-hop ones, :data:`UNSIGNED`).
+        """
         amz_date = amz_date or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         day = amz_date[:8]
-        signed: list[tuple[str, str]] = [("host", host), ("x-amz-date", amz_date)]
+        signed: dict[str, str] = {"host": host, "x-amz-date": amz_date}
         if token:
-            signed.append(("x-amz-security-token", token))
-        names = ";".join(name for name, _ in signed)
+            signed["x-amz-security-token"] = token
+        for name, value in sent:
+            lower = name.lower()
+            if lower not in UNSIGNED:
+                # SigV4's Trimall (outer blanks off, inner runs to one space); most values need none
+                signed[lower] = " ".join(value.split()) if "  " in value or value != value.strip() else value
+        ordered = sorted(signed.items())
+        names = ";".join(name for name, _ in ordered)
         canonical = "\n".join(
             (
                 method,
                 urllib.parse.quote(path, safe="/~"),
                 _canonical_query(query),
-                "".join(f"{name}:{value}\n" for name, value in signed),
+                "".join(f"{name}:{value}\n" for name, value in ordered),
                 names,
                 _sha256_hex(body),
             )

@@ -232,10 +232,26 @@ def default_s3_client() -> Any:
 
             # A private session: boto3's default one is not safe to build clients from in threads.
             session = boto3.session.Session()
-            config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=60)
+            retries: Any = _retries(session)
+            config = Config(retries=retries, connect_timeout=5, read_timeout=60)
             client = session.client("s3", region_name=_region(), config=config)
             _clients[key] = client
         return client
+
+
+def _retries(session: Any) -> dict[str, Any]:
+    """Standard mode and 3 retries, each only where the user set none (botocore's chain decides).
+
+    ``AWS_MAX_ATTEMPTS`` / ``AWS_RETRY_MODE`` and the profile's ``max_attempts`` / ``retry_mode``
+    win: an explicit client setting would override them.
+    """
+    core = session._session  # the botocore session behind boto3's: the same configuration chain
+    retries: dict[str, Any] = {}
+    if core.get_config_variable("max_attempts") is None:
+        retries["max_attempts"] = 3
+    if not (os.environ.get("AWS_RETRY_MODE") or core.get_scoped_config().get("retry_mode")):
+        retries["mode"] = "standard"
+    return retries
 
 
 def clear_client_cache() -> None:
