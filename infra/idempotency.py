@@ -9,6 +9,10 @@ the same call: ``ReturnValues=ALL_OLD`` gives the record a takeover replaces (wi
 the earlier holder recorded), and ``ReturnValuesOnConditionCheckFailure=ALL_OLD`` gives the
 record that refused the claim (held, or completed with its outcome). The writes use the plain
 DynamoDB client, because pynamodb turns a failed condition into an error without that item.
+
+A call given ``timeout_s`` (the hook, which has a deadline) is one attempt on a client whose
+connect and read timeouts fit in it (:func:`infra.aws.bounded_client`); without, the standard
+client and its retries.
 """
 
 from __future__ import annotations

@@ -86,6 +86,12 @@ class FaultProxy:
             self._scripts[operation].extend(actions)
             self._then[operation] = then
 
+    def clear(self) -> None:
+        """Forget every script: every request is forwarded again."""
+        with self._lock:
+            self._scripts.clear()
+            self._then.clear()
+
     def action_for(self, operation: str) -> str:
         """What to do with the next request of ``operation`` (and log it)."""
         with self._lock:

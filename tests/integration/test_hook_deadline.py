@@ -221,6 +221,8 @@ MODES = {
 
 def run_mode(world: World, mode: Mode, budget_s: float) -> Run:
     """Inject the mode's faults into a new deployment and deliver its hook event (the last run is returned)."""
+    for proxy in (world.codedeploy_faults, world.dynamodb_faults, world.lambda_faults):
+        proxy.clear()  # the previous mode's faults end here
     deployment = new_deployment(world)
     mode.inject(world, deployment)
     run = deliver(world, deployment, budget_s)
@@ -289,7 +291,7 @@ def test_a_delivery_killed_mid_report_is_reported_by_the_next_one_in_time(world:
     deployment = new_deployment(world)
     world.codedeploy_faults.script(PUT, "hang")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "serverless" / "layer" / "python")])}
-    first = subprocess.Popen(  # noqa: S603 - our own interpreter and script
+    first = subprocess.Popen(
         [sys.executable, "-c", _KILLABLE, json.dumps(event_of(deployment)), "4000"],
         env=env,
         cwd=ROOT,
