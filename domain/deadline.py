@@ -63,6 +63,12 @@ class Deadline:
         """Seconds left, or None when unbounded."""
         return None if self.expires_at is None else self.expires_at - self._clock()
 
+    def timeout_s(self) -> float | None:
+        """What a call made now may take: None when unbounded, never negative."""
+        if self.expires_at is None:
+            return None
+        return max(0.0, self.expires_at - self._clock())
+
     def expired(self) -> bool:
         """True once the instant has passed."""
         return self.remaining_s() <= 0

@@ -46,23 +46,27 @@ class Claim(BaseModel):
 
 
 class IdempotencyStore(Protocol):
-    """Port: claim / record / complete / release per key (DynamoDB in production)."""
+    """Port: claim / record / complete / release per key (DynamoDB in production).
 
-    def claim(self, key: str, lease_s: float, *, subject: str | None = None) -> Claim:
+    ``timeout_s``, on every operation: the call must end within that many seconds (it raises when
+    it cannot: the caller has a deadline); None leaves it to the store's own timeouts and retries.
+    """
+
+    def claim(self, key: str, lease_s: float, *, subject: str | None = None, timeout_s: float | None = None) -> Claim:
         """Claim ``key`` for ``lease_s`` seconds, take it over (lease ended, not completed), or say who has it.
 
         ``subject`` says what the key is about (the hook: its deployment id), for whoever reads the record.
         """
         ...
 
-    def record(self, key: str, outcome: Mapping[str, Any]) -> None:
+    def record(self, key: str, outcome: Mapping[str, Any], *, timeout_s: float | None = None) -> None:
         """Remember ``outcome`` before its effect is confirmed; a takeover gets it back."""
         ...
 
-    def complete(self, key: str, outcome: Mapping[str, Any] | None = None) -> None:
+    def complete(self, key: str, outcome: Mapping[str, Any] | None = None, *, timeout_s: float | None = None) -> None:
         """The effect is done: every later claim is COMPLETED, with ``outcome`` (None keeps the recorded one)."""
         ...
 
-    def release(self, key: str) -> None:
+    def release(self, key: str, *, timeout_s: float | None = None) -> None:
         """Give a held key back after a failure: the next claim takes over at once (a completed key stays)."""
         ...

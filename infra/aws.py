@@ -142,10 +142,11 @@ def forget_sessions() -> None:
 
     A session reads its configuration (profile, config file, credentials chain) and picks up
     moto's interception when it is created, so a test that changes the environment starts
-    from a new one. Clients already built keep working.
+    from a new one. Clients already built keep working; the bounded clients are forgotten too.
     """
     with _lock:
         _sessions.clear()
+        _bounded.clear()
 
 
 def client_lock() -> threading.RLock:
@@ -194,6 +195,60 @@ def client(
             options["retries"] = retries
         factory: Any = botocore_session()  # the stubs overload on literal names; callers annotate the client
         return factory.create_client(service, region_name=region_name or region(), config=Config(**options))
+
+
+#: The totals (connect + read, seconds) a bounded client's timeouts are rounded down to: a
+#: handful of clients per service and process, each reused by every call that fits it.
+BOUNDED_RUNGS = (0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 13.0)
+_bounded: dict[tuple[Any, ...], Any] = {}
+
+
+def bounded_timeouts(budget_s: float, *, connect_cap_s: float, read_cap_s: float) -> tuple[float, float] | None:
+    """``(connect, read)`` timeouts whose sum fits in ``budget_s``, or None when not even the smallest rung does.
+
+    The sum is the largest rung not above the budget (and not above both caps together); a third
+    of it, at most ``connect_cap_s``, goes to connecting, the rest to waiting for the answer.
+    """
+    ceiling = min(budget_s, connect_cap_s + read_cap_s)
+    fitting = [rung for rung in BOUNDED_RUNGS if rung <= ceiling]
+    total = fitting[-1] if fitting else None
+    if total is None:
+        return None
+    connect = min(connect_cap_s, round(total / 3.0, 4))
+    return connect, round(total - connect, 4)
+
+
+def bounded_client(
+    service: str,
+    budget_s: float,
+    *,
+    connect_cap_s: float = 1.0,
+    read_cap_s: float = 2.0,
+    region_name: str | None = None,
+) -> Any:
+    """A client for ``service`` whose one attempt (connect + read) cannot outlast ``budget_s``; None when too little.
+
+    botocore takes timeouts when a client is built, not per call: a caller with a deadline asks
+    for a client that fits the time it has left. The timeouts are rounded down to a rung of
+    :data:`BOUNDED_RUNGS`, so the few clients built are kept (per process, until
+    :func:`forget_sessions`) and their connections reused. Such a client makes exactly one
+    attempt: whoever owns the deadline owns the retries. (A server that drips its answer a byte at
+    a time can still stretch one read; nothing in the SDK bounds a whole response.)
+    """
+    timeouts = bounded_timeouts(budget_s, connect_cap_s=connect_cap_s, read_cap_s=read_cap_s)
+    if timeouts is None:
+        return None
+    connect, read = timeouts
+    chosen_region = region_name or region()
+    key = (os.getpid(), service, chosen_region, connect, read)
+    with _lock:
+        built = _bounded.get(key)
+        if built is None:
+            built = client(
+                service, max_attempts=0, connect_timeout=connect, read_timeout=read, region_name=chosen_region
+            )
+            _bounded[key] = built
+        return built
 
 
 class LazyClient(Generic[C]):

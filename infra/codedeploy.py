@@ -1,9 +1,10 @@
 """CodeDeploy adapters for the lifecycle hook: the status reporter and the AppSpec reader.
 
 * :class:`CodeDeployReporter` sends ``PutLifecycleEventHookExecutionStatus`` once, retrying only
-  what is safe to retry (throttling, 5xx, a dropped connection) with full-jitter backoff inside
-  the caller's deadline. ``LifecycleEventAlreadyCompletedException`` means CodeDeploy already
-  has a verdict for this execution: that is success, not an error.
+  what is safe to retry (throttling, 5xx, a dropped connection, a timeout) with full-jitter backoff
+  inside the caller's deadline, each attempt's connect and read timeouts cut to the time left.
+  ``LifecycleEventAlreadyCompletedException`` means CodeDeploy already has a verdict for this
+  execution: that is success, not an error.
 * :class:`CodeDeployAppSpecReader` reads ``GetDeployment`` → revision → AppSpec content (JSON or
   YAML, parsed by :mod:`infra.appspec`) → the Lambda function, alias, versions and hooks.
 
@@ -48,10 +49,18 @@ _CONNECTION_ERRORS: Final = (
 )
 
 
+#: One report attempt at most: connecting, then waiting for the answer (CodeDeploy answers in well
+#: under a second). With less time left, an attempt gets what is left (:func:`infra.aws.bounded_client`).
+REPORT_CONNECT_CAP_S: Final = 0.5
+REPORT_READ_CAP_S: Final = 1.5
+
+
 def default_client() -> CodeDeployClient:
-    """A CodeDeploy client with one attempt per call (the callers here own the retries)."""
+    """A CodeDeploy client with one attempt per call (the callers here own the retries), full-attempt timeouts."""
     # botocore counts retries, not attempts: 0 = a single attempt.
-    client: CodeDeployClient = aws.client("codedeploy", max_attempts=0, connect_timeout=3, read_timeout=10)
+    client: CodeDeployClient = aws.client(
+        "codedeploy", max_attempts=0, connect_timeout=REPORT_CONNECT_CAP_S, read_timeout=REPORT_READ_CAP_S
+    )
     return client
 
 
@@ -73,7 +82,14 @@ def _retryable(exc: BaseException) -> bool:
 
 
 class CodeDeployReporter:
-    """Reports a hook execution's status exactly once (``StatusReporter`` port)."""
+    """Reports a hook execution's status exactly once (``StatusReporter`` port).
+
+    Every attempt ends before the deadline: without an injected client, each attempt uses a
+    client whose connect and read timeouts fit :meth:`attempt_budget_s` (a full attempt is
+    ``connect_cap_s`` + ``read_cap_s``; with less time left, half of it while a retry could still
+    follow: :func:`infra.aws.bounded_client`), and a retry starts only when at least ``margin_s``
+    is left after its pause. An injected client (tests) keeps its own timeouts.
+    """
 
     def __init__(
         self,
@@ -84,24 +100,46 @@ class CodeDeployReporter:
         max_attempts: int = 8,
         base_delay_s: float = 0.1,
         max_delay_s: float = 5.0,
-        margin_s: float = 0.2,
+        margin_s: float = 0.1,
+        connect_cap_s: float = REPORT_CONNECT_CAP_S,
+        read_cap_s: float = REPORT_READ_CAP_S,
     ) -> None:
         self._client = client
+        self._given = client
         self._sleeper = sleeper
         self._rng = rng or random.Random()
         self._max_attempts = max(1, max_attempts)
         self._base_delay_s = base_delay_s
         self._max_delay_s = max_delay_s
-        self._margin_s = margin_s
+        self._margin_s = max(margin_s, aws.BOUNDED_RUNGS[0])
+        self._connect_cap_s = connect_cap_s
+        self._read_cap_s = read_cap_s
         #: The attempts of the latest report, as (attempt number, error code or "ok"): for logs and tests.
         self.attempts: list[tuple[int, str]] = []
 
     @property
     def client(self) -> CodeDeployClient:
-        """The SDK client, built at first use."""
+        """The injected SDK client, else one with the full attempt's timeouts (built at first use)."""
         if self._client is None:
             self._client = default_client()
         return self._client
+
+    def attempt_budget_s(self, left_s: float, *, last: bool = False) -> float:
+        """How long one attempt may take with ``left_s`` left: a full attempt at most, and half of
+        what is left while a retry could still follow (a hung attempt then leaves room for one more)."""
+        full = self._connect_cap_s + self._read_cap_s
+        if last or left_s <= 2 * self._margin_s:
+            return min(full, left_s)
+        return min(full, max(left_s / 2.0, 2 * self._margin_s))
+
+    def client_within(self, budget_s: float) -> CodeDeployClient | None:
+        """The client for one attempt that must end within ``budget_s`` (None: too little time for any)."""
+        if self._given is not None:
+            return self._given
+        bounded: CodeDeployClient | None = aws.bounded_client(
+            "codedeploy", budget_s, connect_cap_s=self._connect_cap_s, read_cap_s=self._read_cap_s
+        )
+        return bounded
 
     def backoff_s(self, attempt: int) -> float:
         """Full-jitter exponential backoff before attempt ``attempt + 1`` (attempt counts from 1)."""
@@ -126,8 +164,16 @@ class CodeDeployReporter:
         attempt = 0
         while True:
             attempt += 1
+            client = self.client_within(
+                self.attempt_budget_s(deadline.remaining_s(), last=attempt >= self._max_attempts)
+            )
+            if client is None:
+                raise DeadlineExceeded(
+                    f"reporting {status.value} for {execution_id}: only {max(deadline.remaining_s(), 0):.2f}s left, "
+                    "too little for an attempt; raise the hook function's timeout"
+                )
             try:
-                self.client.put_lifecycle_event_hook_execution_status(
+                client.put_lifecycle_event_hook_execution_status(
                     deploymentId=deployment_id,
                     lifecycleEventHookExecutionId=execution_id,
                     status=status.value,
@@ -169,6 +215,7 @@ class CodeDeployAppSpecReader:
 
     def __init__(self, client: CodeDeployClient | None = None) -> None:
         self._client = client
+        self._client_given = client
 
     @property
     def client(self) -> CodeDeployClient:
@@ -177,10 +224,21 @@ class CodeDeployAppSpecReader:
             self._client = aws.client("codedeploy", connect_timeout=3, read_timeout=10)
         return self._client
 
-    def read_target(self, deployment_id: str) -> AppSpecTarget:
-        """The function, alias, versions and hooks named by the deployment's AppSpec."""
+    def read_target(self, deployment_id: str, *, timeout_s: float | None = None) -> AppSpecTarget:
+        """The function, alias, versions and hooks named by the deployment's AppSpec.
+
+        With ``timeout_s`` (and no injected client): one attempt whose timeouts fit in it.
+        """
+        if timeout_s is None or self._client_given is not None:
+            client = self.client
+        else:
+            client = aws.bounded_client("codedeploy", timeout_s, connect_cap_s=1.0, read_cap_s=5.0)
+            if client is None:
+                raise DeadlineExceeded(
+                    f"reading deployment {deployment_id}: only {timeout_s:.2f}s left; raise the hook function's timeout"
+                )
         try:
-            response = self.client.get_deployment(deploymentId=deployment_id)
+            response = client.get_deployment(deploymentId=deployment_id)
         except Exception as exc:
             code = aws.error_code(exc)
             if code in _NOT_FOUND_CODES:

@@ -9,6 +9,10 @@ the same call: ``ReturnValues=ALL_OLD`` gives the record a takeover replaces (wi
 the earlier holder recorded), and ``ReturnValuesOnConditionCheckFailure=ALL_OLD`` gives the
 record that refused the claim (held, or completed with its outcome). The writes use the plain
 DynamoDB client, because pynamodb turns a failed condition into an error without that item.
+
+A call given ``timeout_s`` (the hook, which has a deadline) is one attempt on a client whose
+connect and read timeouts fit in it (:func:`infra.aws.bounded_client`); without, the standard
+client and its retries.
 """
 
 from __future__ import annotations
@@ -119,13 +123,31 @@ class DynamoIdempotencyStore:
         built: DynamoDBClient = self._given_client or aws.client("dynamodb", region_name=self.region)
         return built
 
+    def client_within(self, what: str, key: str, timeout_s: float | None) -> DynamoDBClient:
+        """The client for one call that must end within ``timeout_s`` (None: the standard client and retries).
+
+        A bounded call is one attempt whose connect and read timeouts fit in ``timeout_s``
+        (:func:`infra.aws.bounded_client`); an injected client keeps its own configuration.
+        """
+        if timeout_s is None or self._given_client is not None:
+            return self.client
+        bounded: DynamoDBClient | None = aws.bounded_client(
+            "dynamodb", timeout_s, connect_cap_s=0.5, read_cap_s=timeout_s, region_name=self.region
+        )
+        if bounded is None:
+            raise Unavailable(
+                f"DynamoDB {self.namespace.label}: {what} {key} skipped on {self.table_name}: "
+                f"only {timeout_s:.2f}s left before the deadline"
+            )
+        return bounded
+
     def _key(self, key: str) -> dict[str, Any]:
         return {"pk": {"S": f"{self.namespace.prefix}#{key}"}, "sk": {"S": self.namespace.prefix}}
 
     def _expires(self, now: float) -> dict[str, str]:
         return {"N": str(int(now + self.namespace.ttl.total_seconds()))}
 
-    def claim(self, key: str, lease_s: float, *, subject: str | None = None) -> Claim:
+    def claim(self, key: str, lease_s: float, *, subject: str | None = None, timeout_s: float | None = None) -> Claim:
         """Create the record, or take over one whose lease ended uncompleted; else say who has it (one call)."""
         now = self._clock()
         update = (
@@ -150,8 +172,9 @@ class DynamoIdempotencyStore:
             "attribute_not_exists(pk) OR (lease_until < :now AND (#state IN (:in_progress, :decided, :running) "
             "OR (attribute_not_exists(#state) AND #status = :in_progress)))"
         )
+        client = self.client_within("claiming", key, timeout_s)
         try:
-            response = self.client.update_item(
+            response = client.update_item(
                 TableName=self.table_name,
                 Key=self._key(key),
                 UpdateExpression=update + " ADD deliveries :one",
@@ -174,16 +197,17 @@ class DynamoIdempotencyStore:
             return Claim(state=ClaimState.CLAIMED)
         return Claim(state=ClaimState.TAKEOVER, outcome=_outcome_of(previous))
 
-    def record(self, key: str, outcome: Mapping[str, Any]) -> None:
+    def record(self, key: str, outcome: Mapping[str, Any], *, timeout_s: float | None = None) -> None:
         """Store ``outcome`` (state DECIDED); the lease stays as it is."""
         self._update(
             "recording the outcome of",
             key,
             "SET #state = :decided, outcome = :outcome",
             {":decided": {"S": State.DECIDED}, ":outcome": {"S": _json(outcome)}},
+            timeout_s=timeout_s,
         )
 
-    def complete(self, key: str, outcome: Mapping[str, Any] | None = None) -> None:
+    def complete(self, key: str, outcome: Mapping[str, Any] | None = None, *, timeout_s: float | None = None) -> None:
         """Mark the key COMPLETED (with ``outcome`` when given); its TTL counts from now."""
         now = self._clock()
         update = "SET #state = :completed, lease_until = :now, #ttl = :ttl"
@@ -195,12 +219,13 @@ class DynamoIdempotencyStore:
         if outcome is not None:
             update += ", outcome = :outcome"
             values[":outcome"] = {"S": _json(outcome)}
-        self._update("completing", key, update, values, names={"#ttl": "ttl"})
+        self._update("completing", key, update, values, names={"#ttl": "ttl"}, timeout_s=timeout_s)
 
-    def release(self, key: str) -> None:
+    def release(self, key: str, *, timeout_s: float | None = None) -> None:
         """End the lease now; a completed (or unknown) key is left as it is."""
+        client = self.client_within("releasing", key, timeout_s)
         try:
-            self.client.update_item(
+            client.update_item(
                 TableName=self.table_name,
                 Key=self._key(key),
                 UpdateExpression="SET lease_until = :zero",
@@ -223,11 +248,19 @@ class DynamoIdempotencyStore:
             raise self._unavailable("reading", key, exc) from exc
 
     def _update(
-        self, what: str, key: str, update: str, values: dict[str, Any], names: dict[str, str] | None = None
+        self,
+        what: str,
+        key: str,
+        update: str,
+        values: dict[str, Any],
+        names: dict[str, str] | None = None,
+        *,
+        timeout_s: float | None = None,
     ) -> None:
         # Only an existing record is updated: an update must never create a record nobody claimed.
+        client = self.client_within(what, key, timeout_s)
         try:
-            self.client.update_item(
+            client.update_item(
                 TableName=self.table_name,
                 Key=self._key(key),
                 UpdateExpression=update,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from domain.errors import InvalidInput, NotFound, Unavailable
+from domain.errors import DeadlineExceeded, InvalidInput, NotFound, Unavailable
 
 
 def read_payload_s3(
@@ -51,6 +51,18 @@ class S3PayloadReader:
     def __init__(self, s3_client: Any = None) -> None:
         self._s3_client = s3_client
 
-    def read(self, uri: str, *, allowed_buckets: tuple[str, ...], sha256: str | None = None) -> bytes:
-        """The payload at ``uri``; InvalidInput/NotFound/Unavailable say why not."""
-        return read_payload_s3(uri, allowed_buckets, sha256=sha256, s3_client=self._s3_client)
+    def read(
+        self, uri: str, *, allowed_buckets: tuple[str, ...], sha256: str | None = None, timeout_s: float | None = None
+    ) -> bytes:
+        """The payload at ``uri``; InvalidInput/NotFound/Unavailable say why not.
+
+        With ``timeout_s`` (and no injected client): one attempt whose timeouts fit in it.
+        """
+        client = self._s3_client
+        if client is None and timeout_s is not None:
+            from infra import aws
+
+            client = aws.bounded_client("s3", timeout_s, connect_cap_s=1.0, read_cap_s=10.0)
+            if client is None:
+                raise DeadlineExceeded(f"hook payload {uri}: only {timeout_s:.2f}s left to read it")
+        return read_payload_s3(uri, allowed_buckets, sha256=sha256, s3_client=client)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 
 
 class ManualClock:
@@ -16,13 +17,22 @@ class ManualClock:
 
 
 class RemainingTimeContext:
-    """The one part of a Lambda context that deadlines read: ``get_remaining_time_in_millis``."""
+    """The one part of a Lambda context that deadlines read: ``get_remaining_time_in_millis``.
 
-    def __init__(self, remaining_ms: object) -> None:
+    With a ``clock`` the time left runs down on it, as Lambda's does, towards ``deadline_at``
+    (``clock()`` at construction plus ``remaining_ms``): the deadline the code computes from this
+    context is that instant on that clock, which a test can compare other moments on it with.
+    """
+
+    def __init__(self, remaining_ms: object, clock: Callable[[], float] | None = None) -> None:
         self.remaining_ms = remaining_ms
+        self.clock = clock
+        self.deadline_at = None if clock is None else clock() + float(remaining_ms) / 1000.0  # type: ignore[arg-type]
 
     def get_remaining_time_in_millis(self) -> object:
-        return self.remaining_ms
+        if self.clock is None or self.deadline_at is None:
+            return self.remaining_ms
+        return (self.deadline_at - self.clock()) * 1000.0
 
 
 def dead_endpoint() -> str:

@@ -6,6 +6,10 @@ the verdict before reporting it (a takeover reports that same verdict), and comp
 once CodeDeploy has it; a report that could not be delivered releases the key, so that Lambda's
 retry reports at once. Trouble with the store never blocks the report: CodeDeploy itself refuses
 a second one.
+
+Every call here is bounded by the deadline: the report gets all the time left but
+:data:`FINISH_S`, the ledger's calls at most :data:`LEDGER_CALL_S` each, and the write before the
+report at most :data:`LEDGER_SHARE` of the time left, so that the report keeps the rest.
 """
 
 from __future__ import annotations
@@ -27,6 +31,18 @@ from domain.idempotency import Claim, ClaimState, IdempotencyStore
 DEFAULT_LEASE_S: Final = 900.0
 #: A recorded reason is cut to this length: the record must stay far below DynamoDB's item limit.
 MAX_REASON_CHARS: Final = 4_000
+#: Kept back after the last network call, for the handler's own logs, metrics and return.
+FINISH_S: Final = 0.1
+#: The most one ledger call (claim, record, complete, release) may take: idempotency is best effort.
+LEDGER_CALL_S: Final = 1.0
+#: The share of the time left that a ledger call made before something more important may take.
+LEDGER_SHARE: Final = 0.2
+
+
+def ledger_timeout(deadline: Deadline, *, share: float = 1.0) -> float | None:
+    """How long one ledger call may take before ``deadline``: None when unbounded, 0 when no time is left."""
+    left = deadline.timeout_s()
+    return None if left is None else min(LEDGER_CALL_S, left * share)
 
 
 class ReportOutcome(StrEnum):
@@ -40,7 +56,7 @@ class StatusReporter(Protocol):
     """Port: ``PutLifecycleEventHookExecutionStatus``, retried on throttling within the deadline."""
 
     def report(self, deployment_id: str, execution_id: str, status: HookStatus, deadline: Deadline) -> ReportOutcome:
-        """Report once; raise a ThermostatError when it could not be delivered."""
+        """Report once, every attempt ending before ``deadline``; raise a ThermostatError when it could not."""
         ...
 
 
@@ -111,14 +127,25 @@ def recorded_status(outcome: Mapping[str, Any] | None) -> HookStatus | None:
 
 
 def claim_execution(
-    ledger: IdempotencyStore | None, deployment_id: str, execution_id: str, deadline: Deadline
+    ledger: IdempotencyStore | None,
+    deployment_id: str,
+    execution_id: str,
+    deadline: Deadline,
+    *,
+    reserve_s: float = 0.0,
 ) -> tuple[Claim, tuple[str, ...], tuple[Incident, ...]]:
-    """Claim the execution until the deadline; an unusable store means carrying on without one."""
+    """Claim the execution until the deadline; an unusable store means carrying on without one.
+
+    The claim itself is one call of at most a fifth of the time before ``deadline`` minus ``reserve_s``.
+    """
     if ledger is None:
         return Claim(state=ClaimState.CLAIMED), (), ()
     lease = deadline.remaining_s()
+    timeout_s = ledger_timeout(deadline.earlier_by(reserve_s), share=LEDGER_SHARE)
     try:
-        claim = ledger.claim(execution_id, DEFAULT_LEASE_S if math.isinf(lease) else lease, subject=deployment_id)
+        claim = ledger.claim(
+            execution_id, DEFAULT_LEASE_S if math.isinf(lease) else lease, subject=deployment_id, timeout_s=timeout_s
+        )
     except Exception as exc:  # noqa: BLE001 - idempotency is best effort; the report is not
         warning = f"ledger unavailable, continuing without idempotency: {exc}"
         return Claim(state=ClaimState.CLAIMED), (warning,), (Incident("hook ledger claim failed", exc),)
@@ -151,18 +178,32 @@ def deliver(
     ledger: IdempotencyStore | None,
     deadline: Deadline,
 ) -> HookExecution:
-    """Record the verdict, report it, then complete the execution (or release it when the report failed)."""
+    """Record the verdict, report it, then complete the execution (or release it when the report failed).
+
+    Everything ends :data:`FINISH_S` before ``deadline``: the record takes at most a fifth of the
+    time left, the report the rest; completing (or releasing) takes what the report left.
+    """
     incidents: list[Incident | None] = []
+    last_call = deadline.earlier_by(FINISH_S)
     if ledger is not None:
         outcome = verdict_outcome(verdict)
+        record_s = ledger_timeout(last_call, share=LEDGER_SHARE)
         incidents.append(
-            _attempt("could not record the verdict in the ledger", lambda: ledger.record(execution_id, outcome))
+            _attempt(
+                "could not record the verdict in the ledger",
+                lambda: ledger.record(execution_id, outcome, timeout_s=record_s),
+            )
         )
     try:
-        reported = reporter.report(deployment_id, execution_id, verdict.status, deadline)
+        reported = reporter.report(deployment_id, execution_id, verdict.status, last_call)
     except Exception as exc:  # noqa: BLE001 - turned into REPORT_FAILED; the handler raises for a retry
         if ledger is not None:
-            incidents.append(_attempt("could not release the ledger claim", lambda: ledger.release(execution_id)))
+            incidents.append(
+                _attempt(
+                    "could not release the ledger claim",
+                    lambda: ledger.release(execution_id, timeout_s=ledger_timeout(last_call)),
+                )
+            )
         error = exc if isinstance(exc, ThermostatError) else Unavailable(str(exc))
         return _execution(
             deployment_id,
@@ -174,7 +215,10 @@ def deliver(
         )
     if ledger is not None:
         incidents.append(
-            _attempt("could not mark the execution reported in the ledger", lambda: ledger.complete(execution_id))
+            _attempt(
+                "could not mark the execution reported in the ledger",
+                lambda: ledger.complete(execution_id, timeout_s=ledger_timeout(last_call)),
+            )
         )
     delivery = Delivery.REPORTED if reported is ReportOutcome.REPORTED else Delivery.ALREADY_COMPLETED
     return _execution(deployment_id, execution_id, verdict, delivery, incidents)

@@ -16,6 +16,7 @@ from typing import Final, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.deadline import Deadline
 from domain.errors import InvalidInput
 from domain.expectations import Expectation
 from domain.hook.target import LifecycleEvent, VersionUnderTest
@@ -96,8 +97,13 @@ class HookSettings(Protocol):
 class PayloadReader(Protocol):
     """Port: read a payload event from ``s3://bucket/key`` (allow-listed, size-capped, JSON)."""
 
-    def read(self, uri: str, *, allowed_buckets: tuple[str, ...], sha256: str | None = None) -> bytes:
-        """The object's bytes; InvalidInput/NotFound/Unavailable say why not."""
+    def read(
+        self, uri: str, *, allowed_buckets: tuple[str, ...], sha256: str | None = None, timeout_s: float | None = None
+    ) -> bytes:
+        """The object's bytes; InvalidInput/NotFound/Unavailable say why not.
+
+        ``timeout_s``: the read must end within that many seconds (None: the reader's own timeouts).
+        """
         ...
 
 
@@ -144,9 +150,9 @@ class HookConfig(BaseModel):
 
 
 def configured_payload(
-    settings: HookSettings, lifecycle: LifecycleEvent, payloads: PayloadReader
+    settings: HookSettings, lifecycle: LifecycleEvent, payloads: PayloadReader, *, deadline: Deadline | None = None
 ) -> tuple[bytes | None, str | None]:
-    """The user payload (inline or from S3) and a note; None for the probe.
+    """The user payload (inline or from S3, read before ``deadline``) and a note; None for the probe.
 
     After traffic has moved the hook only probes: a configured payload is not sent, and the note says so.
     """
@@ -158,7 +164,10 @@ def configured_payload(
     if settings.hook_payload_s3 is None:
         return None, None
     data = payloads.read(
-        settings.hook_payload_s3, allowed_buckets=settings.payload_buckets, sha256=settings.hook_payload_sha256
+        settings.hook_payload_s3,
+        allowed_buckets=settings.payload_buckets,
+        sha256=settings.hook_payload_sha256,
+        timeout_s=None if deadline is None else deadline.timeout_s(),
     )
     return data, None
 

@@ -62,13 +62,16 @@ def serve_hook_execution(
 
     ``settings`` is the hook's configuration, or the error that reading it raised (reported as
     Failed once the event itself has been checked). ``reserve_s`` is the time kept back from the
-    deadline for reporting.
+    deadline for reporting: every call before the report (the claim, the AppSpec, the payload,
+    the warm-up) ends before ``deadline`` minus ``reserve_s``, and the report ends before the deadline.
     """
     ids = hook_ids(event)
     if ids is None:
         return _unreportable(event)
     deployment_id, execution_id = ids
-    claim, claim_warnings, claim_incidents = claim_execution(deps.ledger, deployment_id, execution_id, deadline)
+    claim, claim_warnings, claim_incidents = claim_execution(
+        deps.ledger, deployment_id, execution_id, deadline, reserve_s=reserve_s
+    )
     if claim.state in (ClaimState.HELD, ClaimState.COMPLETED):
         return HookExecution(
             deployment_id=deployment_id,
@@ -123,6 +126,7 @@ def _decide(
     if claim.state is ClaimState.TAKEOVER:
         return taken_over_verdict(claim), (), ()
     notes: list[str] = []
+    before_report = deadline.earlier_by(reserve_s)
     try:
         hook_event = parse_hook_event(event)
         if isinstance(settings, ThermostatError):
@@ -135,9 +139,10 @@ def _decide(
             lifecycle=configured,
             reader=deps.reader,
             own_function=own_function,
+            deadline=before_report,
         )
         notes.extend(warnings)
-        payload, note = configured_payload(settings, lifecycle, deps.payloads)
+        payload, note = configured_payload(settings, lifecycle, deps.payloads, deadline=before_report)
         notes.extend([note] if note else [])
         config = warmup_config(settings, target, lifecycle, payload, hook_event.execution_id)
         verdict = run_warmup(

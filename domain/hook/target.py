@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.deadline import Deadline
 from domain.errors import InvalidInput, ThermostatError
 from thermostat_runtime import names
 
@@ -166,8 +167,11 @@ class AppSpecTarget(BaseModel):
 class DeploymentReader(Protocol):
     """Port: read the AppSpec of a CodeDeploy deployment."""
 
-    def read_target(self, deployment_id: str) -> AppSpecTarget:
-        """The deployment's Lambda target; InvalidInput/NotFound/Unavailable when it cannot."""
+    def read_target(self, deployment_id: str, *, timeout_s: float | None = None) -> AppSpecTarget:
+        """The deployment's Lambda target; InvalidInput/NotFound/Unavailable when it cannot.
+
+        ``timeout_s``: the read must end within that many seconds (None: the reader's own timeouts).
+        """
         ...
 
 
@@ -179,21 +183,25 @@ def resolve_target(
     lifecycle: LifecycleEvent | None,
     reader: DeploymentReader,
     own_function: str | None,
+    deadline: Deadline | None = None,
 ) -> tuple[VersionUnderTest, LifecycleEvent, tuple[str, ...]]:
     """Decide what to test and for which lifecycle event; returns (target, lifecycle, warnings).
 
     The configured function and version win (SAM's ``!Ref Fn.Version`` pattern); what is missing
     comes from the deployment's AppSpec: the function, the ``TargetVersion`` (only when the
     AppSpec names the same function), and — unless configured — the lifecycle event, found by
-    looking up this hook function's own name in the AppSpec's ``Hooks``.
+    looking up this hook function's own name in the AppSpec's ``Hooks``. The read takes at most
+    half the time before ``deadline`` (a hung read leaves the warm-up the rest).
     """
     warnings: list[str] = []
     spec: AppSpecTarget | None = None
+    left = None if deadline is None else deadline.timeout_s()
+    timeout_s = None if left is None else left / 2.0
     if function is None or version is None:
-        spec = reader.read_target(deployment_id)
+        spec = reader.read_target(deployment_id, timeout_s=timeout_s)
     elif lifecycle is None:
         try:
-            spec = reader.read_target(deployment_id)
+            spec = reader.read_target(deployment_id, timeout_s=timeout_s)
         except ThermostatError as exc:
             # The target is fully configured: not knowing the lifecycle event is no reason to fail.
             warnings.append(f"could not read the AppSpec for the lifecycle event, assuming BeforeAllowTraffic: {exc}")

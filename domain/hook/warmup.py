@@ -26,7 +26,11 @@ POLL_S: Final = 0.25
 
 
 def reserve_for(remaining_s: float) -> float:
-    """Time kept back for reporting: a quarter of what is left, between 0.5 s and 5 s."""
+    """Time kept back for reporting: a quarter of what is left, between 0.5 s and 5 s.
+
+    The report's calls are sized from it (:mod:`domain.hook.delivery`): the ledger record takes
+    at most a fifth, every report attempt fits in what is left, so the reserve always holds one.
+    """
     if math.isinf(remaining_s):
         return 0.0
     return min(5.0, max(0.5, remaining_s * 0.25))

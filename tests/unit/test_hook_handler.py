@@ -29,6 +29,7 @@ from infra.codedeploy import CodeDeployReporter
 from infra.s3_payloads import S3PayloadReader
 from infra.settings import load_settings
 from tests.emf import emf_documents, emf_problems
+from tests.fakes import RemainingTimeContext
 from tests.unit.test_hook_support import (
     DEPLOYMENT_ID,
     EXECUTION_ID,
@@ -327,19 +328,26 @@ def test_remaining_time_nearly_exhausted_reports_failed_without_invoking(codedep
 
 
 def test_a_hanging_target_is_reported_failed_before_the_runtime_kills_the_hook(codedeploy: Stubber) -> None:
-    # Given a target that never answers and a hook with 1.2 s left
+    # Given a target that never answers and a hook with 1.2 s left on the monotonic clock
     expect_report(codedeploy, "Failed")
+    reported_at: list[float] = []
+    codedeploy.client.meta.events.register(
+        "after-call.codedeploy.PutLifecycleEventHookExecutionStatus", lambda **_: reported_at.append(time.monotonic())
+    )
     invoker = BlockingInvoker()
     hook = Harness(codedeploy, {**BASE_ENV, "THERMOSTAT_HOOK_JITTER": "0,0"}, invoker=invoker)
-    deadline_at = time.monotonic() + 1.2
+    context = RemainingTimeContext(1_200, clock=time.monotonic)
+    context.function_name = HOOK_FUNCTION  # type: ignore[attr-defined]
     try:
-        result = hook(hook_event(), FakeContext(remaining_ms=1_200, function_name=HOOK_FUNCTION))
-        # Then Failed was reported with time to spare
-        assert time.monotonic() < deadline_at
+        result = hook(hook_event(), context)
     finally:
         invoker.release.set()
+    # Then Failed was reported, and CodeDeploy answered it before the deadline the hook computed from its context
     codedeploy.assert_no_pending_responses()
     assert "still running at the deadline" in result["reason"]
+    assert context.deadline_at is not None
+    assert len(reported_at) == 1
+    assert reported_at[0] < context.deadline_at
 
 
 def test_duplicate_delivery_neither_warms_nor_reports_again(codedeploy: Stubber) -> None:

@@ -137,7 +137,7 @@ class FakeReader:
     error: Exception | None = None
     reads: list[str] = field(default_factory=list)
 
-    def read_target(self, deployment_id: str) -> AppSpecTarget:
+    def read_target(self, deployment_id: str, *, timeout_s: float | None = None) -> AppSpecTarget:
         self.reads.append(deployment_id)
         if self.error is not None:
             raise self.error
@@ -186,5 +186,7 @@ class HookSettingsValue:
 class NoPayloads:
     """A payload reader for tests that configure none: any read is a bug."""
 
-    def read(self, uri: str, *, allowed_buckets: tuple[str, ...], sha256: str | None = None) -> bytes:
+    def read(
+        self, uri: str, *, allowed_buckets: tuple[str, ...], sha256: str | None = None, timeout_s: float | None = None
+    ) -> bytes:
         raise AssertionError(f"unexpected payload read of {uri}")

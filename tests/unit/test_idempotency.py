@@ -41,7 +41,7 @@ class InMemoryIdempotencyStore(IdempotencyStore):
         self.fail_claims = fail_claims
         self._lock = threading.Lock()
 
-    def claim(self, key: str, lease_s: float, *, subject: str | None = None) -> Claim:
+    def claim(self, key: str, lease_s: float, *, subject: str | None = None, timeout_s: float | None = None) -> Claim:
         if self.fail_claims is not None:
             raise self.fail_claims
         now = self.clock()
@@ -57,17 +57,17 @@ class InMemoryIdempotencyStore(IdempotencyStore):
                 return Claim(state=ClaimState.TAKEOVER, outcome=entry.outcome)
             return Claim(state=ClaimState.HELD, outcome=entry.outcome)
 
-    def record(self, key: str, outcome: Mapping[str, Any]) -> None:
+    def record(self, key: str, outcome: Mapping[str, Any], *, timeout_s: float | None = None) -> None:
         entry = self._existing(key)
         entry.state, entry.outcome = "decided", dict(outcome)
 
-    def complete(self, key: str, outcome: Mapping[str, Any] | None = None) -> None:
+    def complete(self, key: str, outcome: Mapping[str, Any] | None = None, *, timeout_s: float | None = None) -> None:
         entry = self._existing(key)
         entry.state, entry.lease_until = "completed", self.clock()
         if outcome is not None:
             entry.outcome = dict(outcome)
 
-    def release(self, key: str) -> None:
+    def release(self, key: str, *, timeout_s: float | None = None) -> None:
         entry = self.entries.get(key)
         if entry is not None and entry.state != "completed":
             entry.lease_until = 0
