@@ -3,7 +3,7 @@
 Faults are injected on the network path, in front of whichever transport is tested: the fast
 path and botocore see the same bytes. A function's name is its fault:
 
-* ``ok``: Invoke 200 with a warm reply; GetFunction 200; no provisioned concurrency (404);
+* ``ok``: Invoke 200 with a warm reply; the configuration and concurrency reads 200; no provisioned concurrency (404);
 * ``throttled``: 429 ``TooManyRequestsException`` (reason ``CallerRateLimitExceeded``);
 * ``error500`` / ``unavailable``: 500 / 503 ``ServiceException``;
 * ``flaky``: 503 on its first request, then as ``ok``;
@@ -147,11 +147,9 @@ class FaultServer:
             reply = {"thermostat": {"v": 1, "warm": True, "environment_id": f"env-{name}", "start_kind": "warm"}}
             return _reply(sock, 200, reply, {"X-Amz-Executed-Version": "1"})
         if operation == "get":
-            document = {
-                "Configuration": {"FunctionName": name, "Timeout": 7},
-                "Concurrency": {"ReservedConcurrentExecutions": 3},
-            }
-            return _reply(sock, 200, document, {})
+            if parts[-1:] == ["concurrency"]:  # GetFunctionConcurrency
+                return _reply(sock, 200, {"ReservedConcurrentExecutions": 3}, {})
+            return _reply(sock, 200, {"FunctionName": name, "Timeout": 7}, {})  # GetFunctionConfiguration
         error = {"Type": "User", "message": "No Provisioned Concurrency Config found for this function"}
         return _reply(sock, 404, error, {"x-amzn-ErrorType": "ProvisionedConcurrencyConfigNotFoundException"})
 
