@@ -64,10 +64,15 @@ def _receive(fd: int) -> dict[str, object] | None:
     return message if isinstance(message, dict) else None
 
 
-def _watch_parent(parent: int) -> None:
+def _watch_parent(parent: int, watching: object = None, done: object = None) -> None:
     # A busy handler never reads the request pipe, so its EOF cannot tell us the runner died.
+    # ``watching`` (a lock held by the main thread) stops the watch once released; ``done`` says so.
     while True:
-        time.sleep(_PARENT_POLL_S)
+        if watching is None:
+            time.sleep(_PARENT_POLL_S)
+        elif watching.acquire(True, _PARENT_POLL_S):  # type: ignore[attr-defined]  # released: stop at once
+            done.release()  # type: ignore[attr-defined]
+            return
         if os.getppid() != parent:
             try:
                 if os.getpgrp() == os.getpid():
@@ -275,15 +280,36 @@ def _invoke(handler: object, message: dict[str, object]) -> dict[str, object]:
     return {"type": "result", "payload": body}
 
 
+def _serve(handler: object, request_fd: int, reply_fd: int, marks: _Marks) -> int:
+    """Answer invocations one at a time until the runner closes the request pipe."""
+    while True:
+        message = _receive(request_fd)
+        if message is None:
+            return 0
+        reply = _invoke(handler, message)
+        reply["max_rss_kb"] = _max_rss_kb()
+        marks.write()
+        _send(reply_fd, reply)
+
+
 def main(argv: list[str]) -> int:
-    """Run one execution environment until the runner closes the request pipe."""
+    """Run one execution environment until the runner closes the request pipe.
+
+    With a sixth argument (a Unix socket's fd) the worker is a SnapStart snapshot instead: see
+    :func:`_snapshot`.
+    """
     request_fd, reply_fd, nonce, code_paths = int(argv[1]), int(argv[2]), argv[3], json.loads(argv[4])
+    control_fd = int(argv[5]) if len(argv) > 5 else None
     del sys.argv[1:]  # the handler has no business with the runner's plumbing
     started = time.monotonic()
 
     import _thread
 
-    _thread.start_new_thread(_watch_parent, (os.getppid(),))
+    watching = _thread.allocate_lock()  # held while the parent is watched; a snapshot releases it
+    watching.acquire()
+    watcher_done = _thread.allocate_lock()
+    watcher_done.acquire()
+    _thread.start_new_thread(_watch_parent, (os.getppid(), watching, watcher_done))
     # Lambda streams prints as they happen; a timed-out invocation must not lose its last lines.
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     sys.path[:0] = [path for path in code_paths if path not in sys.path]
@@ -298,6 +324,8 @@ def main(argv: list[str]) -> int:
         error = _fault(exc)
     else:
         error = None
+    if error is None and control_fd is not None:
+        error = _run_hooks("before")
     init_ms = round((time.monotonic() - started) * 1000.0, 3)
     if error is not None:
         _log_error(error)
@@ -306,15 +334,161 @@ def main(argv: list[str]) -> int:
         return 1
     marks.write()
     _send(reply_fd, {"type": "ready", "init_ms": init_ms})
+    if control_fd is not None:
+        # No thread may run while the snapshot forks: stop the watcher (the control socket's EOF
+        # now tells this process that the runner is gone) and wait until it has stopped.
+        watching.release()
+        watcher_done.acquire()
+        return _snapshot(handler, control_fd, request_fd, reply_fd)
+    return _serve(handler, request_fd, reply_fd, marks)
 
+
+# -- SnapStart -----------------------------------------------------------------------------------
+#
+# A snapshot is a worker that ran the init phase and the before-snapshot hooks, and then only
+# forks: each restore is a child of it, with the snapshot's memory as it was (module state,
+# connections, ``random``'s state), its own pipes, its own process group, and the after-restore
+# hooks run before its first invocation. The runner sends, on the control socket, one frame
+# ``{"type": "restore", "nonce"}`` with four fds (the child's request pipe, reply pipe, log pipe,
+# and a status pipe); the snapshot answers ``{"pid": N}`` on the same socket, and when that child
+# ends writes its wait status (4 bytes, big-endian) to the status pipe.
+
+
+def _run_hooks(phase: str) -> dict[str, object] | None:
+    """Run the ``snapshot_restore_py`` hooks as Lambda's runtime (awslambdaric) does; the error, if one raised.
+
+    Before the snapshot: last registered first, each taken off the registry. After a restore: in the
+    order registered. The module is imported as awslambdaric imports it; when it is not installed,
+    no function code can have registered a hook either.
+    """
+    try:
+        import snapshot_restore_py
+    except ImportError:
+        return None
+    try:
+        if phase == "before":
+            hooks = snapshot_restore_py.get_before_snapshot()
+            while hooks:
+                function, args, kwargs = hooks.pop()
+                function(*args, **kwargs)
+        else:
+            for function, args, kwargs in snapshot_restore_py.get_after_restore():
+                function(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - a failing hook is the phase's error, reported
+        error = _fault(exc)
+        error["errorType"] = "Runtime.BeforeSnapshotError" if phase == "before" else "Runtime.AfterRestoreError"
+        error["errorMessage"] = f"{type(exc).__name__}: {exc}"
+        return error
+    return None
+
+
+def _snapshot(handler: object, control_fd: int, request_fd: int, reply_fd: int) -> int:
+    """Serve restore requests until the runner closes the control socket; each one is a fork."""
+    import signal
+    import socket
+
+    control = socket.socket(fileno=control_fd)
+    status_pipes: dict[int, int] = {}
+
+    def reap(_signum: int, _frame: object) -> None:
+        while status_pipes:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            fd = status_pipes.pop(pid, None)
+            if fd is not None:
+                try:
+                    _write_all(fd, status.to_bytes(4, "big", signed=True))
+                except OSError:
+                    pass  # the runner stopped listening for this one
+                os.close(fd)
+
+    signal.signal(signal.SIGCHLD, reap)
     while True:
-        message = _receive(request_fd)
-        if message is None:
+        try:
+            data, fds, _flags, _address = socket.recv_fds(control, 65536, 4)
+        except OSError:
+            data, fds = b"", []
+        if not data:
+            for fd in fds:
+                os.close(fd)
             return 0
-        reply = _invoke(handler, message)
-        reply["max_rss_kb"] = _max_rss_kb()
+        message = json.loads(data)
+        if len(fds) != 4 or not isinstance(message, dict) or message.get("type") != "restore":
+            for fd in fds:
+                os.close(fd)
+            continue
+        pid = _fork(handler, str(message.get("nonce", "")), fds, (control.fileno(), request_fd, reply_fd), status_pipes)
+        try:
+            control.sendall(json.dumps({"pid": pid}).encode())
+        except OSError:
+            return 0
+
+
+def _fork(handler: object, nonce: str, fds: list[int], own_fds: tuple[int, ...], status_pipes: dict[int, int]) -> int:
+    """Fork one restored environment; in the parent, record its status pipe and return its pid."""
+    import signal
+
+    child_request, child_reply, child_log, child_status = fds
+    random = sys.modules.get("random")
+    state = random.getstate() if random is not None else None
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    # Blocked until the child's status pipe is recorded, so that an early exit is not missed.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+            for fd in (*own_fds, child_status, *status_pipes.values()):
+                os.close(fd)
+            if random is not None:
+                # CPython reseeds ``random`` in a forked child (os.register_at_fork); a restored
+                # snapshot does not: put back the state the snapshot holds.
+                random.setstate(state)
+            code = _restored(handler, nonce, child_request, child_reply, child_log)
+        finally:
+            os._exit(code)
+    try:
+        os.setpgid(pid, pid)  # as the child does: a kill of its group is sure to reach it from now on
+    except OSError:
+        pass  # it already ended
+    status_pipes[pid] = child_status
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+    for fd in (child_request, child_reply, child_log):
+        os.close(fd)
+    return pid
+
+
+def _restored(handler: object, nonce: str, request_fd: int, reply_fd: int, log_fd: int) -> int:
+    """In a child of the snapshot: become a new execution environment, then serve it."""
+    started = time.monotonic()
+    os.setpgid(0, 0)  # its own process group (the snapshot sets it too): a kill takes the handler's children
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    import _thread
+
+    _thread.start_new_thread(_watch_parent, (os.getppid(), None, None))
+    marks = _Marks(nonce)
+    error = _run_hooks("after")
+    restore_ms = round((time.monotonic() - started) * 1000.0, 3)
+    if error is not None:
+        _log_error(error)
         marks.write()
-        _send(reply_fd, reply)
+        _send(reply_fd, {"type": "init_error", "error": error, "restore_ms": restore_ms})
+        return 65  # what Lambda's runtime exits with when an after-restore hook fails
+    marks.write()
+    _send(reply_fd, {"type": "ready", "restore_ms": restore_ms})
+    return _serve(handler, request_fd, reply_fd, marks)
 
 
 if __name__ == "__main__":

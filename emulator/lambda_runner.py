@@ -40,7 +40,7 @@ from types import TracebackType
 from typing import Any
 
 from domain.errors import Unavailable
-from emulator.runner_env import ExecutionEnvironment, LogSink, WorkerReply, send_to_sink
+from emulator.runner_env import SNAP_START, ExecutionEnvironment, LogSink, WorkerReply, send_to_sink
 from emulator.runner_events import EventQueue
 from emulator.runner_invoke import Context, InvokeResult, check_request, run_on
 from emulator.runner_model import (
@@ -63,6 +63,7 @@ from emulator.runner_model import (
 )
 from emulator.runner_pool import EnvironmentPool, PooledEnvironment, matching
 from emulator.runner_registry import Registry
+from emulator.runner_snapshot import Snapshot
 
 __all__ = [
     "LATEST",
@@ -136,6 +137,9 @@ class LambdaRunner:
             init_timeout_s=init_timeout_s,
         )
         self._lock = threading.Lock()
+        #: SnapStart versions' snapshots, taken at publish: (function, version) -> snapshot
+        self._snapshots: dict[tuple[str, str], Snapshot] = {}
+        self._snapshot_lock = threading.Lock()
         self._stopping = threading.Event()
         # Event invocations run the version they resolved to, as their executed version.
         self.events = EventQueue(
@@ -189,6 +193,11 @@ class LambdaRunner:
             server.server_close()
         self.events.stop()
         self.pool.close()
+        with self._snapshot_lock:
+            snapshots = list(self._snapshots.values())
+            self._snapshots.clear()
+        for snapshot in snapshots:
+            snapshot.close()
         for thread in self._threads:
             thread.join(timeout=5.0)
 
@@ -219,6 +228,10 @@ class LambdaRunner:
             self.pool.reap()
 
     def _spawn(self, config: VersionConfig, init_type: str, provisioned: bool) -> PooledEnvironment:
+        snapshot = None
+        if init_type == SNAP_START:
+            with self._snapshot_lock:
+                snapshot = self._snapshots.get((config.function, config.version))
         return ExecutionEnvironment(
             config,
             init_type=init_type,
@@ -228,6 +241,7 @@ class LambdaRunner:
             log_sink=self.log_sink,
             python=self._python,
             clock=self._clock,
+            snapshot=snapshot,
         )
 
     # -- functions -------------------------------------------------------------------------------
@@ -256,8 +270,39 @@ class LambdaRunner:
         """Snapshot ``$LATEST`` as a new version and return its number ("1", "2", …).
 
         As in Lambda, when nothing changed since the last published version, that version is returned.
+        For a function with SnapStart (``FunctionSpec.snap_start``), the new version's snapshot is taken
+        before this returns: its init phase and before-snapshot hooks run once, in a worker that every
+        later environment of the version is restored (forked) from. A failed init does not fail the
+        publication; every invocation of that version then answers the init error.
         """
-        return self.registry.publish(name, description).version
+        config = self.registry.publish(name, description)
+        if config.spec.snap_start:
+            self._take_snapshot(config)
+        return config.version
+
+    def _take_snapshot(self, config: VersionConfig) -> None:
+        key = (config.function, config.version)
+        with self._snapshot_lock:
+            if key in self._snapshots or self._stopping.is_set():
+                return
+            snapshot = Snapshot(
+                config,
+                region=self.region,
+                parent_env=self._parent_env,
+                log_sink=self.log_sink,
+                python=self._python,
+                clock=self._clock,
+            )
+            self._snapshots[key] = snapshot
+        snapshot.take(self.pool.init_timeout_s)
+        if self._stopping.is_set():
+            snapshot.close()
+
+    def snapshots(self, name: str | None = None) -> list[dict[str, Any]]:
+        """The SnapStart snapshots taken so far (of ``name``, or of every function)."""
+        with self._snapshot_lock:
+            chosen = [snap for (function, _), snap in self._snapshots.items() if name is None or function == name]
+        return [snap.describe() for snap in chosen]
 
     def create_alias(
         self,

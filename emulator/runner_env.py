@@ -21,10 +21,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from emulator.runner_model import RUNTIME, VersionConfig
 from emulator.worker_pipes import Channel, ChannelClosed, ChannelTimedOut, LogReader
+
+#: Lambda's limit on the restore phase (after-restore hooks included): past it, SnapStartTimeoutException.
+RESTORE_TIMEOUT_S = 10.0
 
 WORKER_PATH = str(Path(__file__).with_name("_worker.py"))
 
@@ -100,6 +103,10 @@ def worker_environment(
             "LANG": parent.get("LANG", "en_US.UTF-8"),
         }
     )
+    if init_type == SNAP_START:
+        # "not available in Lambda SnapStart functions" (snapstart-monitoring.html): one snapshot
+        # serves many environments, each with its own stream.
+        del env["AWS_LAMBDA_LOG_GROUP_NAME"], env["AWS_LAMBDA_LOG_STREAM_NAME"]
     if spec.code_paths:
         env["LAMBDA_TASK_ROOT"] = spec.code_paths[0]
     env.update(spec.environment)
@@ -132,11 +139,53 @@ class WorkerReply:
     max_rss_kb: int | None = None
     exit_status: str | None = None
     log_lines: tuple[str, ...] = ()
+    #: A restore's after-restore hooks, as the restored worker timed them.
+    restore_ms: float | None = None
 
     @property
     def ok(self) -> bool:
         """True when the phase succeeded."""
         return self.kind in ("ready", "result")
+
+
+class RestoredProcess(Protocol):
+    """The part of ``subprocess.Popen`` the environment uses, for a process forked from a snapshot."""
+
+    pid: int
+    returncode: int | None
+
+    def poll(self) -> int | None:
+        """The exit code once ended, else None."""
+        ...
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the end (``subprocess.TimeoutExpired`` past ``timeout``)."""
+        ...
+
+    def kill(self) -> None:
+        """SIGKILL it."""
+        ...
+
+
+@dataclass(frozen=True)
+class Restored:
+    """A process forked from a snapshot and the runner's ends of its pipes (``nonce``: its log marks)."""
+
+    process: RestoredProcess
+    channel: Channel
+    log_fd: int
+    nonce: str
+    began: float
+
+
+class SnapshotSource(Protocol):
+    """What an environment restored from a SnapStart snapshot needs of it (``runner_snapshot.Snapshot``)."""
+
+    error: dict[str, Any] | None
+
+    def restore(self) -> Restored:
+        """Fork a new environment (``ChannelClosed`` when the snapshot is gone)."""
+        ...
 
 
 class ExecutionEnvironment:
@@ -157,10 +206,16 @@ class ExecutionEnvironment:
         log_sink: LogSink | None,
         python: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        snapshot: SnapshotSource | None = None,
     ) -> None:
         self.config = config
         self.init_type = init_type
         self.provisioned = provisioned
+        #: The SnapStart snapshot this environment is restored from (None: a process of its own).
+        self.snapshot = snapshot
+        #: Restored environments: the whole restore as the runner saw it, and the after-restore hooks' part.
+        self.restore_ms: float | None = None
+        self.billed_restore_ms: float | None = None
         self.id = uuid.uuid4().hex
         today = datetime.now(UTC).strftime("%Y/%m/%d")
         self.log_stream = f"{today}/[{config.version}]{self.id}"
@@ -176,7 +231,7 @@ class ExecutionEnvironment:
         self._log_sink = log_sink
         self._python = python or sys.executable
         self._lock = threading.Lock()
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: subprocess.Popen[bytes] | RestoredProcess | None = None
         self._channel: Channel | None = None
         self._reader: LogReader | None = None
         self._phase = 0
@@ -192,7 +247,12 @@ class ExecutionEnvironment:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self, init_timeout_s: float) -> WorkerReply:
-        """Spawn the worker and run its init phase (the handler's import), bounded by ``init_timeout_s``."""
+        """Spawn the worker and run its init phase (the handler's import), bounded by ``init_timeout_s``.
+
+        An environment of a SnapStart snapshot is restored from it instead (:meth:`_restore`).
+        """
+        if self.snapshot is not None:
+            return self._restore(self.snapshot, init_timeout_s)
         began = self.clock()
         nonce = uuid.uuid4().hex
         request_read, request_write = os.pipe()
@@ -251,6 +311,35 @@ class ExecutionEnvironment:
         self._end_call()
         return reply  # still "starting" when ready: the pool decides whether it is busy or idle
 
+    def _restore(self, snapshot: SnapshotSource, init_timeout_s: float) -> WorkerReply:
+        """Fork this environment from ``snapshot`` and run the after-restore hooks (Lambda bounds them at 10 s)."""
+        if snapshot.error is not None:
+            self.state = "dead"
+            return WorkerReply("init_error", error=dict(snapshot.error))
+        try:
+            restored = snapshot.restore()
+        except ChannelClosed:
+            self.state = "dead"
+            return WorkerReply(
+                "init_error",
+                error={"errorType": "Runtime.ExitError", "errorMessage": "the version's snapshot is gone"},
+            )
+        with self._lock:
+            self._proc = restored.process
+            self.pid = restored.process.pid
+            self._channel = restored.channel
+            self._reader = LogReader(restored.log_fd, restored.nonce, self.log)
+            self._in_call = True
+        self._reader.start()
+        timeout_s = min(init_timeout_s, RESTORE_TIMEOUT_S)
+        reply = self._await_init(restored.began + timeout_s, timeout_s)
+        self.restore_ms = round((self.clock() - restored.began) * 1000.0, 3)
+        if reply.ok:
+            self.billed_restore_ms = reply.restore_ms
+        self.last_used = self.clock()
+        self._end_call()
+        return reply
+
     def _await_init(self, deadline: float, init_timeout_s: float) -> WorkerReply:
         channel, reader = self._channel, self._reader
         assert channel is not None
@@ -277,7 +366,12 @@ class ExecutionEnvironment:
             )
         self._phase = 1
         if message.get("type") == "ready":
-            return WorkerReply("ready", log_lines=reader.take(1))
+            restore_ms = message.get("restore_ms")
+            return WorkerReply(
+                "ready",
+                log_lines=reader.take(1),
+                restore_ms=float(restore_ms) if isinstance(restore_ms, int | float) else None,
+            )
         error = message.get("error") if isinstance(message.get("error"), dict) else None
         self._terminate()
         return WorkerReply("init_error", error=error, log_lines=reader.drain())
@@ -346,6 +440,8 @@ class ExecutionEnvironment:
             "provisioned": self.provisioned,
             "invocations": self.invocations,
             "init_ms": self.init_ms,
+            "restored": self.snapshot is not None,
+            "restore_ms": self.restore_ms,
             "log_stream": self.log_stream,
             "idle_s": round(max(0.0, self.clock() - self.last_used), 3) if self.state == "idle" else 0.0,
         }

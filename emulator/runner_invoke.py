@@ -125,10 +125,7 @@ def run_on(
         if not lease.init.ok:
             error = {"errorMessage": "", "errorType": "Runtime.Unknown", "requestId": request_id, "stackTrace": []}
             error.update(lease.init.error or {})
-            platform(
-                f"INIT_REPORT Init Duration: {init_ms or 0.0:.2f} ms\tPhase: invoke\tStatus: error\t"
-                f"Error Type: {error['errorType']}"
-            )
+            platform(_failed_start_line(env, init_ms, str(error["errorType"])))
             platform(f"START RequestId: {request_id} Version: {executed_version}")
             platform(f"END RequestId: {request_id}")
             platform(f"REPORT RequestId: {request_id}\tDuration: {init_ms or 0.0:.2f} ms\tStatus: error")
@@ -165,7 +162,7 @@ def run_on(
     if extra is not None:
         platform(extra)
     used = f"\tMax Memory Used: {max(1, (reply.max_rss_kb or 0) // 1024)} MB" if reply.max_rss_kb else ""
-    cold = f"\tInit Duration: {init_ms:.2f} ms" if init_ms is not None else ""
+    cold = start_fields(init_ms, env.restore_ms, env.billed_restore_ms) if lease.init is not None else ""
     platform(f"END RequestId: {request_id}")
     platform(
         f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\tBilled Duration: "
@@ -183,6 +180,30 @@ def run_on(
         duration_ms=round(duration_ms, 3),
         init_ms=init_ms,
     )
+
+
+def start_fields(init_ms: float | None, restore_ms: float | None, billed_restore_ms: float | None) -> str:
+    """The ``REPORT`` fields of an environment's first invocation: how it started.
+
+    A cold start has ``Init Duration``; an environment restored from a SnapStart snapshot has none (its
+    init ran at publish) but ``Restore Duration`` (the whole restore) and ``Billed Restore Duration``
+    (the after-restore hooks, rounded up), as snapstart-monitoring.html describes.
+    """
+    if restore_ms is not None:
+        billed = max(0, int(-(-(billed_restore_ms or 0.0) // 1)))
+        return f"\tRestore Duration: {restore_ms:.2f} ms\tBilled Restore Duration: {billed} ms"
+    if init_ms is not None:
+        return f"\tInit Duration: {init_ms:.2f} ms"
+    return ""
+
+
+def _failed_start_line(env: ExecutionEnvironment, init_ms: float | None, error_type: str) -> str:
+    """The platform line of an environment that failed to start: its init, or its restore."""
+    if env.snapshot is not None:
+        return (
+            f"RESTORE_REPORT Restore Duration: {env.restore_ms or 0.0:.2f} ms\tStatus: error\tError Type: {error_type}"
+        )
+    return f"INIT_REPORT Init Duration: {init_ms or 0.0:.2f} ms\tPhase: invoke\tStatus: error\tError Type: {error_type}"
 
 
 def _outcome(reply: WorkerReply, request_id: str, timeout_s: float) -> tuple[bytes, str | None, str, str | None]:

@@ -30,6 +30,12 @@ RUNTIME_MODULE = ROOT / "serverless" / "layer" / "python" / "thermostat_runtime"
 FIRST_PARTY = {"domain", "infra", "emulator", "handlers", "thermostat_runtime", "tests", "bench"}
 #: Declared but never imported by name, each for a reason. (None today.)
 NOT_IMPORTED_ON_PURPOSE: dict[str, str] = {}
+#: Imported by the runtime module but never bundled: the Lambda runtime itself provides them.
+PROVIDED_BY_THE_LAMBDA_RUNTIME: dict[str, str] = {
+    # https://github.com/aws/aws-lambda-python-runtime-interface-client: awslambdaric depends on
+    # snapshot-restore-py and runs its hooks; imported only when AWS_LAMBDA_INITIALIZATION_TYPE=snap-start.
+    "snapshot_restore_py": "thermostat_runtime/snapstart.py",
+}
 
 
 def _is_type_checking(test: ast.expr) -> bool:
@@ -71,6 +77,8 @@ def _imported(scope: str) -> dict[tuple[str, bool], set[str]]:
     found: dict[tuple[str, bool], set[str]] = {}
     for path in _modules(scope):
         for name, typing_only in _imports(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if scope == "core" and name in PROVIDED_BY_THE_LAMBDA_RUNTIME and path.is_relative_to(RUNTIME_MODULE):
+                continue
             if name not in sys.stdlib_module_names and name not in FIRST_PARTY:
                 found.setdefault((name, typing_only), set()).add(path.relative_to(ROOT).as_posix())
     return found

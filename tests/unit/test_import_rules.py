@@ -117,10 +117,17 @@ def test_domain_imports_no_sdk_no_powertools_and_no_outer_layer() -> None:
     assert offenders == []
 
 
-#: The one documented exception (``thermostat_runtime/refs.py``): the S3 client for payload
-#: references imports boto3 inside the function that builds it, at the first reference met (the
-#: Lambda Python runtime ships boto3). Never at import time; nothing else.
-RUNTIME_LAZY_IMPORTS = {("thermostat_runtime.refs", "boto3"), ("thermostat_runtime.refs", "botocore.config")}
+#: The documented exceptions: ``thermostat_runtime/refs.py``'s S3 client for payload references
+#: imports boto3 inside the function that builds it, at the first reference met (the Lambda Python
+#: runtime ships boto3); ``thermostat_runtime/snapstart.py`` imports the runtime's SnapStart hook
+#: registry, ``snapshot_restore_py``, inside the function that registers the hooks, only under
+#: ``AWS_LAMBDA_INITIALIZATION_TYPE=snap-start`` (Lambda's Python runtime ships it). Never at
+#: import time; nothing else.
+RUNTIME_LAZY_IMPORTS = {
+    ("thermostat_runtime.refs", "boto3"),
+    ("thermostat_runtime.refs", "botocore.config"),
+    ("thermostat_runtime.snapstart", "snapshot_restore_py"),
+}
 
 
 def test_the_runtime_module_imports_only_the_standard_library() -> None:

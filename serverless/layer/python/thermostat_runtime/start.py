@@ -111,6 +111,8 @@ class Environment:
         self.ready_at: float | None = None
         self.invocations = 0
         self.init_ms: float | None = None
+        #: How long the SnapStart priming took before the snapshot (``@warmable(prime=…)``), else None.
+        self.primed_ms: float | None = None
         self._first_pending = True
         self._id: str | None = None
         self._lock = allocate_lock()
@@ -123,6 +125,18 @@ class Environment:
                 if self._id is None:
                     self._id = os.urandom(8).hex()
         return self._id
+
+    def renew(self) -> None:
+        """After a SnapStart restore: a new environment, whatever the snapshot's process had made or used.
+
+        The id is made again at first use, and the next ordinary invocation is this environment's
+        first (a priming that went through the handler had consumed the snapshot's).
+        """
+        with self._lock:
+            self._id = None
+            self._first_pending = True
+            self.invocations = 0
+            self.init_ms = None
 
     @property
     def state(self) -> StartKind:

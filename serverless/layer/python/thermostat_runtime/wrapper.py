@@ -7,7 +7,7 @@ import sys
 import time
 
 from .protocol import DEFAULT_HOLD_MS_MAX, PROTOCOL_VERSION, detect_ping
-from .start import Environment
+from .start import SNAP_START, Environment
 from .telemetry import Telemetry
 
 TYPE_CHECKING = False
@@ -414,6 +414,19 @@ class _Warmable:
         return reply
 
 
+def _priming_work(prime: object, probe: Callable[[], object] | None) -> Callable[[], object] | None:
+    """What ``prime`` asks to run before a snapshot (None: nothing), checked at decoration on every start."""
+    if prime is False or prime is None:
+        return None
+    if prime is True:
+        if probe is None:
+            raise TypeError("@warmable(prime=True) primes with the probe: pass probe=fn too, or prime=fn")
+        return probe
+    if callable(prime):
+        return prime
+    raise TypeError(f"@warmable(prime=...) takes True, False or a callable, got {type(prime).__name__}")
+
+
 if TYPE_CHECKING:
 
     @overload
@@ -432,6 +445,8 @@ if TYPE_CHECKING:
         resolve_refs: bool = False,
         offload_to: str | None = None,
         offload_threshold_bytes: int = 200_000,
+        prime: bool | Callable[[], object] = False,
+        after_restore: Callable[[], object] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] = time.sleep,
     ) -> Callable[[H], H]: ...
@@ -449,6 +464,8 @@ def warmable(
     resolve_refs: bool = False,
     offload_to: str | None = None,
     offload_threshold_bytes: int = 200_000,
+    prime: bool | Callable[[], object] = False,
+    after_restore: Callable[[], object] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], object] = time.sleep,
 ) -> H | Callable[[H], H]:
@@ -466,19 +483,32 @@ def warmable(
       here: its own ``flush_buffer_on_uncaught_error`` is turned on, so it flushes first.
     * ``resolve_refs=True`` replaces ``fileRef``/``payloadS3`` references in the event;
       ``offload_to=BUCKET`` stores a large result in S3 and returns a reference instead.
+    * SnapStart: ``prime=True`` runs ``probe()`` once before the snapshot (``prime=fn`` runs ``fn()``
+      instead), so what it opens, imports and caches is in the snapshot; after every restore the
+      environment id, the synthetic trace id and ``random``'s state are renewed, then
+      ``after_restore()`` runs. Only when ``AWS_LAMBDA_INITIALIZATION_TYPE`` is ``snap-start``:
+      otherwise nothing is registered and nothing more is imported.
 
     Put it outermost, above any Powertools decorator.
     """
+    priming = _priming_work(prime, probe)
+    if after_restore is not None and not callable(after_restore):
+        raise TypeError(f"@warmable(after_restore=...) takes a callable, got {type(after_restore).__name__}")
 
     def decorate(function: H) -> H:
         if logger is not None:
             _flush_inside_powertools(function)
+        env = environment or ENVIRONMENT
+        if (priming is not None or after_restore is not None) and env.init_type == SNAP_START:
+            from .snapstart import register
+
+            register(env, priming, after_restore)
         wrapped = _Warmable(
             function,
             probe=probe,
             logger=logger,
             hold_ms_max=hold_ms_max,
-            environment=environment or ENVIRONMENT,
+            environment=env,
             telemetry=telemetry,
             resolve_refs=resolve_refs,
             offload_to=offload_to,
