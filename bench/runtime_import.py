@@ -45,11 +45,17 @@ GOAL_ADDED_MS = 5.0
 BASELINE = "bare interpreter"
 SUBJECT = "thermostat_runtime"
 PEER = "lambdawarmer (peer)"
+#: Issue 16.5: a decorated handler on a function that is not SnapStart, with and without priming.
+DECORATED = "@warmable(probe=…)"
+PRIMED = "@warmable(probe=…, prime=True, after_restore=…)"
+_DECORATE = "import sys, thermostat_runtime as t\nt.warmable(probe=lambda: True{})(lambda event, context: None)\n"
 CASES: dict[str, str] = {
     BASELINE: "pass",
     SUBJECT: "import thermostat_runtime",
     PEER: "import lambdawarmer",
     "powertools Logger+Metrics": "from aws_lambda_powertools import Logger, Metrics",
+    DECORATED: _DECORATE.format(""),
+    PRIMED: _DECORATE.format(", prime=True, after_restore=lambda: None"),
 }
 _WHERE = "import sys, thermostat_runtime as m; print(m.__file__); print(m.__spec__.cached); print(len(sys.modules))"
 
@@ -67,6 +73,12 @@ def where_imported(python: Path, env: dict[str, str], cwd: Path, layer_dir: Path
     if layer_dir.resolve() not in Path(module_file).resolve().parents:
         raise RuntimeError(f"thermostat_runtime was imported from {module_file}, not from the layer {layer_dir}")
     return {"module_file": module_file, "bytecode_cached": Path(cached).is_file(), "modules_after_import": int(count)}
+
+
+def modules_after(python: Path, env: dict[str, str], cwd: Path, code: str) -> list[str]:
+    """The modules loaded once ``code`` ran (the priming case must load exactly what the plain one does)."""
+    stdout, _ = check_runs([str(python), "-c", code + "print('\\n'.join(sorted(sys.modules)))"], env=env, cwd=cwd)
+    return stdout.split()
 
 
 def importtime_top(python: Path, env: dict[str, str], cwd: Path, runs: int, top: int) -> list[dict[str, Any]]:
@@ -98,6 +110,7 @@ def main(*, repeats: int = 40, importtime_runs: int = 7, top: int = 8, layer_dir
         python = clean_interpreter(cwd / "venv")
         env = subprocess_env(pythonpath=[layer, peers])
         env.pop("PYTHONPYCACHEPREFIX", None)
+        env.pop("AWS_LAMBDA_INITIALIZATION_TYPE", None)  # every case on-demand: a function that is not SnapStart
         where = where_imported(python, env, cwd, layer)
         cases = {
             name: (lambda code=code: subprocess_ms([str(python), "-c", code], env=env, cwd=cwd))
@@ -105,6 +118,8 @@ def main(*, repeats: int = 40, importtime_runs: int = 7, top: int = 8, layer_dir
         }
         samples = interleaved(cases, repeats, warmup=1)
         top_rows = importtime_top(python, env, cwd, importtime_runs, top)
+        decorated_modules = modules_after(python, env, cwd, CASES[DECORATED])
+        primed_modules = modules_after(python, env, cwd, CASES[PRIMED])
 
     medians = {name: median(values) for name, values in samples.items()}
     base = medians[BASELINE]
@@ -133,6 +148,13 @@ def main(*, repeats: int = 40, importtime_runs: int = 7, top: int = 8, layer_dir
     )
     met = added[SUBJECT] <= GOAL_ADDED_MS
     print(f"goal: thermostat_runtime adds <= {GOAL_ADDED_MS} ms -> {added[SUBJECT]:.2f} ms, {verdict(met)}")
+    prime_added = medians[PRIMED] - medians[DECORATED]
+    extra_modules = sorted(set(primed_modules) - set(decorated_modules))
+    print(
+        f"prime=True on a function that is not SnapStart: {prime_added:+.2f} ms over the same @warmable without it "
+        f"({ratio(medians[PRIMED], medians[DECORATED]):.3f}x), modules loaded {len(primed_modules)} vs "
+        f"{len(decorated_modules)}, extra: {extra_modules or 'none'}"
+    )
     print("-X importtime, modules added by `import thermostat_runtime` (median us):")
     print(
         format_table(
@@ -149,6 +171,8 @@ def main(*, repeats: int = 40, importtime_runs: int = 7, top: int = 8, layer_dir
         "peer_added_over_ours": ratio(added[PEER], added[SUBJECT]),
         "importtime_top": top_rows,
         "imported_from": where,
+        "prime_added_ms": prime_added,
+        "prime_extra_modules": extra_modules,
     }
 
 

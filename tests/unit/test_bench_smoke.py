@@ -25,7 +25,14 @@ pytestmark = pytest.mark.unit
 
 #: The cases each benchmark promises (its own constants, spelled out: the test does not import it).
 IMPORT_BASELINE = "bare interpreter"
-IMPORT_CASES = {IMPORT_BASELINE, "thermostat_runtime", "lambdawarmer (peer)", "powertools Logger+Metrics"}
+IMPORT_CASES = {
+    IMPORT_BASELINE,
+    "thermostat_runtime",
+    "lambdawarmer (peer)",
+    "powertools Logger+Metrics",
+    "@warmable(probe=…)",
+    "@warmable(probe=…, prime=True, after_restore=…)",
+}
 OVERHEAD_CASES = {
     "bare handler",
     "@warmable",
@@ -61,6 +68,9 @@ def test_runtime_import_measures_every_case_from_the_layer(tmp_path: Path) -> No
     assert any(row["module"].startswith("thermostat_runtime") for row in top)
     assert "goal: thermostat_runtime adds <= 5.0 ms" in done.stdout
     assert "x bare" in done.stdout
+    # and priming, on a function that is not SnapStart, loads no module more than the plain decorator
+    assert figures["prime_extra_modules"] == []
+    assert "prime=True on a function that is not SnapStart" in done.stdout
 
 
 def test_runtime_overhead_measures_every_case_in_a_fresh_process(tmp_path: Path) -> None:
