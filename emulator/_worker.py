@@ -391,20 +391,21 @@ def _snapshot(handler: object, control_fd: int, request_fd: int, reply_fd: int) 
     status_pipes: dict[int, int] = {}
 
     def reap(_signum: int, _frame: object) -> None:
-        while status_pipes:
+        # Only the restores: a process the function's own init started is the function's to wait for.
+        for pid in list(status_pipes):
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                ended, status = os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            fd = status_pipes.pop(pid, None)
-            if fd is not None:
+                ended, status = pid, -1
+            if ended == 0:
+                continue
+            fd = status_pipes.pop(pid)
+            if status != -1:
                 try:
                     _write_all(fd, status.to_bytes(4, "big", signed=True))
                 except OSError:
                     pass  # the runner stopped listening for this one
-                os.close(fd)
+            os.close(fd)
 
     signal.signal(signal.SIGCHLD, reap)
     while True:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import random
 import sys
+import time
 from typing import Any
 
 from thermostat_runtime import ENVIRONMENT, warmable
@@ -80,6 +81,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     build_cache()
     if isinstance(event, dict) and "exit" in event:
         os._exit(int(event["exit"]))
+    if isinstance(event, dict) and "sleep" in event:
+        time.sleep(float(event["sleep"]))
     return {
         "pid": os.getpid(),
         "builds": BUILDS,

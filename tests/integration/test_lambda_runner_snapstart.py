@@ -14,7 +14,13 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -293,3 +299,73 @@ def test_stop_leaves_neither_the_snapshot_nor_its_restores(aws_env: None) -> Non
             continue
     _gone, alive = psutil.wait_procs(processes, timeout=10)
     assert [p.pid for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+
+
+def test_concurrent_restores_of_one_snapshot_are_each_their_own_environment(runner: LambdaRunner) -> None:
+    # Given a primed SnapStart version
+    runner.add_function(snap_spec("crowd"))
+    version = runner.publish_version("crowd")
+    [snapshot] = runner.snapshots("crowd")
+
+    # When several invocations overlap (each holds its environment a while), so restores run concurrently
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        bodies = [
+            answer["payload"]
+            for answer in pool.map(lambda _: invoke(runner, "crowd", version, {"sleep": 0.3}), range(4))
+        ]
+
+    # Then every process is a restore of that snapshot with an environment id of its own
+    ids_by_pid = {body["pid"]: body["environment_id"] for body in bodies}
+    assert snapshot["pid"] not in ids_by_pid
+    assert len(set(ids_by_pid.values())) == len(ids_by_pid)
+    assert all(body["builds"] == [snapshot["pid"]] for body in bodies)
+    assert all(body["restores"] == [body["pid"]] for body in bodies)
+
+
+_KILLED_RUNNER = textwrap.dedent(
+    """
+    import json, sys
+    sys.path[:0] = [{root!r}]
+    from emulator.lambda_runner import FunctionSpec, LambdaRunner
+
+    runner = LambdaRunner().start()
+    runner.add_function(FunctionSpec(name="snap", handler="tests.functions.snap_primed.handler",
+                                     code_paths=[{root!r}], snap_start=True))
+    version = runner.publish_version("snap")
+    runner.invoke("snap", b"{{}}", qualifier=version)
+    pids = [env["pid"] for env in runner.environments()] + [snap["pid"] for snap in runner.snapshots()]
+    print(json.dumps(pids), flush=True)
+    sys.stdin.read()
+    """
+)
+
+
+def test_the_snapshot_and_its_restores_exit_when_the_runner_is_killed_with_sigkill(aws_env: None) -> None:
+    # Given a runner process with a snapshot and an environment restored from it
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_RUNNER.format(root=ROOT)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env={**os.environ},
+    )
+    try:
+        assert parent.stdout is not None
+        pids = json.loads(parent.stdout.readline())
+        assert len(set(pids)) == 2
+        assert all(psutil.pid_exists(pid) for pid in pids)
+
+        # When the runner is killed without any chance to clean up
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+
+        # Then the snapshot (its control socket closed) and the restore (its snapshot gone) exit by themselves
+        processes = [psutil.Process(pid) for pid in pids if psutil.pid_exists(pid)]
+        _gone, alive = psutil.wait_procs(processes, timeout=15)
+        assert [p.pid for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(timeout=10)
+        for stream in (parent.stdin, parent.stdout):
+            if stream is not None:
+                stream.close()
