@@ -2,7 +2,9 @@
 
 Started by :mod:`emulator.runner_env` as ``python -P _worker.py REQ_FD REPLY_FD NONCE CODE_PATHS_JSON``
 with the Lambda environment variables already set. Standard library only, and as little of it as
-possible: everything imported here is paid by every cold start it measures.
+possible: everything imported here is paid by every cold start it measures. (A SnapStart snapshot,
+started by :mod:`emulator.runner_snapshot` with a sixth argument, also imports ``snapshot_restore_py``
+to run its hooks, as Lambda's runtime does; see the SnapStart section below.)
 
 Protocol on the two private pipes (never stdout: the function's prints are its log): frames of a
 4-byte big-endian length followed by UTF-8 JSON.

@@ -21,8 +21,9 @@ once (a cold start) and then serves invocations one at a time::
 What Lambda does and this runner does too: ``AWS_LAMBDA_*`` variables (including
 ``AWS_LAMBDA_INITIALIZATION_TYPE``), reuse of idle environments (most recent first), reaping
 after an idle timeout, reserved and account concurrency (429 ``TooManyRequestsException`` with
-its ``Reason``), versions and aliases (with weighted routing), provisioned concurrency,
-``FunctionError: Unhandled`` with Lambda's error document, timeouts that kill the worker,
+its ``Reason``), versions and aliases (with weighted routing), provisioned concurrency, SnapStart
+(a version's snapshot taken at publish, its environments restored from it by fork:
+:mod:`emulator.runner_snapshot`), ``FunctionError: Unhandled`` with Lambda's error document, timeouts that kill the worker,
 ``LogType=Tail``. What it does not: memory limits are reported, not enforced; code is read from
 disk when an environment starts (a version pins configuration, not file contents); ``Event``
 invocations run once, without Lambda's retries; IAM is not checked.
@@ -399,7 +400,7 @@ class LambdaRunner:
         """The live environments of ``name`` (all functions when None), optionally of one qualifier.
 
         Each is ``{environment_id, pid, function, version, state, init_type, provisioned,
-        invocations, init_ms, log_stream, idle_s}``; ``state`` is starting/idle/busy, or
+        invocations, init_ms, restored, restore_ms, log_stream, idle_s}``; ``state`` is starting/idle/busy, or
         stopping/dead while its process is being killed (an environment is listed until it is gone).
         """
         if name is None:
