@@ -23,8 +23,8 @@ What Lambda does and this runner does too: ``AWS_LAMBDA_*`` variables (including
 after an idle timeout, reserved and account concurrency (429 ``TooManyRequestsException`` with
 its ``Reason``), versions and aliases (with weighted routing), provisioned concurrency, SnapStart
 (a version's snapshot taken at publish, its environments restored from it by fork:
-:mod:`emulator.runner_snapshot`), ``FunctionError: Unhandled`` with Lambda's error document, timeouts that kill the worker,
-``LogType=Tail``. What it does not: memory limits are reported, not enforced; code is read from
+:mod:`emulator.runner_snapshot`), ``FunctionError: Unhandled`` with Lambda's error document,
+timeouts that kill the worker, ``LogType=Tail``. What it does not: memory limits are reported, not enforced; code is read from
 disk when an environment starts (a version pins configuration, not file contents); ``Event``
 invocations run once, without Lambda's retries; IAM is not checked.
 """
