@@ -24,8 +24,8 @@ after an idle timeout, reserved and account concurrency (429 ``TooManyRequestsEx
 its ``Reason``), versions and aliases (with weighted routing), provisioned concurrency, SnapStart
 (a version's snapshot taken at publish, its environments restored from it by fork:
 :mod:`emulator.runner_snapshot`), ``FunctionError: Unhandled`` with Lambda's error document,
-timeouts that kill the worker, ``LogType=Tail``. What it does not: memory limits are reported, not enforced; code is read from
-disk when an environment starts (a version pins configuration, not file contents); ``Event``
+timeouts that kill the worker, ``LogType=Tail``. What it does not: memory limits are reported, not
+enforced; code is read from disk when an environment starts (a version pins configuration, not file contents); ``Event``
 invocations run once, without Lambda's retries; IAM is not checked.
 """
 
