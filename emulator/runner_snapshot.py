@@ -46,6 +46,8 @@ from emulator.runner_model import VersionConfig
 from emulator.worker_pipes import Channel, ChannelClosed, ChannelTimedOut, LogReader
 
 _CONTROL_TIMEOUT_S = 5.0
+#: How long a restore waits for a snapshot still being taken (its init is bounded by the runner's init timeout).
+_TAKE_WAIT_S = 120.0
 _REAP_WAIT_S = 5.0
 
 
@@ -137,6 +139,8 @@ class Snapshot:
         self._control: socket.socket | None = None
         self._channel: Channel | None = None
         self._reader: LogReader | None = None
+        #: Set once :meth:`take` ended (well or not): a restore asked for meanwhile waits for it.
+        self._taken = threading.Event()
 
     def log(self, line: str) -> None:
         """One line of the version's log (the snapshot's init output and its ``INIT_REPORT``)."""
@@ -146,10 +150,16 @@ class Snapshot:
     def ready(self) -> bool:
         """True while restores can be made from it."""
         proc = self._proc
-        return self.error is None and proc is not None and proc.poll() is None
+        return self._taken.is_set() and self.error is None and proc is not None and proc.poll() is None
 
     def take(self, init_timeout_s: float) -> WorkerReply:
         """Start the snapshot's worker and run its init phase and before-snapshot hooks."""
+        try:
+            return self._take(init_timeout_s)
+        finally:
+            self._taken.set()
+
+    def _take(self, init_timeout_s: float) -> WorkerReply:
         began = self._clock()
         nonce = uuid.uuid4().hex
         request_read, request_write = os.pipe()
@@ -238,8 +248,10 @@ class Snapshot:
     def restore(self) -> Restored:
         """Fork a new environment from the snapshot: its process, its pipes, the nonce of its log marks.
 
-        Raises ``ChannelClosed`` when the snapshot is gone or failed.
+        Raises ``ChannelClosed`` when the snapshot is gone or failed. While the snapshot is still being
+        taken (an invocation of the version during its publication), waits for it, bounded.
         """
+        self._taken.wait(_TAKE_WAIT_S)
         began = self._clock()
         nonce = uuid.uuid4().hex
         with self._lock:
@@ -299,6 +311,7 @@ class Snapshot:
             "version": self.config.version,
             "pid": proc.pid if proc is not None else None,
             "init_ms": self.init_ms,
+            "taken": self._taken.is_set(),
             "ready": self.ready,
             "error": self.error,
         }

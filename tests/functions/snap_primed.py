@@ -63,6 +63,7 @@ def bad_prime() -> None:
 
 
 MODE = os.environ.get("SNAP_MODE", "primed")
+time.sleep(float(os.environ.get("SNAP_INIT_SLEEP", "0")))  # a slow init, to invoke while the snapshot is taken
 if MODE == "primed":
     decorate = warmable(probe=probe, prime=True, after_restore=after_restore)
 elif MODE == "prime_fn":

@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -369,3 +370,27 @@ def test_the_snapshot_and_its_restores_exit_when_the_runner_is_killed_with_sigki
         for stream in (parent.stdin, parent.stdout):
             if stream is not None:
                 stream.close()
+
+
+def test_an_invocation_during_the_publication_waits_for_the_snapshot(runner: LambdaRunner) -> None:
+    # Given a SnapStart version whose snapshot is still being taken (a slow init)
+    runner.add_function(snap_spec("slow-init", environment={"SNAP_MODE": "primed", "SNAP_INIT_SLEEP": "2"}))
+    publishing = threading.Thread(target=runner.publish_version, args=("slow-init",), daemon=True)
+    publishing.start()
+    for _ in range(400):
+        snapshots = runner.snapshots("slow-init")
+        if snapshots and snapshots[0]["pid"] is not None:
+            break
+        threading.Event().wait(0.01)
+    assert not runner.snapshots("slow-init")[0]["taken"]
+
+    # When the new version is invoked meanwhile
+    body = invoke(runner, "slow-init", "1")["payload"]
+
+    # Then it waited for the snapshot and was restored from it
+    [snapshot] = runner.snapshots("slow-init")
+    assert snapshot["taken"]
+    assert body["builds"] == [snapshot["pid"]]
+    assert body["restores"] == [body["pid"]]
+    publishing.join(timeout=30)
+    assert not publishing.is_alive()
