@@ -141,7 +141,7 @@ def collect_status(stack: LocalStack) -> list[StatusSection]:
             collected.append(StatusSection(title, error=f"{type(exc).__name__}: {exc}"))
     if stack.router is not None:
         schedules = [
-            {"rule": name, "schedule": expression, "next": f"{when:%Y-%m-%d %H:%M:%S} UTC ({_until(when)})"}
+            {"rule": name, "schedule": expression, "next": f"{when:%m-%d %H:%M:%S} UTC ({_until(when)})"}
             for name, expression, when in stack.router.schedules
         ]
         collected.append(StatusSection("Schedules", schedules))

@@ -31,12 +31,20 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _section(title: str, rows: list[dict[str, Any]], error: str | None, width: int) -> RenderableType:
+def _section(title: str, rows: list[dict[str, Any]], error: str | None) -> RenderableType:
     if error is not None:
         return Text(f"{title}: unavailable ({error})", style="red", overflow="fold")
     if not rows:
         return Text(f"{title}: (none)", style="dim")
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, expand=False, width=width, pad_edge=False)
+    table = Table(
+        title=title,
+        title_justify="left",
+        title_style="bold",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        header_style="bold cyan",
+        pad_edge=False,
+    )
     columns = list(rows[0].keys())
     for column in columns:
         table.add_column(column, overflow="fold")
@@ -49,31 +57,31 @@ def _section(title: str, rows: list[dict[str, Any]], error: str | None, width: i
     return table
 
 
-def render(stack: Any, width: int) -> RenderableType:
-    """The whole screen, as one renderable ``width`` columns wide (80 at most)."""
+def render(stack: Any) -> RenderableType:
+    """The whole screen, as one renderable (the console's width decides how it wraps)."""
     from emulator.status import collect_status
 
-    header = Text(f"thermostat local — {time.strftime('%H:%M:%S')} — Ctrl-C stops", style="bold")
-    endpoints = Table(box=None, show_header=False, pad_edge=False, width=width)
+    kept = "in memory" if stack.state_dir is None else f"state in {stack.state_dir}"
+    header = Text(f"thermostat local — {time.strftime('%H:%M:%S')} — {kept} — Ctrl-C stops", style="bold")
+    endpoints = Table(box=None, show_header=False, pad_edge=False)
     endpoints.add_column("service", style="cyan", no_wrap=True)
     endpoints.add_column("endpoint", overflow="fold")
     for name, url in sorted(stack.endpoints.items()):
         service = name.removeprefix("AWS_ENDPOINT_URL").removeprefix("_").lower() or "moto (default)"
         endpoints.add_row(service, url)
     parts: list[RenderableType] = [header, endpoints]
-    parts.extend(_section(s.title, s.rows, s.error, width) for s in collect_status(stack))
+    parts.extend(_section(s.title, s.rows, s.error) for s in collect_status(stack))
     return Group(*parts)
 
 
 def serve_live(stack: Any, refresh_s: float, stopping: Callable[[], bool], tick: Callable[[], None]) -> None:
     """Redraw every ``refresh_s`` seconds until ``stopping()``; ``tick`` runs once per redraw."""
-    console = Console()
-    width = min(console.width, 80)
-    with Live(render(stack, width), console=console, auto_refresh=False, screen=False) as live:
+    # 80 columns at most: the view must fit a default terminal (and wider ones gain nothing).
+    console = Console(width=min(Console().width, 80))
+    with Live(render(stack), console=console, auto_refresh=False, screen=False) as live:
         while not stopping():
             deadline = time.monotonic() + max(0.5, refresh_s)
             while time.monotonic() < deadline and not stopping():
                 time.sleep(0.1)
             tick()
-            width = min(console.width, 80)
-            live.update(render(stack, width), refresh=True)
+            live.update(render(stack), refresh=True)

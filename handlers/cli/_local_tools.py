@@ -62,18 +62,22 @@ def _lambda_error(exc: Exception, function: str, qualifier: str | None) -> Therm
 
     code = aws.error_code(exc)
     if code == "ResourceNotFoundException":
-        from emulator.stack import DEMO_TARGETS
-
         if qualifier is not None and _function_exists(function):
             return InvalidInput(
                 f"{function!r} has no version or alias {qualifier!r} in the running stack: publish it first "
                 "(UpdateFunctionConfiguration, then PublishVersion)"
             )
-        return InvalidInput(
-            f"no function {function!r} in the running stack (demo targets: {', '.join(t.name for t in DEMO_TARGETS)}; "
-            "template functions: thermostat-local-*)"
-        )
+        return InvalidInput(f"no function {function!r} in the running stack; it has: {', '.join(_function_names())}")
     return ThermostatError(f"{function}: {code or type(exc).__name__}: {exc}")
+
+
+def _function_names() -> list[str]:
+    from infra import aws
+
+    client = aws.client("lambda", max_attempts=0)
+    return sorted(
+        f["FunctionName"] for page in client.get_paginator("list_functions").paginate() for f in page["Functions"]
+    )
 
 
 def _function_exists(function: str) -> bool:
