@@ -1,4 +1,4 @@
-"""Issue 15, items 1–4, against `thermostat local` as a process: invoke, logs, deploy, put-event --wait.
+"""Issue 15, items 1 to 4, against `thermostat local` as a process: invoke, logs, deploy, put-event --wait.
 
 One serving stack for the module (one per checkout is all the lock allows); every command is a
 fresh `thermostat` process, as a user runs it from another terminal. The CodeDeploy calls are made
@@ -25,6 +25,7 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 STATE = ROOT / ".thermostat" / "local.json"
 HOOK_TIMEOUT_S = 4
+TAIL = (sys.executable, "-m", "handlers.cli", "local", "logs", "demo-greeter", "--since", "1s", "--tail")
 
 
 def _clean_env() -> dict[str, str]:
@@ -91,7 +92,7 @@ def _client(stack: dict[str, Any], service: str, endpoint_variable: str) -> Any:
         endpoint_url=stack["endpoints"][endpoint_variable],
         region_name=stack["region"],
         aws_access_key_id="thermostat-local",
-        aws_secret_access_key="thermostat-local",  # noqa: S106 - the local stack's fixed fake credentials
+        aws_secret_access_key="thermostat-local",
     )
 
 
@@ -184,8 +185,7 @@ def test_logs_show_the_functions_lines_with_telemetry_rendered(stack: dict[str, 
 def test_logs_tail_follows_new_lines(stack: dict[str, Any]) -> None:
     # Given a tail (bounded: at most 60 polls, one a second)
     follower = subprocess.Popen(
-        [sys.executable, "-m", "handlers.cli", "local", "logs", "demo-greeter", "--since", "1s"]
-        + ["--tail", "--max-polls", "60"],
+        [*TAIL, "--max-polls", "60"],
         cwd=ROOT,
         env=_clean_env(),
         stdout=subprocess.PIPE,
