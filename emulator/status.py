@@ -69,7 +69,6 @@ def _rows_deployments(stack: LocalStack) -> list[dict[str, Any]]:
                 "before": verdicts.get("BeforeAllowTraffic", "-"),
                 "after": verdicts.get("AfterAllowTraffic", "-"),
                 "status": deployment.status,
-                "error": deployment.error,
             }
         )
     return rows[-5:]
@@ -96,12 +95,18 @@ def _rows_events(stack: LocalStack, count: int = 5) -> list[dict[str, Any]]:
 
 
 def _rows_errors(stack: LocalStack, count: int = 5) -> list[dict[str, Any]]:
-    """The last failed deliveries (schedules included) and log forwarding errors."""
+    """The last failed deliveries (schedules included), failed deployments' reasons, log forwarding errors."""
     rows: list[dict[str, Any]] = []
     if stack.router is not None:
         rows.extend(
             {"where": f"rule {d.rule} -> {d.target}", "error": d.error}
             for d in list(stack.router.state.deliveries)
+            if d.error is not None
+        )
+    if stack.codedeploy is not None:
+        rows.extend(
+            {"where": f"deployment {d.deployment_id}", "error": d.error}
+            for d in stack.codedeploy.deployments()
             if d.error is not None
         )
     rows.extend({"where": "log forwarder", "error": error} for error in list(stack.logs.errors))

@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.table import Table
@@ -40,10 +39,10 @@ def _section(title: str, rows: list[dict[str, Any]], error: str | None) -> Rende
         title=title,
         title_justify="left",
         title_style="bold",
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-        header_style="bold cyan",
+        box=None,
+        header_style="bold underline cyan",
         pad_edge=False,
+        padding=(0, 1),
     )
     columns = list(rows[0].keys())
     for column in columns:
