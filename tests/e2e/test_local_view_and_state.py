@@ -228,7 +228,9 @@ def test_state_dir_keeps_registry_targets_buckets_and_logs_across_a_restart(tmp_
         bucket = json.loads(resolved.stdout)["deliveries"][0]["result"]["bucket"]
         added = _with_stack_env(exported, "targets", "add", "demo-greeter", "--qualifier", "live", "--group", "kept")
         assert added.returncode == 0, added.stderr
-        stored = _with_stack_env(exported, "payload", "put", str(payload), "--bucket", "thermostat-local-payloads", "--json")
+        stored = _with_stack_env(
+            exported, "payload", "put", str(payload), "--bucket", "thermostat-local-payloads", "--json"
+        )
         assert stored.returncode == 0, stored.stderr
         invoked = thermostat("local", "invoke", "demo-greeter", "-e", "-", stdin='{"name": "kept"}')
         request_id = next(line.split()[2] for line in invoked.stdout.splitlines() if line.strip().startswith("START"))
@@ -250,8 +252,19 @@ def test_state_dir_keeps_registry_targets_buckets_and_logs_across_a_restart(tmp_
         assert "demo-greeter" in targets.stdout, targets.stdout + targets.stderr
         logs = thermostat("local", "logs", "demo-greeter", "--since", "1h")
         assert request_id in logs.stdout
-        key = json.loads(stored.stdout)
-        assert "s3://thermostat-local-payloads/" in json.dumps(key)
+        reference = re.search(r"s3://thermostat-local-payloads/([^\"\s]+)", stored.stdout)
+        assert reference is not None, stored.stdout
+        import boto3
+
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=exported["AWS_ENDPOINT_URL"],
+            region_name="us-east-1",
+            aws_access_key_id="thermostat-local",
+            aws_secret_access_key="thermostat-local",
+        )
+        body = s3.get_object(Bucket="thermostat-local-payloads", Key=reference.group(1))["Body"].read()
+        assert json.loads(body) == {"kept": True}
     finally:
         out = _stop(second)
     assert second.returncode == 0, out
