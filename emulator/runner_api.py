@@ -240,7 +240,7 @@ class LambdaAPI:
             if value is None:
                 continue
             if not isinstance(value, kind) or isinstance(value, bool):
-                raise InvalidParameter(f"{field} must be a {kind.__name__}")
+                raise InvalidParameter(f"{field} must be {'a string' if kind is str else 'an integer'}, got {value!r}")
             changes[key] = float(value) if key == "timeout_s" else value
         if changes:
             self.runner.update_function(name, **changes)
