@@ -4,8 +4,10 @@ This module is the service (its operations and the lifecycle shim); the deployme
 ``codedeploy_model``, the wire protocols in ``codedeploy_wire``, the HTTP server in ``codedeploy_http``.
 
 moto does not implement ``PutLifecycleEventHookExecutionStatus``; this does, together with
-``GetDeployment``, speaking both wire protocols botocore may choose for CodeDeploy (Smithy RPC v2
-CBOR, newer botocore; JSON 1.1, older botocore such as Lambda's bundled one)::
+``CreateDeployment`` (a Lambda AppSpec: the lifecycle below runs), ``GetDeployment``,
+``ListDeployments``, ``ListDeploymentTargets`` and ``GetDeploymentTarget``, speaking both wire
+protocols botocore may choose for CodeDeploy (Smithy RPC v2 CBOR, newer botocore; JSON 1.1, older
+botocore such as Lambda's bundled one)::
 
     with LocalCodeDeploy() as codedeploy:
         os.environ["AWS_ENDPOINT_URL_CODEDEPLOY"] = codedeploy.url
