@@ -21,6 +21,8 @@ from handlers.cli._output import emit, print_table
 
 #: ``thermostat local logs --tail``: seconds between polls.
 TAIL_POLL_S = 1.0
+#: The key of a lifecycle event's reason (from the hook's own log line) in `deploy`'s report.
+REASON = "hook_reason"
 
 
 def use_running_stack() -> dict[str, Any]:
@@ -309,6 +311,9 @@ def run_deploy(args: argparse.Namespace) -> int:
         }
         for event in target["lambdaTarget"]["lifecycleEvents"]
     ]
+    reasons = _hook_reasons(hooks, deployment_id, events)
+    for event in events:
+        event[REASON] = reasons.get(event["lifecycle event"])
     alias_now = str(lam.get_alias(FunctionName=args.function, Name=args.alias)["FunctionVersion"])
     document = {
         "deployment_id": deployment_id,
@@ -324,13 +329,64 @@ def run_deploy(args: argparse.Namespace) -> int:
     if getattr(args, "json", False):
         emit(args, document)
     else:
-        print_table(events, title="lifecycle events")
+        print_table([{k: v for k, v in event.items() if k != REASON} for event in events], title="lifecycle events")
+        for event in events:
+            if event[REASON]:
+                print(f"{event['lifecycle event']} hook's reason: {event[REASON]}")
         print(f"status: {info['status']}; alias {args.alias} -> version {alias_now}")
         if document["error"]:
             print(f"error: {document['error']}")
     if info["status"] not in ("Succeeded", "Failed"):
         raise ThermostatError(f"deployment {deployment_id} did not finish within {args.timeout:g} s ({info['status']})")
     return 0 if info["status"] == "Succeeded" else 1
+
+
+#: How long ``deploy`` looks for a hook's own verdict line in its logs (the forwarder batches).
+REASON_WAIT_S = 5.0
+
+
+def _hook_reasons(hooks: dict[str, str], deployment_id: str, events: list[dict[str, Any]]) -> dict[str, str]:
+    """The reason each hook gave for its verdict, from its ``hook verdict`` log line (thermostat's hook only)."""
+    from infra import aws
+
+    wanted = {
+        e["lifecycle event"] for e in events if e["status"] in ("Succeeded", "Failed") and e["diagnostics"] is None
+    }
+    wanted &= set(hooks)
+    if not wanted:
+        return {}
+    client = aws.client("logs")
+    start_ms = int((time.time() - 3600) * 1000)
+    reasons: dict[str, str] = {}
+    deadline = time.monotonic() + REASON_WAIT_S
+    while True:
+        for event_name in wanted - set(reasons):
+            try:
+                found = _events_since(client, f"/aws/lambda/{hooks[event_name]}", start_ms)
+            except Exception as exc:
+                if aws.error_code(exc) == "ResourceNotFoundException":
+                    continue
+                raise
+            for line in found:
+                reason = _verdict_reason(line["message"], deployment_id)
+                if reason is not None:
+                    reasons[event_name] = reason
+        if wanted <= set(reasons) or time.monotonic() > deadline:
+            return reasons
+        time.sleep(0.25)
+
+
+def _verdict_reason(message: str, deployment_id: str) -> str | None:
+    if deployment_id not in message:
+        return None
+    try:
+        record = json.loads(message)
+    except ValueError:
+        return None
+    hook = record.get("hook") if isinstance(record, dict) else None
+    if not isinstance(hook, dict) or hook.get("deployment_id") != deployment_id or not hook.get("reason"):
+        return None
+    return str(hook["reason"])
 
 
 # -- thermostat local put-event --wait ---------------------------------------------------------------

@@ -249,6 +249,9 @@ def test_deploy_moves_the_alias_when_the_hook_succeeds_and_not_when_it_fails(sta
     verdict = json.loads(failed.stdout)
     assert verdict["status"] == "Failed"
     assert "reported Failed" in verdict["error"]
+    # And the hook's own reason, from its verdict log line, says why
+    assert "probe failed" in verdict["lifecycle_events"][0]["hook_reason"]
+    assert report["lifecycle_events"][0]["hook_reason"].startswith("5/5 invocations")
     assert _alias(stack, "demo-orders") == good
 
 
