@@ -130,7 +130,10 @@ def run_invoke(args: argparse.Namespace) -> int:
         emit(args, document)
     else:
         print(f"{args.function} (version {answer.get('ExecutedVersion')}): status {answer.get('StatusCode')}")
-        if error:
+        if error and isinstance(result, dict) and "errorMessage" in result:
+            # Lambda's error document: its type and message here, the stack trace with --json.
+            print(f"function error ({error}): {result.get('errorType')}: {result.get('errorMessage')}")
+        elif error:
             print(f"function error ({error}): {json.dumps(result)}")
         else:
             print(f"result: {json.dumps(result)}")
@@ -163,7 +166,14 @@ def render_log_line(message: str) -> str:
         if isinstance(metric, dict)
     ]
     shown = [f"{key}={_short(record[key])}" for key in _TELEMETRY_KEYS if record.get(key) is not None]
-    known = {*_TELEMETRY_KEYS, "_aws", "cold_start", "request_id", *metrics}
+    dimensions = {
+        str(name)
+        for directive in record["_aws"].get("CloudWatchMetrics", [])
+        for group in directive.get("Dimensions", [])
+        if isinstance(group, list)
+        for name in group
+    }
+    known = {*_TELEMETRY_KEYS, "_aws", "cold_start", "request_id", "thermostat", *metrics, *dimensions}
     shown += [
         f"{key}={_short(value)}"
         for key, value in record.items()
