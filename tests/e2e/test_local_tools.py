@@ -24,7 +24,6 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE = ROOT / ".thermostat" / "local.json"
-HOOK_TIMEOUT_S = 4
 TAIL = (sys.executable, "-m", "handlers.cli", "local", "logs", "demo-greeter", "--since", "1s", "--tail")
 
 
@@ -50,11 +49,11 @@ def thermostat(*arguments: str, stdin: str | None = None, timeout: float = 120) 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[dict[str, Any]]:
-    """A serving `thermostat local` (short hook timeout); yields its recorded state."""
+    """A serving `thermostat local` (CodeDeploy's hook timeout as by default); yields its recorded state."""
     if STATE.exists():
         pytest.skip("another `thermostat local` is running from this checkout")
     process = subprocess.Popen(
-        [sys.executable, "-m", "handlers.cli", "local", "--refresh", "5", "--hook-timeout", str(HOOK_TIMEOUT_S)],
+        [sys.executable, "-m", "handlers.cli", "local", "--refresh", "5"],
         cwd=ROOT,
         env=_clean_env(),
         stdout=subprocess.DEVNULL,
@@ -253,23 +252,6 @@ def test_deploy_moves_the_alias_when_the_hook_succeeds_and_not_when_it_fails(sta
     assert "probe failed" in verdict["lifecycle_events"][0]["hook_reason"]
     assert report["lifecycle_events"][0]["hook_reason"].startswith("5/5 invocations")
     assert _alias(stack, "demo-orders") == good
-
-
-def test_a_hook_that_never_reports_fails_the_deployment_at_the_hook_timeout(stack: dict[str, Any]) -> None:
-    # Given a "hook" that is not one (demo-greeter never calls PutLifecycleEventHookExecutionStatus)
-    version = _publish(stack, "demo-greeter", {"DEMO_BUILD": "timeout"})
-    before = _alias(stack, "demo-greeter")
-    # When it is deployed with that function as its BeforeAllowTraffic hook
-    done = thermostat(
-        "local", "deploy", "demo-greeter", "--version", version, "--before-hook", "demo-greeter", "--json"
-    )
-    # Then CodeDeploy's wait for the status runs out (the stack's --hook-timeout), and the alias stays
-    assert done.returncode == 1, done.stdout + done.stderr
-    report = json.loads(done.stdout)
-    assert report["status"] == "Failed"
-    assert f"did not report within {HOOK_TIMEOUT_S}s" in report["error"]
-    assert report["lifecycle_events"][0]["diagnostics"] == f"no status reported within {HOOK_TIMEOUT_S} s"
-    assert _alias(stack, "demo-greeter") == before
 
 
 def test_boto3_create_deployment_with_an_appspec_runs_the_hooks(stack: dict[str, Any]) -> None:

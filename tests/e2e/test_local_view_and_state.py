@@ -164,6 +164,36 @@ def test_the_live_view_redraws_in_place_within_80_columns_with_hook_verdicts(tmp
     assert "in memory" in plain
 
 
+# -- item 3: a hook that never reports ----------------------------------------------------------------
+
+
+def test_a_hook_that_never_reports_fails_the_deployment_at_the_hook_timeout() -> None:
+    # Its own stack, with a short --hook-timeout: the shared one keeps the default, so that a real
+    # hook on a loaded machine is never cut short.
+    _skip_if_running()
+    process = _start("--hook-timeout", "2")
+    try:
+        state = _wait_for_state(process.pid, lambda: process.poll() is None)
+        # Given a "hook" that is not one (demo-greeter never calls PutLifecycleEventHookExecutionStatus)
+        version = _publish(state, "demo-greeter", {"DEMO_BUILD": "timeout"})
+        # When it is deployed with that function as its BeforeAllowTraffic hook
+        done = thermostat(
+            "local", "deploy", "demo-greeter", "--version", version, "--before-hook", "demo-greeter", "--json"
+        )
+        alias = thermostat("local", "invoke", "demo-greeter", "--qualifier", "live", "--json")
+    finally:
+        out = _stop(process)
+    assert process.returncode == 0, out
+    # Then CodeDeploy's wait for the status runs out, the deployment fails, and the alias stays
+    assert done.returncode == 1, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["status"] == "Failed"
+    assert "did not report within 2s" in report["error"]
+    assert report["lifecycle_events"][0]["diagnostics"] == "no status reported within 2 s"
+    assert report["alias_now"] == report["from"] != version
+    assert json.loads(alias.stdout)["executed_version"] == report["from"]
+
+
 # -- item 6: --state DIR --------------------------------------------------------------------------------
 
 
