@@ -4,8 +4,10 @@ This module is the service (its operations and the lifecycle shim); the deployme
 ``codedeploy_model``, the wire protocols in ``codedeploy_wire``, the HTTP server in ``codedeploy_http``.
 
 moto does not implement ``PutLifecycleEventHookExecutionStatus``; this does, together with
-``GetDeployment``, speaking both wire protocols botocore may choose for CodeDeploy (Smithy RPC v2
-CBOR, newer botocore; JSON 1.1, older botocore such as Lambda's bundled one)::
+``CreateDeployment`` (a Lambda AppSpec: the lifecycle below runs), ``GetDeployment``,
+``ListDeployments``, ``ListDeploymentTargets`` and ``GetDeploymentTarget``, speaking both wire
+protocols botocore may choose for CodeDeploy (Smithy RPC v2 CBOR, newer botocore; JSON 1.1, older
+botocore such as Lambda's bundled one)::
 
     with LocalCodeDeploy() as codedeploy:
         os.environ["AWS_ENDPOINT_URL_CODEDEPLOY"] = codedeploy.url
@@ -34,6 +36,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from emulator.codedeploy_http import CodeDeployServer
@@ -124,6 +127,9 @@ class LocalCodeDeploy:
         appspec_format: str = "yaml",
         appspec: str | None = None,
         deployment_id: str | None = None,
+        application: str = "thermostat-local",
+        group: str = "thermostat-local-group",
+        description: str | None = None,
     ) -> Deployment:
         """Record a deployment with one pending execution per hook; nothing is invoked.
 
@@ -142,6 +148,9 @@ class LocalCodeDeploy:
             target_version=str(target_version),
             hooks=hooks,
             appspec=text,
+            application=application,
+            group=group,
+            description=description,
         )
         for event, hook_function in hooks.items():
             execution = LifecycleHookRun(
@@ -179,21 +188,122 @@ class LocalCodeDeploy:
             self.operations.append(operation)
         if operation == "GetDeployment":
             return self._get_deployment(params)
+        if operation == "CreateDeployment":
+            return self._create_deployment_call(params)
+        if operation == "ListDeploymentTargets":
+            return {"targetIds": [self._known(params).target_id]}
+        if operation == "GetDeploymentTarget":
+            return self._get_target(params)
+        if operation == "ListDeployments":
+            return self._list_deployments(params)
         if operation == "PutLifecycleEventHookExecutionStatus":
             return self._put_status(params, protocol)
         raise CodeDeployError("UnknownOperationException", f"the local CodeDeploy does not serve {operation!r}")
 
-    def _get_deployment(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _known(self, params: dict[str, Any]) -> Deployment:
         deployment_id = params.get("deploymentId")
         if not deployment_id:
             raise CodeDeployError("DeploymentIdRequiredException", "Deployment ID is required.")
         with self._changed:
             deployment = self._deployments.get(str(deployment_id))
-            if deployment is None:
-                raise CodeDeployError(
-                    "DeploymentDoesNotExistException", f"The deployment {deployment_id} could not be found"
-                )
+        if deployment is None:
+            raise CodeDeployError(
+                "DeploymentDoesNotExistException", f"The deployment {deployment_id} could not be found"
+            )
+        return deployment
+
+    def _get_deployment(self, params: dict[str, Any]) -> dict[str, Any]:
+        deployment = self._known(params)
+        with self._changed:
             return {"deploymentInfo": deployment.info()}
+
+    def _get_target(self, params: dict[str, Any]) -> dict[str, Any]:
+        deployment = self._known(params)
+        target_id = params.get("targetId")
+        if not target_id:
+            raise CodeDeployError("DeploymentTargetIdRequiredException", "A deployment target ID is required.")
+        if target_id != deployment.target_id:
+            raise CodeDeployError(
+                "DeploymentTargetDoesNotExistException",
+                f"The deployment target {target_id} of deployment {deployment.deployment_id} could not be found",
+            )
+        with self._changed:
+            return {"deploymentTarget": deployment.lambda_target()}
+
+    def _list_deployments(self, params: dict[str, Any]) -> dict[str, Any]:
+        application, group = params.get("applicationName"), params.get("deploymentGroupName")
+        with self._changed:
+            ids = [
+                d.deployment_id
+                for d in self._deployments.values()
+                if application in (None, d.application) and group in (None, d.group)
+            ]
+        return {"deployments": ids}
+
+    def _create_deployment_call(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``CreateDeployment`` for a Lambda deployment group: the AppSpec says function, alias, versions, hooks."""
+        application = params.get("applicationName")
+        if not application:
+            raise CodeDeployError(
+                "ApplicationNameRequiredException",
+                "The minimum number of required application names was not specified.",
+            )
+        group = params.get("deploymentGroupName")
+        if not group:
+            raise CodeDeployError(
+                "DeploymentGroupNameRequiredException", "The deployment group name was not specified."
+            )
+        revision = params.get("revision")
+        if not isinstance(revision, dict):
+            raise CodeDeployError("RevisionRequiredException", "The revision ID was not specified.")
+        from domain.errors import InvalidInput
+        from infra.appspec import appspec_content, parse_appspec
+
+        kind = revision.get("revisionType")
+        if kind not in ("AppSpecContent", "String"):
+            raise CodeDeployError(
+                "InvalidRevisionException",
+                f"the local CodeDeploy takes Lambda revisions of type AppSpecContent or String, not {kind!r}",
+            )
+        try:
+            text = appspec_content({"revision": revision})
+            spec = parse_appspec(text)
+        except InvalidInput as exc:
+            raise CodeDeployError("InvalidRevisionException", f"The AppSpec is not valid: {exc}") from exc
+        missing = [
+            name
+            for name, value in (
+                ("Alias", spec.alias),
+                ("CurrentVersion", spec.current_version),
+                ("TargetVersion", spec.target_version),
+            )
+            if not value
+        ]
+        if missing:
+            raise CodeDeployError(
+                "InvalidRevisionException", f"The AppSpec's Lambda resource has no {', '.join(missing)}"
+            )
+        unknown = sorted(set(spec.hooks) - set(HOOK_EVENTS))
+        if unknown:
+            raise CodeDeployError(
+                "InvalidRevisionException",
+                f"Lambda deployments have lifecycle hooks {list(HOOK_EVENTS)}, not {unknown}",
+            )
+        assert spec.alias is not None
+        assert spec.current_version is not None
+        assert spec.target_version is not None
+        deployment_id = self.create_deployment(
+            spec.function,
+            spec.alias,
+            spec.current_version,
+            spec.target_version,
+            spec.hooks,
+            appspec=text,
+            application=str(application),
+            group=str(group),
+            description=params.get("description"),
+        )
+        return {"deploymentId": deployment_id}
 
     def _put_status(self, params: dict[str, Any], protocol: str) -> dict[str, Any]:
         deployment_id = params.get("deploymentId")
@@ -266,6 +376,10 @@ class LocalCodeDeploy:
         hooks: Mapping[str, str] | None = None,
         *,
         appspec_format: str = "yaml",
+        appspec: str | None = None,
+        application: str = "thermostat-local",
+        group: str = "thermostat-local-group",
+        description: str | None = None,
     ) -> str:
         """Start a Lambda deployment as CodeDeploy runs it; returns its id at once.
 
@@ -276,7 +390,16 @@ class LocalCodeDeploy:
         until the deployment ends.
         """
         deployment = self.add_deployment(
-            function, alias, current_version, target_version, hooks, appspec_format=appspec_format
+            function,
+            alias,
+            current_version,
+            target_version,
+            hooks,
+            appspec_format=appspec_format,
+            appspec=appspec,
+            application=application,
+            group=group,
+            description=description,
         )
         thread = threading.Thread(
             target=self._run_lifecycle, args=(deployment,), name=f"deploy-{deployment.deployment_id}", daemon=True
@@ -303,6 +426,7 @@ class LocalCodeDeploy:
         with self._changed:
             deployment.status = status
             deployment.error = error
+            deployment.completed = datetime.now(UTC)
             self._changed.notify_all()
 
     def _run_lifecycle(self, deployment: Deployment) -> None:
@@ -329,6 +453,7 @@ class LocalCodeDeploy:
         with self._changed:
             execution = self._executions[execution_id][1]
             execution.status = "InProgress"
+            execution.started = datetime.now(UTC)
         self.lambda_client.invoke(
             FunctionName=deployment.hooks[event],
             InvocationType="Event",
@@ -344,10 +469,15 @@ class LocalCodeDeploy:
                     break
                 self._changed.wait(timeout=min(left, 0.5))
             status = execution.status
+            execution.ended = datetime.now(UTC)
+            if not execution.reported:
+                # CodeDeploy marks the lifecycle event Failed when the hook never reports in time.
+                execution.status = "Failed"
+                execution.diagnostics = f"no status reported within {self.hook_timeout_s:g} s"
         if status == "Succeeded":
             return True
         why = f"{event} hook {deployment.hooks[event]} " + (
-            "reported Failed" if status == "Failed" else f"did not report within {self.hook_timeout_s:.0f}s"
+            "reported Failed" if status == "Failed" else f"did not report within {self.hook_timeout_s:g}s"
         )
         self._finish(deployment, "Failed", why)
         return False

@@ -26,6 +26,10 @@ class LifecycleHookRun:
     lifecycle_event: str
     hook_function: str
     status: str = "Pending"  # Pending → InProgress → Succeeded | Failed (reported)
+    started: datetime | None = None
+    ended: datetime | None = None
+    #: Why the lifecycle event failed when the hook did not say so itself (it never reported).
+    diagnostics: str | None = None
 
     @property
     def reported(self) -> bool:
@@ -49,6 +53,8 @@ class Deployment:
     status: str = "Created"
     error: str | None = None
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
+    completed: datetime | None = None
+    description: str | None = None
     executions: dict[str, LifecycleHookRun] = field(default_factory=dict)
 
     def execution_id(self, lifecycle_event: str) -> str:
@@ -77,9 +83,51 @@ class Deployment:
                 },
             },
         }
+        if self.description:
+            info["description"] = self.description
         if self.error:
             info["errorInformation"] = {"code": "HOOK_EXECUTION_FAILURE", "message": self.error}
+        if self.completed is not None:
+            info["completeTime"] = self.completed
         return info
+
+    @property
+    def target_id(self) -> str:
+        """The deployment target's id, as CodeDeploy names a Lambda target: ``function:alias``."""
+        return f"{self.function}:{self.alias}"
+
+    def lambda_target(self) -> dict[str, Any]:
+        """``deploymentTarget`` as GetDeploymentTarget answers it (one Lambda target per deployment)."""
+        events = []
+        for name in HOOK_EVENTS:
+            run = next((r for r in self.executions.values() if r.lifecycle_event == name), None)
+            event: dict[str, Any] = {"lifecycleEventName": name, "status": "Skipped" if run is None else run.status}
+            if run is not None and run.started is not None:
+                event["startTime"] = run.started
+            if run is not None and run.ended is not None:
+                event["endTime"] = run.ended
+            if run is not None and run.diagnostics:
+                event["diagnostics"] = {"errorCode": "ScriptFailed", "message": run.diagnostics}
+            events.append(event)
+        status = {"Created": "Pending", "InProgress": "InProgress"}.get(self.status, self.status)
+        return {
+            "deploymentTargetType": "LambdaTarget",
+            "lambdaTarget": {
+                "deploymentId": self.deployment_id,
+                "targetId": self.target_id,
+                "targetArn": self.function,
+                "status": status,
+                "lastUpdatedAt": self.completed or self.created,
+                "lifecycleEvents": events,
+                "lambdaFunctionInfo": {
+                    "functionName": self.function,
+                    "functionAlias": self.alias,
+                    "currentVersion": self.current_version,
+                    "targetVersion": self.target_version,
+                    "targetVersionWeight": 1.0 if self.status == "Succeeded" else 0.0,
+                },
+            },
+        }
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,10 @@ from emulator.template import LocalRule
 from emulator.threaded_http import QuietHandler
 
 Deliver = Callable[[str, Any], None]  # (target, the JSON value it receives)
+#: A synchronous delivery for ``PutEvents`` with ``X-Thermostat-Wait: 1``: returns what the target
+#: answered, raises with the target's error.
+DeliverAndWait = Callable[[str, Any], Any]
+WAIT_HEADER = "X-Thermostat-Wait"
 MAX_ENTRIES = 10
 MAX_ENTRY_BYTES = 256 * 1024
 
@@ -41,6 +45,21 @@ class RuleDelivery:
     target: str
     event: Any
     error: str | None = None
+    #: The id of the event that matched (None for a schedule), and what the target answered
+    #: when the delivery was waited for.
+    event_id: str | None = None
+    result: Any = None
+    done: bool = False
+
+    def summary(self) -> dict[str, Any]:
+        """The delivery as ``put-event --wait`` shows it."""
+        return {
+            "rule": self.rule,
+            "target": self.target,
+            "ok": self.error is None,
+            "result": self.result,
+            "error": self.error,
+        }
 
 
 @dataclass
@@ -72,6 +91,7 @@ class EventRouter:
         region: str = "us-east-1",
         now: Callable[[], datetime] | None = None,
         max_workers: int = 8,
+        deliver_and_wait: DeliverAndWait | None = None,
     ) -> None:
         from moto.events.models import EventPattern
 
@@ -95,6 +115,7 @@ class EventRouter:
                 schedule = parse_schedule(rule.schedule)
                 self._scheduled.append(_ScheduledRule(rule, schedule, start, schedule.next_after(start, start)))
         self.deliver = deliver
+        self.deliver_and_wait = deliver_and_wait
         self.upstream_url = upstream_url
         self.account = account
         self.region = region
@@ -163,26 +184,35 @@ class EventRouter:
         """Rules whose pattern matches ``event`` (the real EventBridge matcher, from moto)."""
         return [rule for rule, pattern in self._patterns if pattern.matches_event(event)]  # type: ignore[arg-type]
 
-    def publish(self, event: dict[str, Any], wait: bool = False) -> list[RuleDelivery]:
-        """Route one enveloped event; returns the deliveries started (``wait`` blocks until done)."""
+    def publish(self, event: dict[str, Any], wait: bool = False, answers: bool = False) -> list[RuleDelivery]:
+        """Route one enveloped event; returns the deliveries started (``wait`` blocks until done).
+
+        ``answers``: deliver synchronously (``deliver_and_wait``), so that each delivery records
+        what its target answered or its error; implies ``wait``.
+        """
         with self._lock:
             self.state.received.append(event)
         received = self._now()
         deliveries = [self._delivery(rule, event, received) for rule in self.matching_rules(event)]
         unrenderable = [delivery for delivery in deliveries if delivery.error is not None]
+        for delivery in unrenderable:
+            delivery.done = True
         with self._lock:
             self.state.deliveries.extend(unrenderable)
-        futures = [self._pool.submit(self._deliver, delivery) for delivery in deliveries if delivery.error is None]
-        if wait:
+        synchronous = answers and self.deliver_and_wait is not None
+        work = self._deliver_and_wait if synchronous else self._deliver
+        futures = [self._pool.submit(work, delivery) for delivery in deliveries if delivery.error is None]
+        if wait or answers:
             for future in futures:
                 future.result()
         return deliveries
 
-    def put_entries(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    def put_entries(self, entries: list[dict[str, Any]], wait: bool = False) -> dict[str, Any]:
         """The PutEvents API: per-entry results, failures reported per entry as AWS does."""
         if not entries or len(entries) > MAX_ENTRIES:
             raise InvalidInput(f"PutEvents takes 1 to {MAX_ENTRIES} entries, got {len(entries)}")
         results: list[dict[str, Any]] = []
+        waited: list[dict[str, Any]] = []
         failed = 0
         for entry in entries:
             try:
@@ -193,9 +223,15 @@ class EventRouter:
                 failed += 1
                 results.append({"ErrorCode": "MalformedDetail", "ErrorMessage": str(exc)})
                 continue
-            self.publish(event)
+            deliveries = self.publish(event, answers=wait)
             results.append({"EventId": event["id"]})
-        return {"FailedEntryCount": failed, "Entries": results}
+            if wait:
+                waited.append({"EventId": event["id"], "Deliveries": [d.summary() for d in deliveries]})
+        answer: dict[str, Any] = {"FailedEntryCount": failed, "Entries": results}
+        if wait:
+            # Not EventBridge's: thermostat's extension for `thermostat local put-event --wait`.
+            answer["ThermostatDeliveries"] = waited
+        return answer
 
     def rule_arn(self, rule: LocalRule) -> str:
         """The rule's ARN, as ``<aws.events.rule-arn>`` and a scheduled event's resources name it."""
@@ -214,13 +250,24 @@ class EventRouter:
         except json.JSONDecodeError:
             # A Lambda target takes JSON only; the text is kept in the record, not dropped.
             return RuleDelivery(rule.name, rule.target, text, error=f"the target input is not JSON: {text[:200]!r}")
-        return RuleDelivery(rule.name, rule.target, payload)
+        return RuleDelivery(rule.name, rule.target, payload, event_id=event.get("id"))
 
     def _deliver(self, delivery: RuleDelivery) -> None:
         try:
             self.deliver(delivery.target, delivery.event)
         except Exception as exc:  # noqa: BLE001 - a failed delivery is recorded, as EventBridge would
             delivery.error = f"{type(exc).__name__}: {exc}"
+        delivery.done = True
+        with self._lock:
+            self.state.deliveries.append(delivery)
+
+    def _deliver_and_wait(self, delivery: RuleDelivery) -> None:
+        assert self.deliver_and_wait is not None
+        try:
+            delivery.result = self.deliver_and_wait(delivery.target, delivery.event)
+        except Exception as exc:  # noqa: BLE001 - the target's error is the answer, recorded
+            delivery.error = str(exc) or type(exc).__name__
+        delivery.done = True
         with self._lock:
             self.state.deliveries.append(delivery)
 
@@ -301,7 +348,8 @@ class EventRouter:
                 try:
                     if not isinstance(request, dict):
                         raise InvalidInput("the request body must be a JSON object")
-                    answer = router.put_entries(list(request.get("Entries") or []))
+                    wait = self.headers.get(WAIT_HEADER, "") == "1"
+                    answer = router.put_entries(list(request.get("Entries") or []), wait=wait)
                 except (InvalidInput, AttributeError, TypeError) as exc:
                     self._error(400, "ValidationException", str(exc))
                     return

@@ -29,6 +29,7 @@ Route = tuple[str, re.Pattern[str], str]
 ROUTES: tuple[Route, ...] = (
     ("POST", re.compile(rf"^/2015-03-31/functions/{_FN}/invocations/?$"), "invoke"),
     ("GET", re.compile(rf"^/2015-03-31/functions/{_FN}/configuration/?$"), "get_configuration"),
+    ("PUT", re.compile(rf"^/2015-03-31/functions/{_FN}/configuration/?$"), "update_configuration"),
     ("GET", re.compile(r"^/2015-03-31/functions/?$"), "list_functions"),
     ("GET", re.compile(rf"^/2015-03-31/functions/{_FN}/?$"), "get_function"),
     ("GET", re.compile(rf"^/2019-09-30/functions/{_FN}/concurrency/?$"), "get_concurrency"),

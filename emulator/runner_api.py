@@ -1,7 +1,8 @@
 """The Lambda API of the local runner, as botocore speaks it (rest-json, ``2015-03-31``): one request in,
 runner calls, one :class:`~emulator.lambda_http.Response` out.
 
-Operations: Invoke, GetFunction, GetFunctionConfiguration, ListFunctions, Get/Put/DeleteFunctionConcurrency,
+Operations: Invoke, GetFunction, Get/UpdateFunctionConfiguration (environment, description, handler,
+timeout, memory), ListFunctions, Get/Put/DeleteFunctionConcurrency,
 Get/Put/DeleteProvisionedConcurrencyConfig, PublishVersion, ListVersionsByFunction,
 Create/Get/Update/Delete/ListAlias(es), ListTags (routes in :data:`emulator.lambda_http.ROUTES`).
 Requests are not authenticated (SigV4 headers are accepted and ignored).
@@ -108,6 +109,7 @@ def _page(items: list[Any], query: Mapping[str, str], key: str) -> dict[str, Any
 #: The IAM action of each operation, for the refusal of a function of another account.
 _ACTIONS = {
     "get_configuration": "lambda:GetFunctionConfiguration",
+    "update_configuration": "lambda:UpdateFunctionConfiguration",
     "get_function": "lambda:GetFunction",
     "get_concurrency": "lambda:GetFunctionConcurrency",
     "put_concurrency": "lambda:PutFunctionConcurrency",
@@ -216,6 +218,34 @@ class LambdaAPI:
         name, qualifier = self._name(fn, query)
         config = self.runner.registry.resolve_config(name, qualifier)
         return Response.json(200, configuration_document(self.runner, config, qualified=qualifier is not None))
+
+    def update_configuration(self, *, fn: str, body: bytes, **_: Any) -> Response:
+        """UpdateFunctionConfiguration: the fields a local ``$LATEST`` has (a new version can then be published)."""
+        name, _qualifier = self._name(fn)
+        document = json_object(body)
+        changes: dict[str, Any] = {}
+        environment = document.get("Environment")
+        if environment is not None:
+            variables = environment.get("Variables") if isinstance(environment, dict) else None
+            if not isinstance(variables, dict) or not all(isinstance(v, str) for v in variables.values()):
+                raise InvalidParameter("Environment.Variables must be a map of strings")
+            changes["environment"] = dict(variables)
+        for field, key, kind in (
+            ("Description", "description", str),
+            ("Handler", "handler", str),
+            ("Timeout", "timeout_s", int),
+            ("MemorySize", "memory_mb", int),
+        ):
+            value = document.get(field)
+            if value is None:
+                continue
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise InvalidParameter(f"{field} must be {'a string' if kind is str else 'an integer'}, got {value!r}")
+            changes[key] = float(value) if key == "timeout_s" else value
+        if changes:
+            self.runner.update_function(name, **changes)
+        config = self.runner.registry.function(name).latest
+        return Response.json(200, configuration_document(self.runner, config, qualified=False))
 
     def get_function(self, *, fn: str, query: Mapping[str, str], **_: Any) -> Response:
         """GetFunction."""

@@ -117,6 +117,8 @@ class LocalStack:
         demo_targets: bool = True,
         run_schedules: bool = True,
         state_file: Path | None = STATE_FILE,
+        hook_timeout_s: float = 60.0,
+        state_dir: Path | None = None,
     ) -> None:
         self.template_path = template_path
         self.idle_timeout_s = idle_timeout_s
@@ -133,6 +135,12 @@ class LocalStack:
         self._saved_env: dict[str, str | None] = {}
         self.started_at = 0.0
         self.claim: StateFileClaim | None = None
+        self.hook_timeout_s = hook_timeout_s
+        #: ``--state DIR``: moto's thermostat state is loaded from and saved to it (None: in memory only).
+        self.state_dir = state_dir
+        #: What was loaded from ``state_dir`` at start (None: nothing was there).
+        self.restored: dict[str, int] | None = None
+        self._snapshot: dict[str, Any] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -142,6 +150,11 @@ class LocalStack:
         With a state file, first claim it: ``Conflict`` (nothing started, nothing touched) while
         another stack serves from it; a file left by a killed stack is replaced.
         """
+        if self.state_dir is not None:
+            from emulator import persist
+
+            # Read before anything starts: an unreadable snapshot refuses the start and is left as it is.
+            self._snapshot = persist.read(self.state_dir)
         if self.state_file is not None:
             self.claim = StateFileClaim(self.state_file).acquire()
         try:
@@ -187,12 +200,13 @@ class LocalStack:
             },
         )
         self.functions = {fn.logical_id: fn for fn in self.template.functions()}
-        self.codedeploy = LocalCodeDeploy()
+        self.codedeploy = LocalCodeDeploy(hook_timeout_s=self.hook_timeout_s)
         self.codedeploy.start()
         os.environ["AWS_ENDPOINT_URL_CODEDEPLOY"] = self.codedeploy.url
         self.router = EventRouter(
             self.template.rules(),
             self._deliver,
+            deliver_and_wait=self._deliver_and_wait,
             upstream_url=os.environ["AWS_ENDPOINT_URL"],
             account=ACCOUNT,
             region=REGION,
@@ -206,6 +220,10 @@ class LocalStack:
         )
         self.runner.start()
         self._seed()
+        if self.state_dir is not None and self._snapshot is not None:
+            from emulator import persist
+
+            self.restored = persist.load(self.state_dir, self._snapshot, TABLE)
         self._write_state()
 
     def _seed(self) -> None:
@@ -253,8 +271,20 @@ class LocalStack:
         self.runner.create_alias(target.name, alias, version)
         return version
 
+    def save(self) -> dict[str, int] | None:
+        """Write the ``--state`` snapshot now (None without a state directory or a running moto)."""
+        if self.state_dir is None or self.moto is None:
+            return None
+        from emulator import persist
+
+        self.logs.flush()
+        return persist.save(self.state_dir, TABLE)
+
     def stop(self) -> None:
         """Stop every part that started, then restore the environment (idempotent)."""
+        if self.state_dir is not None and self.moto is not None and self.runner is not None:
+            # Saved while moto still runs; a stack that failed to start (no runner) saves nothing.
+            self.save()
         for part in (self.router, self.codedeploy, self.runner):
             if part is not None:
                 try:
@@ -300,12 +330,34 @@ class LocalStack:
                 return function.name
         raise NotFound(f"no function with handler {handler!r} in {self.template_path}")
 
+    def _deliver_and_wait(self, logical_id: str, event: Any) -> Any:
+        """``put-event --wait``: a synchronous invocation, its answer returned, its error raised."""
+        assert self.runner is not None
+        result = self.runner.invoke(self.function_name(logical_id), json.dumps(event).encode())
+        try:
+            answer = json.loads(result.payload) if result.payload else None
+        except ValueError:
+            answer = result.payload.decode(errors="replace")
+        if result.function_error:
+            if isinstance(answer, dict):
+                raise TargetFailed(f"{answer.get('errorType', result.function_error)}: {answer.get('errorMessage')}")
+            raise TargetFailed(f"{result.function_error}: {answer}")
+        if result.status_code != 200:
+            raise TargetFailed(f"the invocation answered {result.status_code}")
+        return answer
+
     def _deliver(self, logical_id: str, event: Any) -> None:
         """EventBridge delivers asynchronously: an Event invocation of the target."""
         assert self.runner is not None
         result = self.runner.invoke(self.function_name(logical_id), json.dumps(event).encode(), invocation_type="Event")
         if result.status_code not in (200, 202):
             raise InvalidInput(f"delivery to {logical_id} answered {result.status_code}")
+
+    def _hook_function(self) -> str | None:
+        try:
+            return self.function_by_handler("handlers.pre_traffic.lambda_handler")
+        except NotFound:
+            return None
 
     @property
     def endpoints(self) -> dict[str, str]:
@@ -324,8 +376,14 @@ class LocalStack:
             "endpoints": self.endpoints,
             "table": TABLE,
             "region": REGION,
+            "hook_function": self._hook_function(),
+            "state_dir": None if self.state_dir is None else str(self.state_dir),
         }
         self.state_file.write_text(json.dumps(state, indent=2))
+
+
+class TargetFailed(Exception):
+    """A target's invocation failed (its error type and message)."""
 
 
 class StateFileClaim:

@@ -60,15 +60,57 @@ def _rows_deployments(stack: LocalStack) -> list[dict[str, Any]]:
     assert stack.codedeploy is not None
     rows = []
     for deployment in stack.codedeploy.deployments():
-        info = deployment.info()
+        verdicts = {run.lifecycle_event: run.status for run in deployment.executions.values()}
         rows.append(
             {
                 "deployment": deployment.deployment_id,
-                "status": info.get("status"),
-                "error": info.get("errorInformation", {}).get("message"),
+                "function": f"{deployment.function}:{deployment.alias}",
+                "versions": f"{deployment.current_version}->{deployment.target_version}",
+                "before": verdicts.get("BeforeAllowTraffic", "-"),
+                "after": verdicts.get("AfterAllowTraffic", "-"),
+                "status": deployment.status,
             }
         )
     return rows[-5:]
+
+
+def _rows_events(stack: LocalStack, count: int = 5) -> list[dict[str, Any]]:
+    """The last events the router received, each with its deliveries so far."""
+    if stack.router is None:
+        return []
+    state = stack.router.state
+    rows = []
+    for event in list(state.received)[-count:]:
+        deliveries = [d for d in list(state.deliveries) if d.event_id == event.get("id")]
+        failed = sum(1 for d in deliveries if d.error is not None)
+        rows.append(
+            {
+                "time": str(event.get("time", ""))[11:19],
+                "event": f"{event.get('detail-type')} ({event.get('source')})",
+                "delivered": len(deliveries) - failed,
+                "failed": failed,
+            }
+        )
+    return rows
+
+
+def _rows_errors(stack: LocalStack, count: int = 5) -> list[dict[str, Any]]:
+    """The last failed deliveries (schedules included), failed deployments' reasons, log forwarding errors."""
+    rows: list[dict[str, Any]] = []
+    if stack.router is not None:
+        rows.extend(
+            {"where": f"rule {d.rule} -> {d.target}", "error": d.error}
+            for d in list(stack.router.state.deliveries)
+            if d.error is not None
+        )
+    if stack.codedeploy is not None:
+        rows.extend(
+            {"where": f"deployment {d.deployment_id}", "error": d.error}
+            for d in stack.codedeploy.deployments()
+            if d.error is not None
+        )
+    rows.extend({"where": "log forwarder", "error": error} for error in list(stack.logs.errors))
+    return rows[-count:]
 
 
 def _until(moment: datetime) -> str:
@@ -93,6 +135,8 @@ def collect_status(stack: LocalStack) -> list[StatusSection]:
         ("Keep-warm targets", _rows_targets),
         ("Deployment buckets", _rows_buckets),
         ("Recent deployments (hook verdicts)", lambda: _rows_deployments(stack)),
+        ("Recent events", lambda: _rows_events(stack)),
+        ("Recent errors", lambda: _rows_errors(stack)),
     )
     collected: list[StatusSection] = []
     for title, rows in sections:
@@ -102,7 +146,7 @@ def collect_status(stack: LocalStack) -> list[StatusSection]:
             collected.append(StatusSection(title, error=f"{type(exc).__name__}: {exc}"))
     if stack.router is not None:
         schedules = [
-            {"rule": name, "schedule": expression, "next": f"{when:%Y-%m-%d %H:%M:%S} UTC ({_until(when)})"}
+            {"rule": name, "schedule": expression, "next": f"{when:%m-%d %H:%M:%S} UTC ({_until(when)})"}
             for name, expression, when in stack.router.schedules
         ]
         collected.append(StatusSection("Schedules", schedules))

@@ -382,3 +382,58 @@ def test_a_bad_time_fails_its_entry_alone() -> None:
     assert answer["FailedEntryCount"] == 1
     assert "'yesterday' is not a timestamp" in answer["Entries"][0]["ErrorMessage"]
     assert [target for target, _ in recorder.calls] == ["DeploymentEventsFunction"]
+
+
+def test_put_events_with_the_wait_header_reports_each_targets_answer_or_error(moto_server: str) -> None:
+    # Given a router whose synchronous delivery answers for one target and fails for another
+    def deliver_and_wait(target: str, event: dict[str, Any]) -> Any:
+        if target == "Failing":
+            raise RuntimeError("InvalidInput: refused for a reason")
+        return {"seen": event["detail"]["project"]}
+
+    rules = [DEPLOYMENTS, LocalRule("Second.Requested", "Failing", pattern=DEPLOYMENTS.pattern)]
+    router = EventRouter(rules, Recorder(), upstream_url=moto_server, deliver_and_wait=deliver_and_wait)
+    url = router.start(run_schedules=False)
+    client = boto3.client("events", endpoint_url=url)
+    bodies: list[bytes] = []
+    client.meta.events.register("before-sign.events.PutEvents", _wait_header)
+    client.meta.events.register(
+        "after-call.events.PutEvents", lambda http_response, **_: bodies.append(http_response.content)
+    )
+    try:
+        # When boto3 sends PutEvents with thermostat's wait header
+        answer = client.put_events(
+            Entries=[
+                {"Source": "thermostat.deployments", "DetailType": "Deployment Requested", "Detail": '{"project": "p"}'}
+            ]
+        )
+    finally:
+        router.stop()
+    # Then the standard answer is intact, and the extension names each delivery's outcome
+    assert answer["FailedEntryCount"] == 0
+    (waited,) = json.loads(bodies[0])["ThermostatDeliveries"]
+    assert waited["EventId"] == answer["Entries"][0]["EventId"]
+    outcomes = {d["target"]: d for d in waited["Deliveries"]}
+    assert outcomes["DeploymentEventsFunction"]["result"] == {"seen": "p"}
+    assert outcomes["DeploymentEventsFunction"]["ok"] is True
+    assert outcomes["Failing"]["ok"] is False
+    assert outcomes["Failing"]["error"] == "InvalidInput: refused for a reason"
+
+
+def test_put_events_without_the_header_answers_as_eventbridge_does(router: tuple[EventRouter, Recorder, Any]) -> None:
+    _, recorder, client = router
+    bodies: list[bytes] = []
+    client.meta.events.register(
+        "after-call.events.PutEvents", lambda http_response, **_: bodies.append(http_response.content)
+    )
+    client.put_events(
+        Entries=[{"Source": "thermostat.deployments", "DetailType": "Deployment Requested", "Detail": "{}"}]
+    )
+    assert recorder.done.wait(10)
+    assert "ThermostatDeliveries" not in json.loads(bodies[0])
+
+
+def _wait_header(request: Any, **_: Any) -> None:
+    from emulator.event_router import WAIT_HEADER
+
+    request.headers[WAIT_HEADER] = "1"
