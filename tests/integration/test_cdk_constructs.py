@@ -10,37 +10,58 @@ least privilege), as ``template.yaml`` does.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import os
 import subprocess
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests.validate_script import validate_module
 
+if TYPE_CHECKING:
+    from types import ModuleType
+
 # jsii prints a banner for Node.js 20 (end of life for jsii); it still works, and says so on every start.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-cdk = pytest.importorskip("aws_cdk", reason="the `cdk` extra is not installed")
-from aws_cdk import assertions  # noqa: E402
-from aws_cdk import aws_lambda as lambda_  # noqa: E402
-
-from thermostat_cdk import PreTrafficWarmup, ThermostatControlPlane, Warmable  # noqa: E402
-
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(importlib.util.find_spec("aws_cdk") is None, reason="the `cdk` extra is not installed"),
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 SAM_PYTHON = ROOT / ".venv-sam" / "bin" / "python"
 VALIDATE = ROOT / "serverless" / "validate.py"
-ENV = cdk.Environment(account="123456789012", region="eu-west-1")
+ACCOUNT, REGION = "123456789012", "eu-west-1"
 ORDERS_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:orders"
 needs_sam_venv = pytest.mark.skipif(
     not SAM_PYTHON.exists(), reason=".venv-sam is absent: run `make validate-template` (make test builds it)"
 )
+
+
+class Cdk:
+    """The CDK's modules, imported at first use: importing aws_cdk starts jsii's Node.js process,
+    which must not run beside every other test of the session (the e2e test counts child processes)."""
+
+    def __init__(self) -> None:
+        self.cdk = importlib.import_module("aws_cdk")
+        self.assertions = importlib.import_module("aws_cdk.assertions")
+        self.lambda_ = importlib.import_module("aws_cdk.aws_lambda")
+        self.tc: ModuleType = importlib.import_module("thermostat_cdk")
+
+    def env(self) -> Any:
+        return self.cdk.Environment(account=ACCOUNT, region=REGION)
+
+
+@pytest.fixture(scope="module")
+def k() -> Cdk:
+    return Cdk()
 
 
 @dataclass
@@ -50,15 +71,16 @@ class Synthesized:
     bare_app: Any  # the same user function without Warmable/PreTrafficWarmup
 
 
-def _bundle(tmp: Path, name: str) -> Any:
+def _bundle(k: Cdk, tmp: Path, name: str) -> Any:
     directory = tmp / name
     directory.mkdir()
     (directory / "handlers.py").write_text("# stands in for the control-plane bundle\n")
-    return lambda_.Code.from_asset(str(directory))
+    return k.lambda_.Code.from_asset(str(directory))
 
 
-def _user_stack(app: Any, stack_id: str, with_thermostat: Any = None) -> Any:
-    stack = cdk.Stack(app, stack_id, env=ENV)
+def _user_stack(k: Cdk, app: Any, stack_id: str, with_thermostat: Any = None) -> Any:
+    cdk, lambda_ = k.cdk, k.lambda_
+    stack = cdk.Stack(app, stack_id, env=k.env())
     fn = lambda_.Function(
         stack,
         "Orders",
@@ -74,14 +96,15 @@ def _user_stack(app: Any, stack_id: str, with_thermostat: Any = None) -> Any:
 
 
 @pytest.fixture(scope="module")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+def synthesized(k: Cdk, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    cdk, assertions, tc = k.cdk, k.assertions, k.tc
     tmp = tmp_path_factory.mktemp("cdk")
     app = cdk.App(outdir=str(tmp / "cdk.out"))
-    plane_stack = cdk.Stack(app, "thermostat", env=ENV)
-    plane = ThermostatControlPlane(
+    plane_stack = cdk.Stack(app, "thermostat", env=k.env())
+    plane = tc.ThermostatControlPlane(
         plane_stack,
         "Thermostat",
-        code=_bundle(tmp, "plane"),
+        code=_bundle(k, tmp, "plane"),
         warm_function_arns=[ORDERS_ARN],
         guarded_function_arns=[ORDERS_ARN],
         payload_buckets=["warm-payloads"],
@@ -90,8 +113,8 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     )
 
     def thermostat(stack: Any, alias: Any) -> None:
-        Warmable(stack, "Warm", alias, control_plane=plane, concurrency=3, group="office-hours")
-        PreTrafficWarmup(
+        tc.Warmable(stack, "Warm", alias, control_plane=plane, concurrency=3, group="office-hours")
+        tc.PreTrafficWarmup(
             stack,
             "Guard",
             alias,
@@ -100,11 +123,11 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
             jitter=(0.1, 0.2),
             probe_payload={"path": "/health"},
             expect=["statusCode == 200"],
-            code=_bundle(tmp, "hook"),
+            code=_bundle(k, tmp, "hook"),
         )
 
-    user = _user_stack(app, "orders", thermostat)
-    bare = _user_stack(cdk.App(outdir=str(tmp / "bare.out")), "orders")
+    user = _user_stack(k, app, "orders", thermostat)
+    bare = _user_stack(k, cdk.App(outdir=str(tmp / "bare.out")), "orders")
     return Synthesized(
         assertions.Template.from_stack(plane_stack),
         assertions.Template.from_stack(user),
@@ -121,7 +144,8 @@ def _resources(template: Any, kind: str) -> dict[str, Any]:
 # ThermostatControlPlane
 
 
-def test_control_plane_has_the_template_s_functions_table_and_layer(synthesized: Synthesized) -> None:
+def test_control_plane_has_the_template_s_functions_table_and_layer(k: Cdk, synthesized: Synthesized) -> None:
+    assertions = k.assertions
     plane = synthesized.control_plane
     plane.resource_count_is("AWS::Lambda::Function", 4)
     plane.resource_count_is("AWS::Events::Rule", 5)
@@ -325,30 +349,37 @@ def test_pre_traffic_warmup_is_a_deployment_group_with_the_hook_as_pre_hook(synt
 @pytest.mark.parametrize(
     ("build", "message"),
     [
-        (lambda s, a, p: Warmable(s, "W", a.version.lambda_, control_plane=p), r"never \$LATEST"),
-        (lambda s, a, p: Warmable(s, "W", a, control_plane=p, concurrency=0), "concurrency"),
-        (lambda s, a, p: Warmable(s, "W", a, control_plane=p, group="Bad Group"), "group"),
-        (lambda s, a, p: Warmable(s, "W", a, control_plane=p, concurrency="auto"), "reserved_concurrent_executions"),
-        (lambda s, a, p: PreTrafficWarmup(s, "G", a, control_plane=p, concurrency=0), "concurrency 0"),
-        (lambda s, a, p: PreTrafficWarmup(s, "G", a, control_plane=p, jitter=(0.4, 0.2)), "jitter"),
-        (lambda s, a, p: PreTrafficWarmup(s, "G", a, control_plane=p, expect=["statusCode === 200"]), "expect"),
+        (lambda tc, s, a, p: tc.Warmable(s, "W", a.version.lambda_, control_plane=p), r"never \$LATEST"),
+        (lambda tc, s, a, p: tc.Warmable(s, "W", a, control_plane=p, concurrency=0), "concurrency"),
+        (lambda tc, s, a, p: tc.Warmable(s, "W", a, control_plane=p, group="Bad Group"), "group"),
+        (
+            lambda tc, s, a, p: tc.Warmable(s, "W", a, control_plane=p, concurrency="auto"),
+            "reserved_concurrent_executions",
+        ),
+        (lambda tc, s, a, p: tc.PreTrafficWarmup(s, "G", a, control_plane=p, concurrency=0), "concurrency 0"),
+        (lambda tc, s, a, p: tc.PreTrafficWarmup(s, "G", a, control_plane=p, jitter=(0.4, 0.2)), "jitter"),
+        (lambda tc, s, a, p: tc.PreTrafficWarmup(s, "G", a, control_plane=p, expect=["statusCode === 200"]), "expect"),
     ],
 )
-def test_bad_construct_input_is_refused_at_synth_with_what_to_fix(tmp_path: Path, build: Any, message: str) -> None:
+def test_bad_construct_input_is_refused_at_synth_with_what_to_fix(
+    k: Cdk, tmp_path: Path, build: Any, message: str
+) -> None:
+    cdk, lambda_ = k.cdk, k.lambda_
     app = cdk.App(outdir=str(tmp_path / "out"))
-    stack = cdk.Stack(app, "one", env=ENV)
-    plane = ThermostatControlPlane(stack, "Thermostat", code=_bundle(tmp_path, "plane"))
+    stack = cdk.Stack(app, "one", env=k.env())
+    plane = k.tc.ThermostatControlPlane(stack, "Thermostat", code=_bundle(k, tmp_path, "plane"))
     fn = lambda_.Function(
         stack, "Fn", runtime=lambda_.Runtime.PYTHON_3_12, handler="a.h", code=lambda_.Code.from_inline("x = 1")
     )
     with pytest.raises(ValueError, match=message):
-        build(stack, fn.add_alias("live"), plane)
+        build(k.tc, stack, fn.add_alias("live"), plane)
 
 
-def test_auto_concurrency_is_the_reserved_concurrency_less_keep_warm_s_headroom(tmp_path: Path) -> None:
+def test_auto_concurrency_is_the_reserved_concurrency_less_keep_warm_s_headroom(k: Cdk, tmp_path: Path) -> None:
+    cdk, lambda_ = k.cdk, k.lambda_
     app = cdk.App(outdir=str(tmp_path / "out"))
-    stack = cdk.Stack(app, "one", env=ENV)
-    plane = ThermostatControlPlane(stack, "Thermostat", code=_bundle(tmp_path, "plane"))
+    stack = cdk.Stack(app, "one", env=k.env())
+    plane = k.tc.ThermostatControlPlane(stack, "Thermostat", code=_bundle(k, tmp_path, "plane"))
     fn = lambda_.Function(
         stack,
         "Fn",
@@ -357,7 +388,7 @@ def test_auto_concurrency_is_the_reserved_concurrency_less_keep_warm_s_headroom(
         code=lambda_.Code.from_inline("x = 1"),
         reserved_concurrent_executions=40,
     )
-    assert Warmable(stack, "W", fn.add_alias("live"), control_plane=plane, concurrency="auto").concurrency == 36
+    assert k.tc.Warmable(stack, "W", fn.add_alias("live"), control_plane=plane, concurrency="auto").concurrency == 36
 
 
 # ---------------------------------------------------------------------------------------------
