@@ -96,7 +96,7 @@ if TYPE_CHECKING:
     import random
 
     from infra.bucket_registry import DynamoBucketRegistry
-    from infra.eventbridge import EventBridgePublisher
+    from infra.eventbridge import EventBridgePublisher, EventBridgeRuleReader
     from infra.idempotency import DynamoIdempotencyStore
     from infra.s3_buckets import S3BucketStore
 
@@ -308,3 +308,10 @@ def hook_rng() -> random.Random:
     import random
 
     return random.Random()
+
+
+def rule_reader() -> EventBridgeRuleReader:
+    """Reads EventBridge rules and their targets (``thermostat import lambda-warmer --rule``)."""
+    from infra.eventbridge import EventBridgeRuleReader
+
+    return EventBridgeRuleReader()

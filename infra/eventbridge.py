@@ -49,3 +49,36 @@ class EventBridgePublisher:
                 f"EventBridge refused the {detail_type!r} event on bus {self.bus!r}: "
                 f"{failed.get('ErrorCode')}: {failed.get('ErrorMessage')}"
             )
+
+
+class EventBridgeRuleReader:
+    """A rule's schedule and its targets' constant inputs (``DescribeRule`` + ``ListTargetsByRule``)."""
+
+    def __init__(self, client: EventBridgeClient | None = None) -> None:
+        self._client = aws.LazyClient(client, lambda: aws.client("events"))
+
+    def rule_inputs(self, rule: str, bus: str = "default") -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The rule (``Name``, ``ScheduleExpression``, ``State``) and every target (``Arn``, ``Input``).
+
+        ``NotFound`` when there is no such rule on the bus; ``Unavailable`` when EventBridge fails.
+        """
+        from domain.errors import NotFound
+
+        client = self._client.get()
+        try:
+            described: Any = client.describe_rule(Name=rule, EventBusName=bus)
+            targets: list[dict[str, Any]] = []
+            token: str | None = None
+            while True:
+                extra: Any = {"NextToken": token} if token else {}
+                page: Any = client.list_targets_by_rule(Rule=rule, EventBusName=bus, **extra)
+                targets.extend(page.get("Targets") or [])
+                token = page.get("NextToken")
+                if not token:
+                    break
+        except Exception as exc:
+            code = aws.error_code(exc) or type(exc).__name__
+            if code == "ResourceNotFoundException":
+                raise NotFound(f"no EventBridge rule {rule!r} on bus {bus!r}; see `aws events list-rules`") from exc
+            raise Unavailable(f"EventBridge could not read rule {rule!r}: {code}: {exc}") from exc
+        return dict(described), targets
