@@ -194,3 +194,28 @@ def test_moto_filters_platform_records_with_the_adapters_patterns(moto_server: s
     read = CloudWatchLogsPlatform(client=logs).read()
     assert (read.events, len(read.records), read.log_groups) == (2, 2, 1)
     assert read.bytes == len(lines[1].encode()) + len(lines[2].encode())
+
+
+def test_motos_logs_insights_evaluates_neither_filter_nor_stats(moto_server: str) -> None:
+    # Why the report filters with FilterLogEvents: moto's StartQuery (the local stack's Logs Insights)
+    # returns every event of the window for the dashboard's query, one @ptr row each, no aggregates.
+    logs = boto3.client("logs")
+    logs.create_log_group(logGroupName="/aws/lambda/q")
+    logs.create_log_stream(logGroupName="/aws/lambda/q", logStreamName="s")
+    now = int(time.time() * 1000)
+    lines = ["START RequestId: a", "REPORT RequestId: a\tDuration: 1.00 ms\tInit Duration: 5.00 ms", "hello"]
+    logs.put_log_events(
+        logGroupName="/aws/lambda/q",
+        logStreamName="s",
+        logEvents=[{"timestamp": now + i, "message": line} for i, line in enumerate(lines)],
+    )
+    query = logs.start_query(
+        logGroupNames=["/aws/lambda/q"],
+        startTime=now // 1000 - 60,
+        endTime=now // 1000 + 60,
+        queryString='filter @type = "REPORT" | stats count(*) as invocations, count(@initDuration) as cold',
+    )
+    results = logs.get_query_results(queryId=query["queryId"])
+    assert results["status"] == "Complete"
+    assert len(results["results"]) == len(lines)
+    assert {field["field"] for row in results["results"] for field in row} == {"@ptr"}
