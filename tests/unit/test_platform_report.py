@@ -376,3 +376,24 @@ def test_a_version_qualifier_counts_only_that_version() -> None:
     targets = [TargetRounds(function="arn:aws:lambda:us-east-1:123456789012:function:api", qualifier="4")]
     [effect] = build_platform_report([r for r in records if r is not None], (), targets).warm_effect
     assert (effect.before_requests, effect.before_cold) == (1, 1)
+
+
+def test_the_page_gets_the_fleet_section_before_its_end() -> None:
+    from domain.report import build_report
+    from handlers.cli._report_fleet import fleet_rows, with_fleet
+    from handlers.cli._report_html import render_html
+
+    # Given a fleet of one function without the layer, and the rest of the report empty
+    record = parse_platform_message(text_report("a", 120.0), "orders")
+    assert record is not None
+    fleet = build_platform_report([record], notes=["THERMOSTAT_TABLE is not set"])
+
+    # When the page is rendered with the section
+    page = with_fleet(render_html(build_report([])), fleet)
+
+    # Then the section sits inside the body, with the row and the note, and the table row says why no rate
+    assert page.index("<section id='fleet'>") < page.rindex("</body>")
+    assert "<td>orders</td>" in page
+    assert "THERMOSTAT_TABLE is not set" in page
+    [row] = fleet_rows(fleet)
+    assert (row["cold_rate"], row["pings"], row["init_p50/p95/max"]) == (NOT_DISTINGUISHABLE, "?", "120/120/120")
