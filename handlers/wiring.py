@@ -167,11 +167,11 @@ def telemetry(prefix: str) -> CloudWatchLogsTelemetry:
     return CloudWatchLogsTelemetry(prefix=prefix, filter_pattern=telemetry_filter_pattern(namespace))
 
 
-def platform_records(functions: tuple[str, ...] = ()) -> CloudWatchLogsPlatform:
-    """Lambda's own platform records under ``/aws/lambda/`` (of ``functions`` only, when given)."""
+def platform_records(functions: tuple[str, ...] = (), prefix: str = "/aws/lambda/") -> CloudWatchLogsPlatform:
+    """Lambda's own platform records in the log groups under ``prefix`` (of ``functions`` only, when given)."""
     from infra.platform_source import CloudWatchLogsPlatform
 
-    return CloudWatchLogsPlatform(functions=functions)
+    return CloudWatchLogsPlatform(prefix=prefix, functions=functions)
 
 
 def target_rounds() -> list[TargetRounds] | None:

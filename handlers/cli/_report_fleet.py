@@ -15,11 +15,23 @@ from typing import Any
 from domain.platform_report import Durations, PlatformReport, build_platform_report
 from handlers import wiring
 from handlers.cli._output import print_table
+from infra.platform_source import DEFAULT_PREFIX, PlatformRead
 
 
-def read_fleet(since_ms: int, telemetry: Iterable[Mapping[str, Any]], functions: Sequence[str] = ()) -> PlatformReport:
-    """Read the platform records and the targets' round times, and build the section."""
-    read = wiring.platform_records(tuple(functions)).read(since_ms=since_ms)
+def read_fleet(
+    since_ms: int,
+    telemetry: Iterable[Mapping[str, Any]],
+    functions: Sequence[str] = (),
+    prefixes: Sequence[str] = (DEFAULT_PREFIX,),
+) -> PlatformReport:
+    """Read the platform records under ``prefixes`` and the targets' round times, and build the section."""
+    reads = [wiring.platform_records(tuple(functions), prefix).read(since_ms=since_ms) for prefix in prefixes]
+    read = PlatformRead(
+        records=[record for one in reads for record in one.records],
+        log_groups=sum(one.log_groups for one in reads),
+        events=sum(one.events for one in reads),
+        bytes=sum(one.bytes for one in reads),
+    )
     notes = []
     rounds = wiring.target_rounds()
     if rounds is None:

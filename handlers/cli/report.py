@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     prefixes = args.prefixes or list(DEFAULT_PREFIXES)
     records = [r for prefix in prefixes for r in wiring.telemetry(prefix).records(since_ms=since_ms)]
     report = build_report(records)
-    fleet = read_fleet(since_ms, records, args.functions)
+    # The fleet section reads Lambda's default groups unless the prefixes were named.
+    fleet = read_fleet(since_ms, records, args.functions, args.prefixes or ["/aws/lambda/"])
     if args.html is not None:
         args.html.write_text(with_fleet(render_html(report), fleet), encoding="utf-8")
     if getattr(args, "json", False):
