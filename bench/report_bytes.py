@@ -9,6 +9,13 @@ from botocore's ``response-received`` hook on the client. Side by side: bytes an
 read, and the filtered read as a share of the unfiltered one; both reads must yield the same
 thermostat documents.
 
+The fleet section (Lambda's own platform records, every function) is measured the same way on a
+second pair of groups of ``platform_lines`` lines in all (default 100,000): half a text-format
+function (``START``, two application lines, ``END``, ``REPORT``), half a JSON-format one
+(``platform.start``, two application lines, ``platform.report``), one invocation in ten cold.
+Before: every event downloaded (no pattern) and parsed; after: the adapter's two patterns
+(``REPORT``, ``"platform."``). Both must yield the same platform records.
+
 Run: ``.venv/bin/python -m bench.report_bytes``.
 """
 
@@ -101,13 +108,123 @@ def _lines(total: int, share: float) -> tuple[list[str], int]:
     return lines, ours
 
 
-def main(lines: int = 10_000, share: float = 0.01) -> dict[str, Any]:
-    """Seed the group, read it both ways, print the side-by-side table and return the figures."""
+def main(lines: int = 10_000, share: float = 0.01, platform_lines: int = 100_000) -> dict[str, Any]:
+    """Seed the groups, read them both ways, print the side-by-side tables and return the figures."""
     _environment()
     from moto import mock_aws
 
     with mock_aws():
-        return _run(lines, share)
+        figures = _run(lines, share)
+        figures.update(_run_platform(platform_lines))
+        return figures
+
+
+def _platform_lines(total: int, log_format: str) -> list[str]:
+    """``total`` lines of one function's group in ``log_format``, one invocation in ten cold."""
+    out: list[str] = []
+    i = 0
+    while len(out) < total:
+        request = f"6d68ca91-49c9-448d-89b8-{i:012d}"
+        cold = i % 10 == 0
+        app = [
+            json.dumps({"level": "INFO", "message": f"order {i} accepted", "requestId": request}),
+            json.dumps({"level": "INFO", "message": f"order {i} stored", "requestId": request}),
+        ]
+        if log_format == "text":
+            init = "\tInit Duration: 181.22 ms" if cold else ""
+            out += [
+                f"START RequestId: {request} Version: $LATEST",
+                *app,
+                f"END RequestId: {request}",
+                f"REPORT RequestId: {request}\tDuration: 12.31 ms\tBilled Duration: 13 ms\tMemory Size: 512 MB"
+                f"\tMax Memory Used: 80 MB{init}",
+            ]
+        else:
+            metrics: dict[str, Any] = {"durationMs": 12.31, "billedDurationMs": 13, "memorySizeMB": 512}
+            if cold:
+                metrics["initDurationMs"] = 181.22
+            start = {"requestId": request, "version": "$LATEST"}
+            report = {"requestId": request, "metrics": metrics, "status": "success"}
+            out += [
+                json.dumps({"time": "2026-12-02T08:00:00.000Z", "type": "platform.start", "record": start}),
+                *app,
+                json.dumps({"time": "2026-12-02T08:00:00.100Z", "type": "platform.report", "record": report}),
+            ]
+        i += 1
+    return out[:total]
+
+
+def _run_platform(total: int) -> dict[str, Any]:
+    from domain.platform_report import parse_platform_message
+    from infra import aws
+    from infra.platform_source import CloudWatchLogsPlatform
+
+    client = aws.client("logs")
+    groups = {"/aws/lambda/fleet-text": "text", "/aws/lambda/fleet-json": "json"}
+    now = int(time.time() * 1000)
+    for group, log_format in groups.items():
+        messages = _platform_lines(total // 2, log_format)
+        client.create_log_group(logGroupName=group)
+        client.create_log_stream(logGroupName=group, logStreamName="2026/12/02/[$LATEST]e")
+        for start in range(0, len(messages), 1000):
+            client.put_log_events(
+                logGroupName=group,
+                logStreamName="2026/12/02/[$LATEST]e",
+                logEvents=[
+                    {"timestamp": now + start + i, "message": m} for i, m in enumerate(messages[start : start + 1000])
+                ],
+            )
+    received = {"bytes": 0}
+
+    def count(response_dict: dict[str, Any], **_: Any) -> None:
+        received["bytes"] += len(response_dict.get("body") or b"")
+
+    client.meta.events.register("response-received.cloudwatch-logs.FilterLogEvents", count, unique_id="fleet-bytes")
+    # Before: no pattern, every event of every group downloaded and parsed.
+    before_records, before_events = [], 0
+    for group in groups:
+        function = group.rsplit("/", 1)[-1]
+        for page in client.get_paginator("filter_log_events").paginate(logGroupName=group):
+            for event in page["events"]:
+                before_events += 1
+                record = parse_platform_message(
+                    event["message"], function, stream=event["logStreamName"], timestamp_ms=event["timestamp"]
+                )
+                if record is not None:
+                    before_records.append(record)
+    before_bytes, received["bytes"] = received["bytes"], 0
+    read = CloudWatchLogsPlatform(client=client, functions=[g.rsplit("/", 1)[-1] for g in groups]).read()
+    after_bytes = received["bytes"]
+    same = sorted(map(repr, before_records)) == sorted(map(repr, read.records))
+    share_of_bytes = ratio(after_bytes, before_bytes)
+    print()
+    print(f"Platform records (fleet section): {total} lines in two groups (text and JSON formats); moto in-process")
+    print(
+        format_table(
+            ["read", "events received", "records", "bytes received", "x unfiltered"],
+            [
+                ["no filter pattern (before)", before_events, len(before_records), before_bytes, 1.0],
+                [
+                    "patterns 'REPORT', '\"platform.\"' (after)",
+                    read.events,
+                    len(read.records),
+                    after_bytes,
+                    share_of_bytes,
+                ],
+            ],
+        )
+    )
+    print(f"same platform records both ways: {same}")
+    return {
+        "platform_lines": total,
+        "platform_records": len(read.records),
+        "platform_before_events": before_events,
+        "platform_after_events": read.events,
+        "platform_before_bytes": before_bytes,
+        "platform_after_bytes": after_bytes,
+        "platform_after_share_of_before": share_of_bytes,
+        "platform_same_records": same,
+    }
 
 
 def _run(total: int, share: float) -> dict[str, Any]:

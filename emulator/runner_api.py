@@ -72,7 +72,7 @@ def configuration_document(runner: LambdaRunner, config: VersionConfig, *, quali
             "ApplyOn": "PublishedVersions" if spec.snap_start else "None",
             "OptimizationStatus": "On" if spec.snap_start and published else "Off",
         },
-        "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{config.function}"},
+        "LoggingConfig": {"LogFormat": spec.log_format, "LogGroup": f"/aws/lambda/{config.function}"},
     }
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from emulator.http_input import loads
+from emulator.platform_log import StartKind, end_records, start_records
 from emulator.runner_env import ExecutionEnvironment, WorkerReply
 from emulator.runner_model import (
     MAX_ASYNC_PAYLOAD,
@@ -119,16 +120,36 @@ def run_on(
         lines.append(line)
 
     init_ms: float | None = None
+    log_format = config.spec.log_format
+    start_kind: StartKind = "restore" if env.snapshot is not None else "provisioned" if env.provisioned else "cold"
     if lease.init is not None:
         lines.extend(lease.init.log_lines)
         init_ms = env.init_ms
         if not lease.init.ok:
             error = {"errorMessage": "", "errorType": "Runtime.Unknown", "requestId": request_id, "stackTrace": []}
             error.update(lease.init.error or {})
-            platform(_failed_start_line(env, init_ms, str(error["errorType"])))
-            platform(f"START RequestId: {request_id} Version: {executed_version}")
-            platform(f"END RequestId: {request_id}")
-            platform(f"REPORT RequestId: {request_id}\tDuration: {init_ms or 0.0:.2f} ms\tStatus: error")
+            for line in start_records(
+                log_format,
+                function=config.function,
+                version=executed_version,
+                request_id=request_id,
+                start_kind=start_kind,
+                init_type=env.init_type,
+                init_ms=init_ms,
+                restore_ms=env.restore_ms,
+                init_error=str(error["errorType"]),
+            ):
+                platform(line)
+            for line in end_records(
+                log_format,
+                request_id=request_id,
+                duration_ms=init_ms or 0.0,
+                memory_mb=config.spec.memory_mb,
+                status="error",
+                error_type=str(error["errorType"]),
+                billed=False,
+            ):
+                platform(line)
             return InvokeResult(
                 status_code=200,
                 payload=json.dumps(error).encode(),
@@ -141,7 +162,16 @@ def run_on(
                 init_ms=init_ms,
             )
     timeout_s = config.timeout_s
-    platform(f"START RequestId: {request_id} Version: {executed_version}")
+    for line in start_records(
+        log_format,
+        function=config.function,
+        version=executed_version,
+        request_id=request_id,
+        start_kind=start_kind if lease.init is not None else "warm",
+        init_type=env.init_type,
+        init_ms=init_ms,
+    ):
+        platform(line)
     started = clock()
     reply = env.invoke(
         {
@@ -158,16 +188,22 @@ def run_on(
     )
     duration_ms = (clock() - started) * 1000.0
     lines.extend(reply.log_lines)
-    payload, function_error, status, extra = _outcome(reply, request_id, timeout_s)
+    payload, function_error, status, error_type, extra = _outcome(reply, request_id, timeout_s)
     if extra is not None:
         platform(extra)
-    used = f"\tMax Memory Used: {max(1, (reply.max_rss_kb or 0) // 1024)} MB" if reply.max_rss_kb else ""
-    cold = start_fields(init_ms, env.restore_ms, env.billed_restore_ms) if lease.init is not None else ""
-    platform(f"END RequestId: {request_id}")
-    platform(
-        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\tBilled Duration: "
-        f"{max(1, int(duration_ms + 0.999))} ms\tMemory Size: {config.spec.memory_mb} MB{used}{cold}{status}"
-    )
+    for line in end_records(
+        log_format,
+        request_id=request_id,
+        duration_ms=duration_ms,
+        memory_mb=config.spec.memory_mb,
+        max_memory_mb=max(1, (reply.max_rss_kb or 0) // 1024) if reply.max_rss_kb else None,
+        init_ms=init_ms if lease.init is not None and env.restore_ms is None else None,
+        restore_ms=env.restore_ms if lease.init is not None else None,
+        billed_restore_ms=env.billed_restore_ms if lease.init is not None else None,
+        status=status,
+        error_type=error_type,
+    ):
+        platform(line)
     return InvokeResult(
         status_code=200,
         payload=payload,
@@ -182,49 +218,31 @@ def run_on(
     )
 
 
-def start_fields(init_ms: float | None, restore_ms: float | None, billed_restore_ms: float | None) -> str:
-    """The ``REPORT`` fields of an environment's first invocation: how it started.
+def _outcome(
+    reply: WorkerReply, request_id: str, timeout_s: float
+) -> tuple[bytes, str | None, str, str | None, str | None]:
+    """``(payload, FunctionError, status, platform error type, extra log line)`` of one invocation's reply.
 
-    A cold start has ``Init Duration``; an environment restored from a SnapStart snapshot has none (its
-    init ran at publish) but ``Restore Duration`` (the whole restore) and ``Billed Restore Duration``
-    (the after-restore hooks, rounded up), as snapstart-monitoring.html describes.
+    ``status`` is the platform's (``success``, ``error``, ``timeout``); the error type is set only
+    where Lambda's ``REPORT`` names one (the runtime exited).
     """
-    if restore_ms is not None:
-        billed = max(0, int(-(-(billed_restore_ms or 0.0) // 1)))
-        return f"\tRestore Duration: {restore_ms:.2f} ms\tBilled Restore Duration: {billed} ms"
-    if init_ms is not None:
-        return f"\tInit Duration: {init_ms:.2f} ms"
-    return ""
-
-
-def _failed_start_line(env: ExecutionEnvironment, init_ms: float | None, error_type: str) -> str:
-    """The platform line of an environment that failed to start: its init, or its restore."""
-    if env.snapshot is not None:
-        return (
-            f"RESTORE_REPORT Restore Duration: {env.restore_ms or 0.0:.2f} ms\tStatus: error\tError Type: {error_type}"
-        )
-    return f"INIT_REPORT Init Duration: {init_ms or 0.0:.2f} ms\tPhase: invoke\tStatus: error\tError Type: {error_type}"
-
-
-def _outcome(reply: WorkerReply, request_id: str, timeout_s: float) -> tuple[bytes, str | None, str, str | None]:
-    """``(payload, FunctionError, REPORT status suffix, extra log line)`` of one invocation's reply."""
     if reply.kind == "result":
         payload = (reply.payload or "null").encode()
         if len(payload) <= MAX_SYNC_PAYLOAD:
-            return payload, None, "", None
+            return payload, None, "success", None, None
         error = {
             "errorMessage": f"Response payload size ({len(payload)} bytes) exceeded maximum allowed payload size "
             f"({MAX_SYNC_PAYLOAD} bytes).",
             "errorType": "Function.ResponseSizeTooLarge",
         }
-        return json.dumps(error).encode(), "Unhandled", "", None
+        return json.dumps(error).encode(), "Unhandled", "error", None, None
     if reply.kind == "error":
-        return json.dumps(reply.error).encode(), "Unhandled", "", None
+        return json.dumps(reply.error).encode(), "Unhandled", "error", None, None
     if reply.kind == "timeout":
         message = f"Task timed out after {timeout_s:.2f} seconds"
         line = f"{datetime.now(UTC).isoformat(timespec='milliseconds')} {request_id} {message}"
         payload = json.dumps({"errorType": "Sandbox.Timedout", "errorMessage": message}).encode()
-        return payload, "Unhandled", "\tStatus: timeout", line
+        return payload, "Unhandled", "timeout", None, line
     message = f"RequestId: {request_id} Error: Runtime exited with error: {reply.exit_status}"
     payload = json.dumps({"errorType": "Runtime.ExitError", "errorMessage": message}).encode()
-    return payload, "Unhandled", "\tStatus: error\tError Type: Runtime.ExitError", message
+    return payload, "Unhandled", "error", "Runtime.ExitError", message

@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -175,6 +175,8 @@ class FunctionSpec(BaseModel):
     code_paths: tuple[str, ...] = ()
     tags: Mapping[str, str] = Field(default_factory=dict)
     snap_start: bool = False
+    #: ``LoggingConfig.LogFormat``: how the platform's records are written (``emulator.platform_log``).
+    log_format: Literal["Text", "JSON"] = "Text"
     description: Annotated[str, Field(max_length=256)] = ""
 
     @field_validator("handler")

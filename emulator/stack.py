@@ -245,6 +245,7 @@ class LocalStack:
                     },
                     timeout_s=min(function.timeout_s, 900.0),
                     memory_mb=max(128, function.memory_mb),
+                    log_format="JSON" if function.log_format == "JSON" else "Text",
                     code_paths=(str(ROOT), str(LAYER)),
                     description=f"template function {function.logical_id}",
                 )

@@ -70,6 +70,8 @@ class LocalFunction:
     timeout_s: float = 3.0
     memory_mb: int = 128
     reserved_concurrency: int | None = None
+    #: ``LoggingConfig.LogFormat`` (function, else Globals): ``Text`` or ``JSON``.
+    log_format: str = "Text"
 
 
 @dataclass
@@ -128,6 +130,8 @@ class Template:
             }
             name = self.resolve(props.get("FunctionName")) if props.get("FunctionName") else logical_id
             reserved = str(self.resolve(props.get("ReservedConcurrentExecutions", "")))
+            logging = props.get("LoggingConfig") or globals_.get("LoggingConfig") or {}
+            log_format = str(self.resolve(logging.get("LogFormat", "Text"))) if isinstance(logging, dict) else "Text"
             found.append(
                 LocalFunction(
                     logical_id=logical_id,
@@ -139,6 +143,7 @@ class Template:
                     reserved_concurrency=int(reserved)
                     if isinstance(reserved, int | str) and str(reserved).isdigit()
                     else None,
+                    log_format=log_format if log_format in {"Text", "JSON"} else "Text",
                 )
             )
         return found

@@ -92,9 +92,10 @@ def run_keep_warm(
     cap = settings.max_in_flight
     allowed = frozenset(settings.payload_buckets)
     invoker = invoker or wiring.keep_warm_invoker(cap)
-    return keep_warm(
+    targets = store or wiring.target_store(settings)
+    report = keep_warm(
         validate_group(group),
-        store or wiring.target_store(settings),
+        targets,
         function=function,
         config=config or wiring.lambda_config(cap),
         load_payload=wiring.payload_loader(allowed),
@@ -104,6 +105,31 @@ def run_keep_warm(
         deadline=deadline,
         policy=RoundPolicy(max_in_flight=cap, allowed_buckets=allowed),
     )
+    record_rounds(report, targets, at_ms=int(time.time() * 1000))
+    return report
+
+
+def record_rounds(report: RoundReport, store: object, at_ms: int) -> int:
+    """Note the round's time on every target it pinged (what ``thermostat report`` compares against).
+
+    Only stores that keep round times (the table's) are written; a failure is logged, never fatal:
+    the round itself has happened. Returns how many targets were noted.
+    """
+    record = getattr(store, "record_round", None)
+    if record is None:
+        return 0
+    noted = 0
+    for target in report.targets:
+        if target.sent <= 0:
+            continue
+        try:
+            noted += bool(record(target.function, target.qualifier, report.group, at_ms))
+        except Exception as exc:  # noqa: BLE001 - the report matters more than the bookkeeping
+            get_logger().warning(
+                "could not record the keep-warm round",
+                extra={"target": f"{target.function}:{target.qualifier}", "error": str(exc)},
+            )
+    return noted
 
 
 # -- telling the world -----------------------------------------------------------------------

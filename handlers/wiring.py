@@ -26,9 +26,11 @@ if TYPE_CHECKING:
     from domain.deadline import Clock
     from domain.invocation import FunctionInvoker
     from domain.keep_warm import Dispatcher, LambdaConfig, PayloadLoader
+    from domain.platform_report import TargetRounds
     from domain.targets import TargetStore
     from infra.bucket_registry import DynamoBucketRegistry
     from infra.lambda_invoker import BotoFunctionInvoker
+    from infra.platform_source import CloudWatchLogsPlatform
     from infra.s3_buckets import S3BucketStore
     from infra.settings import Settings
     from infra.telemetry_source import CloudWatchLogsTelemetry
@@ -163,6 +165,24 @@ def telemetry(prefix: str) -> CloudWatchLogsTelemetry:
     # The namespace alone: the report must not need, say, the table to be configured.
     namespace = load_settings(only=("metrics_namespace",)).metrics_namespace
     return CloudWatchLogsTelemetry(prefix=prefix, filter_pattern=telemetry_filter_pattern(namespace))
+
+
+def platform_records(functions: tuple[str, ...] = (), prefix: str = "/aws/lambda/") -> CloudWatchLogsPlatform:
+    """Lambda's own platform records in the log groups under ``prefix`` (of ``functions`` only, when given)."""
+    from infra.platform_source import CloudWatchLogsPlatform
+
+    return CloudWatchLogsPlatform(prefix=prefix, functions=functions)
+
+
+def target_rounds() -> list[TargetRounds] | None:
+    """Keep-warm targets with their recorded round times, or None when ``THERMOSTAT_TABLE`` is not set."""
+    from infra.settings import load_settings
+    from infra.target_store import DynamoTargetStore
+
+    current = load_settings(only=("table", "region"))
+    if current.table is None:
+        return None
+    return DynamoTargetStore(current.table, current.region).rounds()
 
 
 # -- keep-warm (the keep-warm handler, targets and warm commands) ------------------------------

@@ -17,6 +17,7 @@ from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttrib
 from pynamodb.exceptions import PynamoDBException
 
 from domain.errors import InvalidInput, Unavailable
+from domain.platform_report import TargetRounds
 from domain.targets import Target, TargetProblem, make_target, validate_group
 from infra import aws
 from infra.table import TableModel, bind_table
@@ -36,6 +37,10 @@ class TargetRecord(TableModel):
     payload_s3 = UnicodeAttribute(null=True)
     enabled = BooleanAttribute(default=True)
     updated_at = UnicodeAttribute(null=True)
+    # Keep-warm rounds (epoch ms), written by every round that pinged the target; read by the report.
+    first_round_ms = NumberAttribute(null=True)
+    last_round_ms = NumberAttribute(null=True)
+    rounds = NumberAttribute(null=True)
 
 
 def _split_key(sk: str) -> tuple[str, str, str]:
@@ -107,6 +112,44 @@ class DynamoTargetStore:
             record.save()
         except PynamoDBException as exc:
             raise Unavailable(f"could not save target {target.key}: {exc.cause_response_code or exc}") from exc
+
+    def record_round(self, function: str, qualifier: str, group: str, at_ms: int) -> bool:
+        """Note a keep-warm round that pinged this target at ``at_ms``; False when the target is gone.
+
+        The first round's time is kept (``if_not_exists``), the last one and the count move on; the
+        condition keeps a round from bringing a removed target back as a bare item.
+        """
+        record = TargetRecord(PK, f"{group}#{function}#{qualifier}")
+        try:
+            record.update(
+                actions=[
+                    TargetRecord.first_round_ms.set(TargetRecord.first_round_ms | at_ms),
+                    TargetRecord.last_round_ms.set(at_ms),
+                    TargetRecord.rounds.add(1),
+                ],
+                condition=TargetRecord.pk.exists(),
+            )
+        except PynamoDBException as exc:
+            if exc.cause_response_code == aws.CONDITION_FAILED:
+                return False
+            raise Unavailable(f"could not record the round of {record.sk}: {exc.cause_response_code or exc}") from exc
+        return True
+
+    def rounds(self) -> list[TargetRounds]:
+        """Every target (all groups) with the rounds recorded for it."""
+        try:
+            return [
+                TargetRounds(
+                    function=record.function or _split_key(record.sk)[1],
+                    qualifier=record.qualifier if record.qualifier is not None else _split_key(record.sk)[2],
+                    first_round_ms=int(record.first_round_ms) if record.first_round_ms is not None else None,
+                    last_round_ms=int(record.last_round_ms) if record.last_round_ms is not None else None,
+                    rounds=int(record.rounds or 0),
+                )
+                for record in TargetRecord.query(PK)
+            ]
+        except PynamoDBException as exc:
+            raise Unavailable(f"could not read keep-warm targets: {exc.cause_response_code or exc}") from exc
 
     def delete(self, function: str, qualifier: str, group: str) -> bool:
         """Remove one target; False when there was none."""

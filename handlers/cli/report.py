@@ -12,6 +12,7 @@ from domain.errors import InvalidInput
 from domain.report import START_KINDS, build_report
 from handlers import wiring
 from handlers.cli._output import emit, print_table
+from handlers.cli._report_fleet import print_fleet, read_fleet, with_fleet
 from handlers.cli._report_html import render_html
 
 #: Lambda's default log groups, and the named ones the SAM template gives thermostat's own functions.
@@ -49,6 +50,14 @@ def register(commands: Any) -> None:
         metavar="PREFIX",
         help=f"log groups to read (repeatable; default {' and '.join(DEFAULT_PREFIXES)})",
     )
+    report.add_argument(
+        "--function",
+        action="append",
+        dest="functions",
+        default=[],
+        metavar="FUNCTION",
+        help="the fleet section covers only these functions (repeatable; default every /aws/lambda/ group)",
+    )
     report.set_defaults(run=run)
 
 
@@ -58,10 +67,12 @@ def run(args: argparse.Namespace) -> int:
     prefixes = args.prefixes or list(DEFAULT_PREFIXES)
     records = [r for prefix in prefixes for r in wiring.telemetry(prefix).records(since_ms=since_ms)]
     report = build_report(records)
+    # The fleet section reads Lambda's default groups unless the prefixes were named.
+    fleet = read_fleet(since_ms, records, args.functions, args.prefixes or ["/aws/lambda/"])
     if args.html is not None:
-        args.html.write_text(render_html(report), encoding="utf-8")
+        args.html.write_text(with_fleet(render_html(report), fleet), encoding="utf-8")
     if getattr(args, "json", False):
-        emit(args, report.model_dump(mode="json"))
+        emit(args, {**report.model_dump(mode="json"), "fleet": fleet.model_dump(mode="json")})
         return 0
     starts = [
         {
@@ -80,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
     print()
     hooks = [{**row.model_dump(), "last_reason": _short(row.last_reason)} for row in report.hooks]
     print_table(hooks, title="Pre-traffic hook verdicts (--json for full reasons)")
+    print()
+    print_fleet(fleet)
     if args.html is not None:
         print(f"\nHTML report written to {args.html}")
     return 0

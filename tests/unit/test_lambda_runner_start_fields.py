@@ -1,4 +1,4 @@
-"""The ``REPORT`` fields that say how an environment started (one place: ``runner_invoke.start_fields``).
+"""The ``REPORT`` fields that say how an environment started (one place: ``platform_log.start_fields``).
 
 Formats from https://docs.aws.amazon.com/lambda/latest/dg/snapstart-monitoring.html: a restored
 SnapStart environment's first ``REPORT`` has ``Restore Duration`` and ``Billed Restore Duration``
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.runner_invoke import start_fields
+from emulator.platform_log import start_fields
 
 pytestmark = pytest.mark.unit
 

@@ -462,6 +462,8 @@ def test_alarms_watch_the_metrics_the_functions_emit() -> None:
     assert 'SUM(WarmErrors) FROM "Thermostat"' in text
     assert 'SUM(WarmThrottles) FROM "Thermostat"' in text
     assert 'MAX(StrayBuckets) FROM "Thermostat"' in text
+    # And the worst function's cold-start rate among real requests (the runtime's ColdStart is 1 or 0, pings apart)
+    assert 'AVG(ColdStart) FROM SCHEMA("Thermostat", FunctionName, InitType) GROUP BY FunctionName' in text
 
 
 def test_dashboard_and_alarms_read_the_namespace_the_functions_write() -> None:
@@ -501,13 +503,13 @@ def test_dashboard_and_alarms_read_the_namespace_the_functions_write() -> None:
         if isinstance(item, dict)
         for match in re.findall(r"SEARCH\('\{\"([^\"]+)\"", item["expression"])
     }
-    queried = {match for query in queries.values() for match in re.findall(r'FROM "([^"]+)"', query)}
+    queried = {match for query in queries.values() for match in re.findall(r'FROM (?:SCHEMA\()?"([^"]+)"', query)}
 
     # Then all of them agree on the one namespace, and Powertools' own variable is left alone
     assert settings.metrics_namespace == namespace
     assert searched == {namespace}
     assert queried == {namespace}
-    assert len(queries) == 4
+    assert len(queries) == 5
     assert all(
         "POWERTOOLS_METRICS_NAMESPACE" not in _properties(document, logical_id)["Environment"]["Variables"]
         for logical_id in _functions(document)
@@ -580,3 +582,28 @@ def test_lambda_permissions_come_only_from_rules_sam_scopes_with_a_source_arn() 
 
     # Then there are none to forget a SourceArn on (the translated template is checked by validate.py)
     assert explicit == []
+
+
+def test_the_fleet_dashboard_reads_both_log_formats_of_the_groups_it_is_given() -> None:
+    # Given the fleet dashboard: a Fn::Sub of a body and its Sources variable
+    document = template()
+    body, variables = document["Resources"]["FleetDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    sources = variables["Sources"]["Fn::If"]
+
+    # When the body is rendered with two of the fleet's groups
+    rendered = body.replace("${Sources}", "/aws/lambda/orders' | SOURCE '/aws/lambda/billing")
+    rendered = re.sub(r"\$\{[^}]+\}", "x", rendered)
+    dashboard = json.loads(rendered)
+    queries = [widget["properties"]["query"] for widget in dashboard["widgets"]]
+
+    # Then each Logs Insights query reads both groups and both formats' records
+    assert all(query.startswith("SOURCE '/aws/lambda/orders' | SOURCE '/aws/lambda/billing' |") for query in queries)
+    assert all('@type = "REPORT" or type = "platform.report"' in query for query in queries)
+    assert all("record.metrics.initDurationMs" in query and "@initDuration" in query for query in queries)
+    assert all("Restore Duration" in query and "record.metrics.restoreDurationMs" in query for query in queries)
+    # And the groups come from the parameter, else thermostat's own four functions' groups
+    assert sources[0] == "HasFleetLogGroups"
+    assert sources[1] == {"Fn::Join": ["' | SOURCE '", {"Fn::Split": [",", {"Ref": "FleetLogGroups"}]}]}
+    own = {item["Ref"] for item in sources[2]["Fn::Join"][1]}
+    assert own == {"DeploymentEventsLogGroup", "SweeperLogGroup", "KeepWarmLogGroup", "PreTrafficHookLogGroup"}
+    assert all(document["Resources"][name]["Type"] == "AWS::Logs::LogGroup" for name in own)
