@@ -60,10 +60,15 @@ def version() -> str:
 def _add_aws_options(parser: argparse.ArgumentParser, default: Any) -> None:
     """``--region`` and ``--profile`` with the AWS CLI's meaning (before or after the command)."""
     parser.add_argument(
-        "--region", default=default, metavar="REGION", help="AWS region (beats AWS_REGION and the profile's region)"
+        "--region",
+        dest="aws_region",
+        default=default,
+        metavar="REGION",
+        help="AWS region (beats AWS_REGION and the profile's region)",
     )
     parser.add_argument(
         "--profile",
+        dest="aws_profile",
         default=default,
         metavar="NAME",
         help="named profile of the AWS config files (its credentials beat AWS_ACCESS_KEY_ID, as in the AWS CLI)",
@@ -98,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # One process, one command: adapters come from the composition root, built from the
     # environment as it is now (a test or a shell that calls main() again gets fresh ones).
-    aws.use_command_line(profile=getattr(args, "profile", None), region=getattr(args, "region", None))
+    aws.use_command_line(profile=getattr(args, "aws_profile", None), region=getattr(args, "aws_region", None))
     wiring.reset()
     try:
         return _run(run, args)
