@@ -115,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "json", False):
         emit(args, report.model_dump(mode="json"))
         return 0
+
     def starts(rows: list[FunctionStarts]) -> list[dict[str, Any]]:
         return [
             {
