@@ -10,9 +10,26 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 
 START_KINDS = ("cold", "restore", "provisioned", "warm", "warm_ping")
+#: Rates from fewer invocations than this are marked: too few to trust.
+DEFAULT_MIN_SAMPLE = 20
+#: The width of a bucket of the cold-start time series.
+HOUR_MS = 3_600_000
+#: The ``service`` (``POWERTOOLS_SERVICE_NAME``) of thermostat's own functions in the template.
+OWN_SERVICE = "thermostat"
+
+
+class HourlyStarts(BaseModel):
+    """One hour of one function's invocations (pings excluded): how many, how many cold."""
+
+    model_config = ConfigDict(frozen=True)
+
+    hour_ms: int
+    invocations: int
+    cold: int
+    cold_rate: float | None
 
 
 class FunctionStarts(BaseModel):
@@ -27,6 +44,12 @@ class FunctionStarts(BaseModel):
     cold_rate: float | None
     mean_init_ms: float | None
     errors: int
+    #: ``invocations`` (the rate's sample size) is below the report's ``min_sample``.
+    low_sample: bool = False
+    #: One of thermostat's own functions (its records carry thermostat's service name).
+    own: bool = False
+    #: Cold-start rate per clock hour (UTC), oldest first, hours without invocations left out.
+    hourly: list[HourlyStarts] = []
 
 
 class WarmCoverage(BaseModel):
@@ -41,6 +64,16 @@ class WarmCoverage(BaseModel):
     last_cold_hits: float | None
     errors: float
     throttles: float
+    #: Environments the last round planned (its ``planned`` field; the pings sent when absent).
+    last_planned: float | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def coverage(self) -> str:
+        """``2 of 2``: environments proven of planned in the last round (``unknown of 2`` outside the protocol)."""
+        planned = self.last_planned if self.last_planned is not None else self.last_sent
+        proven = "unknown" if self.last_environments is None else f"{self.last_environments:g}"
+        return f"{proven} of {planned:g}" if planned is not None else proven
 
 
 class HookVerdicts(BaseModel):
@@ -55,6 +88,20 @@ class HookVerdicts(BaseModel):
     last_reason: str | None
 
 
+class ReportContext(BaseModel):
+    """Where and when the report's data comes from (given by the caller: the domain reads no clock)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    since_ms: int | None = None
+    until_ms: int | None = None
+    generated_ms: int | None = None
+    account: str | None = None
+    region: str | None = None
+    min_sample: int = DEFAULT_MIN_SAMPLE
+    own_service: str = OWN_SERVICE
+
+
 class FleetReport(BaseModel):
     """Everything ``thermostat report`` shows."""
 
@@ -64,6 +111,17 @@ class FleetReport(BaseModel):
     starts: list[FunctionStarts]
     warm: list[WarmCoverage]
     hooks: list[HookVerdicts]
+    context: ReportContext = ReportContext()
+
+    @property
+    def user_starts(self) -> list[FunctionStarts]:
+        """The user's functions (not thermostat's own)."""
+        return [row for row in self.starts if not row.own]
+
+    @property
+    def own_starts(self) -> list[FunctionStarts]:
+        """thermostat's own functions."""
+        return [row for row in self.starts if row.own]
 
 
 def _metric_value(record: Mapping[str, Any], name: str) -> float | None:
@@ -103,10 +161,12 @@ def _timestamp(record: Mapping[str, Any]) -> int:
     return stamp if isinstance(stamp, int) else 0
 
 
-def _starts(records: list[Mapping[str, Any]]) -> list[FunctionStarts]:
+def _starts(records: list[Mapping[str, Any]], context: ReportContext) -> list[FunctionStarts]:
     kinds: dict[str, Counter[str]] = defaultdict(Counter)
     inits: dict[str, list[float]] = defaultdict(list)
     errors: Counter[str] = Counter()
+    own: set[str] = set()
+    hours: dict[str, dict[int, list[int]]] = defaultdict(dict)  # label -> hour -> [invocations, cold]
     for record in records:
         if record.get("thermostat") != 1 or "start_kind" not in record:
             continue
@@ -115,6 +175,13 @@ def _starts(records: list[Mapping[str, Any]]) -> list[FunctionStarts]:
         label = f"{function}:{version}" if version and version != "$LATEST" else function
         kind = str(record["start_kind"])
         kinds[label][kind] += 1
+        if record.get("service") == context.own_service:
+            own.add(label)
+        stamp = _timestamp(record)
+        if kind != "warm_ping" and stamp > 0:
+            bucket = hours[label].setdefault(stamp - stamp % HOUR_MS, [0, 0])
+            bucket[0] += 1
+            bucket[1] += kind in {"cold", "restore"}
         init_ms = record.get("init_ms")
         if kind in {"cold", "restore"} and isinstance(init_ms, int | float):
             inits[label].append(float(init_ms))
@@ -135,6 +202,12 @@ def _starts(records: list[Mapping[str, Any]]) -> list[FunctionStarts]:
                 cold_rate=(cold / invocations) if invocations else None,
                 mean_init_ms=(sum(inits[label]) / len(inits[label])) if inits[label] else None,
                 errors=errors[label],
+                low_sample=0 < invocations < context.min_sample,
+                own=label in own,
+                hourly=[
+                    HourlyStarts(hour_ms=hour, invocations=n, cold=cold, cold_rate=cold / n)
+                    for hour, (n, cold) in sorted(hours[label].items())
+                ],
             )
         )
     return result
@@ -162,6 +235,7 @@ def _warm(records: list[Mapping[str, Any]]) -> list[WarmCoverage]:
                 last_cold_hits=_metric_value(last, "WarmColdHits"),
                 errors=sum(_metric_value(r, "WarmErrors") or 0.0 for r in ordered),
                 throttles=sum(_metric_value(r, "WarmThrottles") or 0.0 for r in ordered),
+                last_planned=_metric_value(last, "planned"),
             )
         )
     return result
@@ -190,12 +264,18 @@ def _hooks(records: list[Mapping[str, Any]]) -> list[HookVerdicts]:
     return result
 
 
-def build_report(records: Iterable[Mapping[str, Any]]) -> FleetReport:
-    """Aggregate telemetry records (parsed EMF lines) into the fleet report."""
+def build_report(records: Iterable[Mapping[str, Any]], context: ReportContext | None = None) -> FleetReport:
+    """Aggregate telemetry records (parsed EMF lines) into the fleet report.
+
+    ``context`` says where and when the records come from (window, account, region) and sets the
+    sample-size threshold and the service name of thermostat's own functions.
+    """
+    context = context or ReportContext()
     materialised = [r for r in records if isinstance(r, Mapping)]
     return FleetReport(
         records=len(materialised),
-        starts=_starts(materialised),
+        starts=_starts(materialised, context),
         warm=_warm(materialised),
         hooks=_hooks(materialised),
+        context=context,
     )

@@ -44,6 +44,7 @@ from domain.hook import (
 from domain.idempotency import IdempotencyStore
 from handlers import wiring
 from infra.observability import MetricUnit, entrypoint, get_logger, get_metrics
+from infra.settings import load_settings
 
 
 def _own_function(context: Any) -> str | None:
@@ -146,6 +147,22 @@ def publish_verdict_metrics(verdict: Verdict) -> None:
         metric.add_metadata(key="version", value=verdict.version or "unknown")
         metric.add_metadata(key="reason", value=verdict.reason[:1000])
     metrics.add_metric(name="HookWarmEnvironments", unit=MetricUnit.Count, value=verdict.environments)
+
+
+def verdict_metric_documents(verdict: Verdict) -> list[dict[str, Any]]:
+    """The EMF documents of :func:`publish_verdict_metrics`, as values (what ``thermostat hook run`` records)."""
+    from aws_lambda_powertools.metrics import EphemeralMetrics
+
+    settings = load_settings(only=("service_name", "metrics_namespace"))
+    first = EphemeralMetrics(namespace=settings.metrics_namespace)
+    first.add_dimension(name="status", value=verdict.status.value)
+    first.add_metadata(key="function", value=verdict.function or "unknown")
+    first.add_metadata(key="version", value=verdict.version or "unknown")
+    first.add_metadata(key="reason", value=verdict.reason[:1000])
+    first.add_metric(name="HookVerdict", unit=MetricUnit.Count, value=1)
+    second = EphemeralMetrics(namespace=settings.metrics_namespace, service=settings.service_name)
+    second.add_metric(name="HookWarmEnvironments", unit=MetricUnit.Count, value=verdict.environments)
+    return [dict(first.serialize_metric_set()), dict(second.serialize_metric_set())]
 
 
 @entrypoint

@@ -44,16 +44,44 @@ C = TypeVar("C")
 #: property (``infra.table``) reads the session while holding it.
 _lock = threading.RLock()
 _sessions: dict[int, botocore.session.Session] = {}
+#: The command line's ``--profile`` and ``--region`` (the AWS CLI's meaning), set by the CLI only.
+_command_line: dict[str, str | None] = {"profile": None, "region": None}
+
+
+def use_command_line(*, profile: str | None = None, region: str | None = None) -> None:
+    """Apply the CLI's global ``--profile`` / ``--region`` (None clears them), as the AWS CLI does.
+
+    ``--region`` beats every other source of the region. ``--profile`` selects the profile as an
+    explicit session setting, so botocore's credential chain drops the environment's keys and
+    reads the profile's, as ``aws --profile`` does (``AWS_PROFILE`` alone would lose to
+    ``AWS_ACCESS_KEY_ID``). Sessions built before are forgotten.
+    """
+    with _lock:
+        _command_line["profile"] = profile or None
+        _command_line["region"] = region or None
+        forget_sessions()
+
+
+def command_line_region() -> str | None:
+    """The CLI's ``--region``, if given."""
+    return _command_line["region"]
 
 
 def region() -> str:
     """The region: ``AWS_REGION``, ``AWS_DEFAULT_REGION``, the profile's ``region``, then us-east-1.
 
-    The same chain as the settings model's ``region`` field, read alone (no other variable), so
-    that a client can still be built (to report a verdict, say) when some other variable is
-    malformed. Raises ``InvalidInput`` naming ``AWS_PROFILE`` when the profile does not exist.
+    The CLI's ``--region`` comes first. The same chain as the settings model's ``region`` field,
+    read alone (no other variable), so that a client can still be built (to report a verdict,
+    say) when some other variable is malformed. Raises ``InvalidInput`` naming ``AWS_PROFILE``
+    when the profile does not exist.
     """
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or profile_region() or DEFAULT_REGION
+    return (
+        command_line_region()
+        or os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+        or profile_region()
+        or DEFAULT_REGION
+    )
 
 
 def profile_region() -> str | None:
@@ -75,6 +103,8 @@ def botocore_session() -> botocore.session.Session:
         session = _sessions.get(pid)
         if session is None:
             session = botocore.session.get_session()
+            if _command_line["profile"]:
+                session.set_config_variable("profile", _command_line["profile"])
             _sessions[pid] = session
         return session
 
@@ -101,7 +131,7 @@ def _config_errors() -> Iterator[None]:
         from domain.errors import InvalidInput
 
         raise InvalidInput(
-            f"AWS_PROFILE / AWS_CONFIG_FILE: {exc}; name a profile that exists in the config file "
+            f"--profile / AWS_PROFILE / AWS_CONFIG_FILE: {exc}; name a profile that exists in the config file "
             "(or unset AWS_PROFILE), and check the file's syntax"
         ) from exc
 

@@ -218,6 +218,8 @@ def load_settings(environ: Mapping[str, str] | None = None, *, only: Collection[
         info.alias for field, info in Settings.model_fields.items() if info.alias and (only is None or field in only)
     }
     raw: dict[str, str] = {name: env[name] for name in names if name in env and env[name] != ""}
+    if environ is None and "AWS_REGION" in names and (given := _command_line_region()):
+        raw["AWS_REGION"] = given  # the CLI's --region beats the environment, as in the AWS CLI
     if "AWS_REGION" not in raw and "AWS_REGION" in names:
         if env.get("AWS_DEFAULT_REGION"):
             raw["AWS_REGION"] = env["AWS_DEFAULT_REGION"]
@@ -237,6 +239,12 @@ def load_settings(environ: Mapping[str, str] | None = None, *, only: Collection[
             suffix = f" (got {given!r})" if given is not None and len(given) <= _MAX_SHOWN_CHARS else ""
             problems.append(f"{name}: {error['msg']}{suffix}")
         raise SettingsError("invalid environment: " + "; ".join(problems)) from exc
+
+
+def _command_line_region() -> str | None:
+    from infra import aws
+
+    return aws.command_line_region()
 
 
 def _profile_region() -> str | None:

@@ -52,13 +52,16 @@ class TargetReport(BaseModel):
     error: str | None = None
     warnings: list[str] = Field(default_factory=list)
     duration_ms: float = 0.0
+    #: False when the target's pings do not hold their environment (a custom payload is sent as is):
+    #: concurrent pings may then share environments, and fewer than planned is expected, not a failure.
+    holds: bool = True
 
     @property
     def healthy(self) -> bool:
         """True when nothing needs a look: no errors, throttles, unsent pings or shortfall."""
         if self.skipped is not None:
             return self.skipped in (Skip.DISABLED, Skip.PROVISIONED)
-        short = self.environments is not None and self.environments < self.planned
+        short = self.holds and self.environments is not None and self.environments < self.planned
         return not (self.errors or self.throttled or self.not_attempted or self.error or short or self.refused_lookups)
 
 
@@ -140,3 +143,9 @@ def finish(report: TargetReport, tally: Tally) -> None:
     else:
         report.environments = 0
     report.unknown_environments = tally.unknown
+    if not report.holds and report.environments is not None and 0 < report.environments < report.planned:
+        report.warnings.append(
+            f"{report.environments} of {report.planned} environments answered: a custom payload is sent as is and "
+            "does not hold its environment, so concurrent pings can land on the same one; drop the payload "
+            f"(the protocol ping holds each environment for hold_ms) to keep {report.planned} warm"
+        )

@@ -256,6 +256,7 @@ def _batch(item: _Resolved, round_id: str, hold_ms: int, policy: RoundPolicy, to
     elif item.payload is not None:
         payloads = [item.payload] * size
         hold_ms = 0  # a custom payload holds nothing: no need to keep time for it
+        item.report.holds = False
     else:
         payloads = [
             json.dumps(

@@ -10,15 +10,21 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import threading
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from domain.errors import InvalidInput
 from domain.expectations import parse_expectations
 from domain.hook import HookConfig, HookStatus, LifecycleEvent, make_target, parse_jitter, run_warmup
 from handlers.cli._args import command_group
+from handlers.cli._checks import require_function
 from handlers.cli._output import emit, print_table
+from handlers.cli._progress import progress, record
+
+if TYPE_CHECKING:
+    from domain.invocation import FunctionInvoker, InvocationRequest, InvocationResult
 
 COLUMNS = ("index", "delay_ms", "duration_ms", "environment_id", "start_kind", "ok", "error")
 
@@ -50,6 +56,14 @@ def register(commands: Any) -> None:
     )
     run.add_argument("--timeout", type=float, default=None, metavar="S", help="seconds to wait for each invocation")
     run.add_argument("--after-traffic", action="store_true", help="AfterAllowTraffic mode: the probe only, no jitter")
+    run.add_argument(
+        "--no-check", action="store_true", help="skip the look-up that refuses a missing function or version"
+    )
+    run.add_argument(
+        "--no-telemetry",
+        action="store_true",
+        help="do not record the verdict in CloudWatch Logs (/thermostat/cli) for `thermostat report`",
+    )
     run.set_defaults(run=run_hook)
 
 
@@ -91,16 +105,51 @@ def build_config(args: argparse.Namespace) -> HookConfig:
     )
 
 
+class _Announcing:
+    """The invoker, saying on stderr as each invocation answers (the warm-up takes its jitter plus the probes)."""
+
+    def __init__(self, inner: FunctionInvoker, args: argparse.Namespace, total: int) -> None:
+        self._inner = inner
+        self._args = args
+        self._total = total
+        self._answered = 0
+        self._lock = threading.Lock()
+
+    def invoke(self, request: InvocationRequest) -> InvocationResult:
+        result = self._inner.invoke(request)
+        with self._lock:
+            self._answered += 1
+            answered = self._answered
+        how = "answered" if result.ok else f"{result.outcome.value}: {result.error or 'no detail'}"
+        progress(self._args, f"  invocation {answered}/{self._total} {how} ({result.duration_ms:.0f} ms)")
+        return result
+
+
 def run_hook(args: argparse.Namespace) -> int:
-    """Run the warm-up and print the verdict."""
+    """Check the version exists, run the warm-up, print the verdict and record it."""
     config = build_config(args)
+    from handlers.pre_traffic import verdict_metric_documents
     from infra.lambda_invoker import BotoFunctionInvoker
 
+    target = config.target
+    if not args.no_check:
+        # Once, before any jitter: a missing version is the user's to fix, not N failed invocations.
+        require_function(target.function, target.version, skip_hint="or pass --no-check to invoke anyway")
+    low, high = config.jitter
+    delays = "no jitter" if config.lifecycle is LifecycleEvent.AFTER_ALLOW_TRAFFIC else f"{low:g}-{high:g} s jitter"
+    progress(args, f"warming {target.function}:{target.version}: {config.concurrency} invocations, {delays}…")
     invoker = BotoFunctionInvoker(pool_size=max(10, config.concurrency))
     try:
-        verdict = run_warmup(config, invoker, rng=random.Random(), clock=time.monotonic, sleeper=time.sleep)
+        verdict = run_warmup(
+            config,
+            _Announcing(invoker, args, config.concurrency),
+            rng=random.Random(),
+            clock=time.monotonic,
+            sleeper=time.sleep,
+        )
     finally:
         invoker.close()
+    record(args, verdict_metric_documents(verdict), "hook verdict")
     document = verdict.as_dict()
     if getattr(args, "json", False):
         emit(args, document)

@@ -10,12 +10,14 @@ import argparse
 import json
 import mimetypes
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from domain.errors import InvalidInput, NotFound, ThermostatError, Unavailable
 from handlers.cli._args import command_group
 from handlers.cli._output import emit
+from handlers.cli._progress import progress
 from thermostat_runtime.refs import (
     DEFAULT_PREFIX,
     JSON_CONTENT_TYPE,
@@ -48,6 +50,10 @@ def register(commands: Any) -> None:
         help="Content-Type to store (default: guessed from FILE's name; JSON is parsed when resolved)",
     )
     put.set_defaults(run=run_put)
+
+
+#: From this size on, ``payload put`` says on stderr that it is uploading, and when it is done.
+PROGRESS_FROM_BYTES = 1 << 20
 
 
 def _read(file: str) -> bytes:
@@ -119,6 +125,10 @@ def run_put(args: argparse.Namespace) -> int:
 
     from handlers import wiring
 
+    large = len(data) >= PROGRESS_FROM_BYTES
+    if large:
+        progress(args, f"uploading {len(data) / 1048576:.1f} MiB to s3://{args.bucket}/…")
+    started = time.monotonic()
     try:
         stored = put_payload(
             data,
@@ -134,5 +144,7 @@ def run_put(args: argparse.Namespace) -> int:
         raise Unavailable(str(exc)) from exc
     except PayloadRefError as exc:
         raise ThermostatError(str(exc)) from exc
+    if large:
+        progress(args, f"uploaded in {time.monotonic() - started:.1f} s")
     emit(args, stored)
     return 0

@@ -27,7 +27,9 @@ from domain.targets import (
 )
 from handlers import wiring
 from handlers.cli._args import command_group
+from handlers.cli._checks import require_function
 from handlers.cli._output import emit
+from handlers.cli._progress import progress
 
 COLUMNS = ("group", "function", "qualifier", "concurrency", "hold_ms", "payload", "enabled", "error")
 
@@ -48,6 +50,9 @@ def register(commands: Any) -> None:
     payload.add_argument("--payload", help="a JSON event sent instead of the protocol ping")
     payload.add_argument("--payload-s3", metavar="S3_URI", help="s3://bucket/key of that event")
     add.add_argument("--disabled", action="store_true", help="store the target but do not ping it")
+    add.add_argument(
+        "--no-check", action="store_true", help="store it without checking that the function and qualifier exist"
+    )
     add.set_defaults(run=run_add)
 
     listing = actions.add_parser("list", help="list keep-warm targets")
@@ -66,7 +71,10 @@ def _row(item: Target | TargetProblem) -> dict[str, Any]:
         return {"group": item.group, "function": item.function, "qualifier": item.qualifier, "error": item.error}
     record = item.to_record()
     payload = "inline" if item.payload is not None else item.payload_s3
-    return {**record, "payload": payload, "error": None}
+    row = {**record, "payload": payload, "error": None}
+    if payload is not None:
+        row["hold_ms"] = None  # a custom payload is sent as is: nothing holds the environment
+    return row
 
 
 def _document(item: Target | TargetProblem) -> dict[str, Any]:
@@ -100,6 +108,15 @@ def run_add(args: argparse.Namespace) -> int:
     if target.payload_s3 is not None:
         # Refused now rather than at 3 a.m. by the schedule.
         check_payload_bucket(target.payload_s3, frozenset(wiring.settings().payload_buckets))
+    if not args.no_check:
+        require_function(target.function, target.qualifier, skip_hint="or pass --no-check to store it anyway")
+    if (target.payload is not None or target.payload_s3 is not None) and target.concurrency > 1:
+        progress(
+            args,
+            f"note: a custom payload is sent as is and does not hold its environment, so {target.concurrency} "
+            "concurrent pings may find fewer environments (the round says how many); the protocol ping "
+            "(no --payload) holds each one",
+        )
     wiring.target_store().put(target)
     emit(args, target.to_record(), rows=[_row(target)], columns=COLUMNS[:-1])
     return 0

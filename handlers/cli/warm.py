@@ -13,8 +13,9 @@ from typing import Any
 
 from domain.deadline import Deadline
 from domain.errors import InvalidInput, ThermostatError
-from domain.targets import DEFAULT_GROUP
+from domain.targets import DEFAULT_GROUP, validate_group
 from handlers.cli._output import emit
+from handlers.cli._progress import progress, record
 
 COLUMNS = (
     "function",
@@ -39,6 +40,11 @@ def register(commands: Any) -> None:
     warm.add_argument(
         "--timeout", type=float, metavar="SECONDS", help="stop launching pings after this long (default: no limit)"
     )
+    warm.add_argument(
+        "--no-telemetry",
+        action="store_true",
+        help="do not record the round in CloudWatch Logs (/thermostat/cli) for `thermostat report`",
+    )
     warm.set_defaults(run=run_warm)
 
 
@@ -51,14 +57,49 @@ def _row(target: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def _known(args: argparse.Namespace) -> int:
+    """Refuse (exit 2) a group with no targets, or a function with no target in the group, naming the known ones.
+
+    Returns the number of targets the round will load.
+    """
+    from handlers import wiring
+
+    group = validate_group(args.group)
+    items = wiring.target_store().load(None)
+    groups: dict[str, list[str]] = {}
+    for item in items:
+        groups.setdefault(item.group, []).append(item.function)
+    if group not in groups:
+        known = ", ".join(f"{name} ({len(functions)} targets)" for name, functions in sorted(groups.items()))
+        raise InvalidInput(
+            f"--group {group!r}: no keep-warm targets in that group; known groups: {known or '(none)'}. "
+            "Add one with `thermostat targets add FUNCTION --qualifier Q --group G`"
+        )
+    functions = groups[group]
+    if args.target is None:
+        return len(functions)
+    matching = [f for f in functions if args.target in (f, f.rsplit(":", 1)[-1])]
+    if not matching:
+        raise InvalidInput(
+            f"--target {args.target!r}: no keep-warm target for that function in group {group!r}; "
+            f"known there: {', '.join(sorted(set(functions)))}"
+        )
+    return len(matching)
+
+
 def run_warm(args: argparse.Namespace) -> int:
-    """Run the round, print the report, fail when a target needs a look."""
+    """Run the round, print the report, record its telemetry, fail when a target needs a look."""
     if args.timeout is not None and args.timeout <= 0:
         raise InvalidInput(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
-    from handlers.keep_warm import run_keep_warm
+    from handlers.keep_warm import report_metric_documents, run_keep_warm
 
+    count = _known(args)
+    which = f" ({args.target})" if args.target else ""
+    progress(args, f"keep-warm round for group {args.group!r}{which}: pinging {count} target(s)…")
     deadline = None if args.timeout is None else Deadline.after(time.monotonic, args.timeout)
     report = run_keep_warm(args.group, function=args.target, deadline=deadline)
+    progress(args, f"round done: {report.sent} pings in {report.duration_ms / 1000:.2f} s")
+    record(args, report_metric_documents(report), "keep-warm round")
     document = report.to_dict()
     emit(
         args,

@@ -156,7 +156,9 @@ class FakeFleet:
                 spec.idle.append(env)
         if spec.function_error:
             return InvocationResult(outcome=Outcome.FUNCTION_ERROR, status_code=200, error="RuntimeError: boom")
-        if not spec.speaks_protocol or not isinstance(ping, dict):
+        # The runtime module answers serverless-plugin-warmup's event as a ping too (it holds nothing).
+        peer_ping = isinstance(event, dict) and event.get("source") == "serverless-plugin-warmup"
+        if not spec.speaks_protocol or not (isinstance(ping, dict) or peer_ping):
             return InvocationResult(outcome=Outcome.OK, status_code=200, payload={"statusCode": 200})
         body: dict[str, Any] = {"v": 1, "warm": spec.protocol_error is None, "environment_id": env, "start_kind": kind}
         if spec.protocol_error:
@@ -597,3 +599,25 @@ def test_policy_values_are_validated() -> None:
     assert RoundPolicy().headroom(100) == 10
     assert RoundPolicy().headroom(3) == 1
     assert isinstance(InvalidInput("x"), ValueError)
+
+
+# -- a custom payload does not hold (issue 15, item 9) -----------------------------------------
+
+
+def test_a_custom_payload_that_finds_fewer_environments_says_why_and_is_not_a_failure(executor) -> None:
+    # Given a function whose environments are freed at once (nothing holds them) and a custom payload
+    fleet = FakeFleet(FakeFunction("api", overlap=False))
+    stored = target("api", concurrency=3, payload={"source": "serverless-plugin-warmup"})
+    # When one round runs
+    report = play(fleet, [stored], executor)
+    # Then fewer environments answered than planned, and the report says why instead of failing
+    row = only(report, "api")
+    assert (row["planned"], row["sent"], row["holds"]) == (3, 3, False)
+    assert row["environments"] < 3
+    assert row["error"] is None
+    assert any("does not hold its environment" in warning for warning in row["warnings"])
+    assert report.unhealthy == []
+    # While the protocol ping, which holds, is still a shortfall that needs a look
+    held = play(FakeFleet(FakeFunction("api", overlap=False)), [target("api", concurrency=3)], executor)
+    assert only(held, "api")["holds"] is True
+    assert [t.function for t in held.unhealthy] == ["api"]

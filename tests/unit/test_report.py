@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from domain.errors import InvalidInput
-from domain.report import build_report
+from domain.report import HOUR_MS, ReportContext, build_report
 from handlers.cli._report_html import render_html
 from handlers.cli.report import parse_duration
 from infra.telemetry_source import parse_emf_line
@@ -108,10 +108,95 @@ def test_html_is_self_contained_with_charts() -> None:
     assert "50.0%" in page
 
 
-def test_empty_report_renders() -> None:
+def test_empty_report_renders_without_legends() -> None:
     report = build_report([])
     assert report.records == 0
-    assert "No data." in render_html(report)
+    page = render_html(report)
+    assert "No data in this window." in page
+    assert "No invocations in this window." in page
+    assert 'class="legend"' not in page  # no legend where there is no data
+    assert 'class="swatch"' not in page
+
+
+def _at(record: dict[str, Any], stamp_ms: int) -> dict[str, Any]:
+    record["_aws"]["Timestamp"] = stamp_ms
+    return record
+
+
+def test_every_rate_has_its_sample_size_and_small_samples_are_marked() -> None:
+    context = ReportContext(min_sample=3)
+    report = build_report(
+        [
+            *(runtime_line("big", kind) for kind in ("cold", "warm", "warm")),
+            runtime_line("small", "cold"),
+            runtime_line("pinged", "warm_ping", found="warm"),
+        ],
+        context,
+    )
+    rows = {row.function: row for row in report.starts}
+    assert (rows["big"].invocations, rows["big"].low_sample) == (3, False)
+    assert (rows["small"].invocations, rows["small"].low_sample) == (1, True)
+    assert rows["pinged"].low_sample is False  # no rate at all: nothing to mark
+    page = render_html(report)
+    assert "33.3% (n = 3)<" in page
+    assert "100.0% (n = 1) *" in page
+    assert "fewer than 3 invocations: too few to trust the rate" in page
+    from handlers.cli.report import rate_text
+
+    assert rate_text(rows["small"]) == "100.0% (n=1)*"
+    assert rate_text(rows["big"]) == "33.3% (n=3)"
+
+
+def test_cold_start_rate_per_hour_and_per_function() -> None:
+    hour = HOUR_MS
+    base = 1_700_000_000_000 - 1_700_000_000_000 % hour
+    records = [
+        _at(runtime_line("api", "cold"), base + 10),
+        _at(runtime_line("api", "warm"), base + 20),
+        _at(runtime_line("api", "warm_ping", found="warm"), base + 30),  # pings are not invocations
+        _at(runtime_line("api", "warm"), base + 2 * hour + 5),
+        _at(runtime_line("api", "restore"), base + 2 * hour + 6),
+    ]
+    (row,) = build_report(records).starts
+    assert [(b.hour_ms - base, b.invocations, b.cold, b.cold_rate) for b in row.hourly] == [
+        (0, 2, 1, 0.5),
+        (2 * hour, 2, 1, 0.5),
+    ]
+    page = render_html(build_report(records, ReportContext(since_ms=base, until_ms=base + 3 * hour)))
+    assert "Cold-start rate per hour (UTC)" in page
+    assert page.count("of 2 cold") == 2
+
+
+def test_thermostats_own_functions_are_apart_from_the_users() -> None:
+    own = runtime_line("KeepWarmFunction", "cold")
+    own["service"] = "thermostat"
+    report = build_report([own, runtime_line("orders", "cold")])
+    assert [row.function for row in report.user_starts] == ["orders"]
+    assert [row.function for row in report.own_starts] == ["KeepWarmFunction"]
+    page = render_html(report)
+    assert page.index("Your functions") < page.index("orders") < page.index("thermostat&#x27;s own functions")
+    assert page.index("thermostat&#x27;s own functions") < page.index("KeepWarmFunction")
+
+
+def test_warm_coverage_is_proven_of_planned_and_the_context_is_shown() -> None:
+    record = emf({"WarmPings": 2, "WarmEnvironments": 2}, 1_000, function="api", qualifier="live", planned=2)
+    unknown = emf({"WarmPings": 3}, 1_000, function="legacy", qualifier="live", planned=3)
+    context = ReportContext(
+        since_ms=0, until_ms=3_600_000, generated_ms=3_600_500, account="123456789012", region="eu-west-1"
+    )
+    report = build_report([record, unknown], context)
+    assert {row.target: row.coverage for row in report.warm} == {"api:live": "2 of 2", "legacy:live": "unknown of 3"}
+    assert report.model_dump(mode="json")["warm"][0]["coverage"] == "2 of 2"
+    page = render_html(report)
+    for text in (
+        "1970-01-01 00:00 UTC",
+        "1970-01-01 01:00 UTC",
+        "1970-01-01 01:00:00 UTC",
+        "123456789012",
+        "eu-west-1",
+    ):
+        assert text in page
+    assert "2 of 2" in page
 
 
 @pytest.mark.parametrize(
