@@ -92,6 +92,14 @@ class Dispatcher(Protocol):
         """Run ``calls`` concurrently: each one's result, in order, or None for one still running at ``deadline``."""
         ...
 
+    def prepare(self, pings: int, deadline: Deadline) -> None:
+        """Start getting ready to send up to ``pings`` at once (threads, connections), without waiting.
+
+        Called before the look-ups, so that both overlap; the first :meth:`launch` waits for it.
+        Never raises.
+        """
+        ...
+
     def launch(self, batch: PingBatch, deadline: Deadline) -> Flight | None:
         """Start every ping of ``batch`` at once, after waiting for room under the cap.
 

@@ -10,7 +10,10 @@ One round, for one group of targets:
    whose look-up was refused (``AccessDenied``: its reserved concurrency is unknown, and may be
    small) gets at most ``cautious_pings`` pings in the round, shared by its qualifiers and never
    topped up, and a counted warning.
-3. **Fan out**: each target's pings are launched together (they must overlap to reach distinct
+3. **Fan out**: each target's pings are launched together, once the dispatcher is ready for
+   as many pings as can be in flight at once (its threads started, its connections open, in the
+   background from the round's start, while the targets are looked up: a burst that opens them
+   as it goes spreads its sends beyond the hold); (they must overlap to reach distinct
    environments), only when the global cap has room for all of them; a batch is not launched
    when the deadline leaves too little time for its hold, and is reported as not attempted.
 4. **Top up**, once: a target that answered from fewer distinct environments than planned (and
@@ -327,6 +330,9 @@ def run_round(
         reports[key] = report
         ordered.append(report)
 
+    if live:
+        # At most what the targets ask for: the look-ups may only lower it.
+        dispatcher.prepare(min(policy.max_in_flight, sum(target.concurrency for target in live)), deadline)
     resolved = _resolve(live, reports, config, load_payload, dispatcher, deadline, policy)
     planned = _plan(resolved, policy)
     first = [(item, _batch(item, round_id, item.target.hold_ms, policy)) for item in planned]
