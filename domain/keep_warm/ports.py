@@ -33,6 +33,12 @@ class FunctionFacts(BaseModel):
     #: The look-ups the role was refused (``AccessDeniedException``), e.g. ``lambda:GetFunctionConcurrency``:
     #: the round pings such a target cautiously, since a missing limit may be a real one.
     refused: tuple[str, ...] = ()
+    #: The look-ups AWS throttled (e.g. ``lambda:GetProvisionedConcurrencyConfig``): what they would
+    #: have said is unknown, not "none".
+    throttled: tuple[str, ...] = ()
+    #: Why the facts are missing altogether (``rate limit``: no look-up token in time; ``throttled``):
+    #: the round pings such a target cautiously, as for a refusal.
+    deferred: tuple[str, ...] = ()
 
 
 class LambdaConfig(Protocol):
