@@ -61,7 +61,7 @@ class TokenBucket:
 
     def reserve(self, tokens: int, until: float) -> float | None:
         """Take ``tokens``: the clock instant from which they may be spent (now, or later), or None,
-        with nothing taken, when that instant would come after ``until``."""
+        with nothing taken, when they are not there now and would come after ``until``."""
         with self._lock:
             now = self._clock()
             if now > self._updated:
@@ -69,7 +69,7 @@ class TokenBucket:
                 self._updated = now
             short = tokens - self._tokens
             at = now if short <= 0 else now + short / self.rate
-            if at > until:
+            if short > 0 and at > until:
                 return None
             self._tokens -= tokens
             self.granted += tokens
