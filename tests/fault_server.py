@@ -51,6 +51,7 @@ class FaultServer:
         self.requests: Counter[str] = Counter()
         self.headers: list[dict[str, str]] = []
         self.throttle_lookups = False
+        self._ready = 0
         self._thread = threading.Thread(target=self._accept, name="fault-server", daemon=True)
 
     @property
@@ -77,14 +78,15 @@ class FaultServer:
 
     @property
     def accepted(self) -> int:
-        """Connections accepted so far (and not dropped)."""
+        """Connections accepted (over TLS: handshaken) so far, and not dropped."""
         with self._lock:
-            return len(self._sockets)
+            return self._ready
 
     def drop_connections(self) -> None:
         """Close every open connection and keep listening (as a service's idle timeout does)."""
         with self._lock:
             sockets, self._sockets = self._sockets, []
+            self._ready = 0
         for sock in sockets:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
@@ -117,6 +119,8 @@ class FaultServer:
                 sock = self._tls.wrap_socket(raw_sock, server_side=True)
                 with self._lock:  # the wrapped socket now owns the descriptor: stop() must close that one
                     self._sockets = [sock if known is raw_sock else known for known in self._sockets]
+            with self._lock:
+                self._ready += 1
             sock.settimeout(self.slow_s + 5)
             reader = sock.makefile("rb")
             while not self._stopped.is_set():
