@@ -9,7 +9,14 @@ the ideal wall time of one overlapping fan-out is latency + hold = 0.2 s, whatev
    look-ups included) vs boto3 threads with a default client (pool of 10) vs boto3 threads with
    the pool sized to N vs a serial ``RequestResponse`` loop (lambda-warmer-py's approach; N = 5
    and 50 measured, larger N extrapolated from the measured per-call time). Goal: <= 1.15x ideal.
-2. **Scale**, in a fresh process (for an honest peak RSS), endpoint without latency: 1,000
+2. **Burst from cold**, each sample a fresh process (``bench/_burst_child.py``) with new
+   connections, as a keep-warm container's first round: one target of N = 200 and 500 pings, over
+   plain HTTP and over TLS (the endpoint's self-signed certificate trusted through
+   ``AWS_CA_BUNDLE``), the working tree against a baseline commit (``main`` by default, exported
+   with ``git archive``) measured in the same run. The endpoint records when each Invoke arrived:
+   the first batch's send spread is the time between its first and its N-th arrival. Goals:
+   spread <= 25 ms (N = 200) / 60 ms (N = 500); round <= 1.2x / 1.3x ideal, with no top-up.
+3. **Scale**, in a fresh process (for an honest peak RSS), endpoint without latency: 1,000
    targets x 5 pings under the default in-flight cap of 64, CPU seconds of the whole process;
    against a bare botocore ``invoke`` loop on the same endpoint (the SDK floor). Goals: CPU per
    ping <= 1.2x the floor; peak RSS <= 256 MB.
@@ -20,21 +27,27 @@ from __future__ import annotations
 import json
 import os
 import resource
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from bench._common import REPO_ROOT, format_table, last_json_line, machine_note, median, ratio, run_child, verdict
 from emulator.simulated_lambda import SimulatedFunction
-from emulator.simulated_lambda_process import endpoint_process
+from emulator.simulated_lambda_process import endpoint_process, fetch_stats, reset
 
 GOAL_IDEAL = 1.15
 GOAL_FLOOR = 1.20
 GOAL_RSS_MB = 256.0
 FUNCTION = "fan"
+#: Burst from cold: N -> (send spread goal in ms, round goal x ideal).
+BURST_GOALS = {200: (25.0, 1.2), 500: (60.0, 1.3)}
 
 
 def _aws_environment(url: str) -> None:
@@ -295,7 +308,130 @@ def _fan_out(
     return figures
 
 
-# -- part 2: scale, in a fresh process ------------------------------------------------------------
+# -- part 2: a burst from cold, each sample a fresh process -----------------------------------------
+
+
+@contextmanager
+def _baseline_tree(ref: str | None) -> Iterator[Path | None]:
+    """``ref`` exported with ``git archive`` into a temporary directory (None: no baseline, or no git)."""
+    if not ref:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="thermostat-baseline-") as directory:
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", ref],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            check=False,
+        )
+        if archive.returncode != 0:
+            print(f"(no baseline: git archive {ref} failed: {archive.stderr.decode(errors='replace').strip()})")
+            yield None
+            return
+        subprocess.run(["tar", "-x", "-C", directory], input=archive.stdout, check=True)
+        yield Path(directory)
+
+
+def _burst_sample(url: str, tree: Path, config: dict[str, Any], ca_bundle: str | None) -> dict[str, Any]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "THERMOSTAT_"))}
+    env.update(
+        {
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL_LAMBDA": url,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "PYTHONPATH": os.pathsep.join([str(tree), str(tree / "serverless/layer/python")]),
+        }
+    )
+    if ca_bundle:
+        env["AWS_CA_BUNDLE"] = ca_bundle
+    reset(url)
+    child = str(REPO_ROOT / "bench" / "_burst_child.py")
+    done = run_child([sys.executable, child, json.dumps(config)], env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"burst child failed: {done.stderr[-2000:]}")
+    figures = last_json_line(done.stdout)
+    arrivals = fetch_stats(url)["functions"][config["function"]]["arrivals"]
+    n = config["n"]
+    first = arrivals[:n]
+    figures["spread_ms"] = (first[-1] - first[0]) * 1000.0 if len(first) == n else float("inf")
+    return figures
+
+
+def _burst(
+    sizes: tuple[int, ...], repeats: int, latency_ms: float, hold_ms: int, baseline: str | None
+) -> dict[str, Any]:
+    from tests.fault_server import self_signed_tls
+
+    ideal = (latency_ms + hold_ms) / 1000.0
+    cap = max(sizes)
+    figures: dict[str, Any] = {"ideal_s": ideal, "repeats": repeats, "baseline": baseline, "cases": {}}
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="thermostat-tls-") as directory, _baseline_tree(baseline) as before:
+        trees = {"after": REPO_ROOT} | ({"before": before} if before is not None else {})
+        if before is None:
+            # No baseline tree: the same code with the burst preparation turned off.
+            trees = {"after": REPO_ROOT, "lazy": REPO_ROOT}
+        with self_signed_tls(Path(directory)) as (_, cert):
+            key = str(Path(directory) / "key.pem")
+            for scheme, tls in (("http", None), ("https", (str(cert), key))):
+                with endpoint_process([SimulatedFunction(FUNCTION)], latency_ms=latency_ms, tls=tls) as url:
+                    for n in sizes:
+                        samples: dict[str, list[dict[str, Any]]] = {}
+                        for _ in range(repeats):
+                            for label, tree in trees.items():  # interleaved: the machine's noise hits both
+                                config = {"n": n, "cap": cap, "hold_ms": hold_ms, "function": FUNCTION}
+                                if label == "lazy":
+                                    config["burst"] = False
+                                sample = _burst_sample(url, tree, config, str(cert) if tls else None)
+                                samples.setdefault(label, []).append(sample)
+                        for label, runs in samples.items():
+                            spread_goal, round_goal = BURST_GOALS.get(n, (float("inf"), float("inf")))
+                            entry = {
+                                "spread_ms": median(run["spread_ms"] for run in runs),
+                                "spread_ms_worst": max(run["spread_ms"] for run in runs),
+                                "round_x_ideal": ratio(median(run["round_s"] for run in runs), ideal),
+                                "round_x_ideal_worst": ratio(max(run["round_s"] for run in runs), ideal),
+                                "environments_worst": min(run["environments"] or 0 for run in runs),
+                                "pings_worst": max(run["sent"] for run in runs),
+                                "samples_with_top_up": sum(1 for run in runs if run["top_up"]),
+                            }
+                            entry["goal_met"] = (
+                                entry["spread_ms"] <= spread_goal
+                                and entry["round_x_ideal"] <= round_goal
+                                and not entry["samples_with_top_up"]
+                            )
+                            figures["cases"][f"{scheme}/{n}/{label}"] = entry
+                            rows.append(
+                                (
+                                    scheme,
+                                    n,
+                                    label,
+                                    f"{entry['spread_ms']:.0f} ms (worst {entry['spread_ms_worst']:.0f})",
+                                    f"{entry['round_x_ideal']:.2f}x (worst {entry['round_x_ideal_worst']:.2f})",
+                                    f"{entry['environments_worst']}/{n}",
+                                    f"{entry['pings_worst']}",
+                                    f"{entry['samples_with_top_up']}/{repeats}",
+                                    verdict(entry["goal_met"]) if label == "after" else "-",
+                                )
+                            )
+    print(
+        f"\nburst from cold: one round per fresh process, new connections, latency {latency_ms:.0f} ms + hold "
+        f"{hold_ms} ms (ideal {ideal:.2f} s), medians of {repeats}; before = {baseline or 'burst=False'}"
+    )
+    print(
+        format_table(
+            ("scheme", "N", "code", "first-batch spread", "round", "env (worst)", "pings (worst)", "top-ups", "goal"),
+            rows,
+        )
+    )
+    figures["goal_met"] = all(entry["goal_met"] for case, entry in figures["cases"].items() if case.endswith("after"))
+    return figures
+
+
+# -- part 3: scale, in a fresh process ------------------------------------------------------------
 
 
 def _cpu() -> float:
@@ -444,8 +580,14 @@ def main(
     scale_cap: int = 64,
     floor_calls: int = 1000,
     scale_hold_ms: int = 50,
+    burst_sizes: tuple[int, ...] = (200, 500),
+    burst_repeats: int = 3,
+    baseline: str | None = "main",
 ) -> dict[str, Any]:
-    """Run both parts, print the tables, return the figures."""
+    """Run the three parts, print the tables, return the figures.
+
+    ``baseline``: the commit the burst part compares with (None: the same tree with ``burst=False``).
+    """
     print(machine_note())
     saved = dict(os.environ)
     try:
@@ -453,8 +595,9 @@ def main(
     finally:
         os.environ.clear()
         os.environ.update(saved)
+    burst = _burst(tuple(burst_sizes), burst_repeats, latency_ms, hold_ms, baseline) if burst_sizes else None
     scale = _scale(scale_targets, scale_pings, scale_cap, floor_calls, scale_hold_ms)
-    return {"fan_out": fan_out, "scale": scale}
+    return {"fan_out": fan_out, "burst": burst, "scale": scale}
 
 
 if __name__ == "__main__":

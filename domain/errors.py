@@ -33,3 +33,11 @@ class AccessDenied(Unavailable):
     An ``Unavailable`` for every caller that only needs to know the call failed; retrying does not
     help, granting the permission does.
     """
+
+
+class Throttled(Unavailable):
+    """AWS refused a call for its rate (``TooManyRequestsException``, ``ThrottlingException``).
+
+    An ``Unavailable`` for every caller that only needs to know the call failed; a caller that
+    caches may keep what it read before.
+    """

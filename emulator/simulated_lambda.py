@@ -26,7 +26,9 @@ in a separate process (so that the server does not share the client's GIL in ben
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Mapping
@@ -65,6 +67,7 @@ class LambdaEndpoint:
         latency_ms: float = 0.0,
         hold_ms_max: int = 1_000,
         close_connections: bool = False,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         specs = list(functions.values()) if isinstance(functions, Mapping) else list(functions or [])
         self.latency_ms = latency_ms
@@ -76,10 +79,13 @@ class LambdaEndpoint:
             close_connections=close_connections,
             on_connection=self._count_connection,
             name="lambda-endpoint",
+            tls=tls,
         )
         self.total_requests = 0
         self.connections = 0
         self.operations: Counter[str] = Counter()
+        #: per function, when each Invoke arrived (monotonic seconds, in order): a burst's send spread
+        self.arrivals: dict[str, list[float]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -134,6 +140,7 @@ class LambdaEndpoint:
                 "operations": dict(self.operations),
                 "functions": {
                     name: {
+                        "arrivals": list(self.arrivals.get(name, ())),
                         "requests": state.requests,
                         "invocations": state.invocations,
                         "throttled": state.throttled,
@@ -151,6 +158,7 @@ class LambdaEndpoint:
             self.total_requests = 0
             self.connections = 0
             self.operations.clear()
+            self.arrivals.clear()
 
     # -- routing -----------------------------------------------------------------------------
 
@@ -250,6 +258,9 @@ class LambdaEndpoint:
 
     async def invoke(self, name: str, qualifier: str | None, body: bytes) -> Response:
         """Serve one Invoke."""
+        arrived = time.monotonic()
+        with self._lock:
+            self.arrivals.setdefault(name, []).append(arrived)
         half_latency = self.latency_ms / 2000.0
         if half_latency:
             await asyncio.sleep(half_latency)

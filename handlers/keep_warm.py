@@ -14,7 +14,14 @@ refused, only when there were some: the target was pinged cautiously).
 
 Environment: ``THERMOSTAT_TABLE``, ``THERMOSTAT_MAX_IN_FLIGHT`` (the global cap on pings in
 flight, also the size of the HTTP connection pool and of the worker pool),
-``THERMOSTAT_PAYLOAD_BUCKETS`` (where ``payloadS3`` may be read from).
+``THERMOSTAT_PAYLOAD_BUCKETS`` (where ``payloadS3`` may be read from), ``THERMOSTAT_LOOKUP_RATE``,
+``_BURST``, ``_TTL``, ``_WAIT`` (the function facts cached in the container and how fast they are read).
+
+Configuration changes: the CloudTrail event of a call that changes what a round reads
+(``PutProvisionedConcurrencyConfig``, ``DeleteProvisionedConcurrencyConfig``,
+``PutFunctionConcurrency``, ``DeleteFunctionConcurrency``, ``UpdateFunctionConfiguration``,
+``PublishVersion``; EventBridge's ``AWS API Call via CloudTrail``) makes the container forget that
+function's facts, so the next round reads them again: ``{"invalidated": FUNCTION, "entries": N}``.
 """
 
 from __future__ import annotations
@@ -72,6 +79,49 @@ def parse_event(event: Any) -> KeepWarmEvent:
         ) from exc
 
 
+#: The calls whose CloudTrail events make the container forget a function's facts (CloudTrail
+#: names Lambda's calls with their API version appended, e.g. ``PutFunctionConcurrency20171031``).
+CONFIG_CHANGES = (
+    "PutProvisionedConcurrencyConfig",
+    "DeleteProvisionedConcurrencyConfig",
+    "PutFunctionConcurrency",
+    "DeleteFunctionConcurrency",
+    "UpdateFunctionConfiguration",
+    "PublishVersion",
+)
+CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
+
+
+def config_change_of(event: Any) -> str | None:
+    """The function a configuration-change event names (None: the event is not one).
+
+    ``InvalidInput`` for a CloudTrail event of one of :data:`CONFIG_CHANGES` that names no function.
+    A failed call (``errorCode`` set) changed nothing: None.
+    """
+    if not isinstance(event, dict) or event.get("detail-type") != CLOUDTRAIL_DETAIL_TYPE:
+        return None
+    detail = event.get("detail")
+    if not isinstance(detail, dict) or detail.get("eventSource") != "lambda.amazonaws.com":
+        return None
+    name = str(detail.get("eventName") or "")
+    if not name.startswith(CONFIG_CHANGES) or detail.get("errorCode"):
+        return None
+    parameters = detail.get("requestParameters")
+    function = parameters.get("functionName") if isinstance(parameters, dict) else None
+    if not isinstance(function, str) or not function:
+        raise InvalidInput(f"CloudTrail event {name} names no requestParameters.functionName: nothing to forget")
+    return function
+
+
+def forget_facts(function: str) -> dict[str, Any]:
+    """Make this container read ``function``'s facts again at its next round."""
+    from domain.keep_warm.lookups import function_name_of
+
+    forgotten = wiring.container_facts().invalidate(function)
+    get_logger().info("function facts forgotten", extra={"function": function, "entries": forgotten})
+    return {"invalidated": function_name_of(function), "entries": forgotten}
+
+
 def run_keep_warm(
     group: str,
     *,
@@ -93,11 +143,17 @@ def run_keep_warm(
     allowed = frozenset(settings.payload_buckets)
     invoker = invoker or wiring.keep_warm_invoker(cap)
     targets = store or wiring.target_store(settings)
+    if config is None:
+        # Never wait for look-up tokens beyond half the time the round has.
+        wait = settings.lookup_wait_s
+        if deadline is not None:
+            wait = min(wait, max(0.0, deadline.remaining_s() / 2))
+        config = wiring.round_lookups(settings, wait)
     report = keep_warm(
         validate_group(group),
         targets,
         function=function,
-        config=config or wiring.lambda_config(cap),
+        config=config,
         load_payload=wiring.payload_loader(allowed),
         dispatcher=wiring.keep_warm_dispatcher(invoker, cap, clock),
         clock=clock,
@@ -214,7 +270,10 @@ def _deadline(context: Any, clock: Clock) -> Deadline:
 
 @entrypoint
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
-    """EventBridge schedule → one keep-warm round → its report."""
+    """EventBridge schedule → one keep-warm round → its report (a configuration change → facts forgotten)."""
+    changed = config_change_of(event)
+    if changed is not None:
+        return forget_facts(changed)
     request = parse_event(event)
     report = run_keep_warm(request.group, function=request.target, deadline=_deadline(context, time.monotonic))
     log_report(report)

@@ -26,9 +26,11 @@ if TYPE_CHECKING:
     from domain.deadline import Clock
     from domain.invocation import FunctionInvoker
     from domain.keep_warm import Dispatcher, LambdaConfig, PayloadLoader
+    from domain.keep_warm.lookups import FactsCache
     from domain.platform_report import TargetRounds
     from domain.targets import TargetStore
     from infra.bucket_registry import DynamoBucketRegistry
+    from infra.lambda_config import BotoLambdaConfig
     from infra.lambda_invoker import BotoFunctionInvoker
     from infra.platform_source import CloudWatchLogsPlatform
     from infra.s3_buckets import S3BucketStore
@@ -219,12 +221,33 @@ def _lambda_client(pool_size: int) -> LambdaClient:
     return client
 
 
-def lambda_config(pool_size: int) -> LambdaConfig:
+def lambda_config(pool_size: int) -> BotoLambdaConfig:
     """A function-facts reader for one round: its answers are cached for that round only."""
     from infra.lambda_config import BotoLambdaConfig
 
     # The look-ups share the invoker's signed keep-alive path (cheap), falling back to the boto3 client.
     return BotoLambdaConfig(_lambda_client(pool_size), invoker=keep_warm_invoker(pool_size))
+
+
+@_once()
+def facts_cache(rate: float, burst: int, ttl_s: float) -> FactsCache:
+    """The container's function facts, kept across rounds and read within the look-up rate."""
+    import time
+
+    from domain.keep_warm.lookups import FactsCache, TokenBucket
+
+    return FactsCache(TokenBucket(rate, burst, time.monotonic), time.monotonic, ttl_s=ttl_s, sleep=time.sleep)
+
+
+def container_facts(of: Settings | None = None) -> FactsCache:
+    """:func:`facts_cache` with ``of``'s (else the process's) settings (``THERMOSTAT_LOOKUP_*``)."""
+    configured = of or settings()
+    return facts_cache(configured.lookup_rate, configured.lookup_burst, configured.lookup_ttl_s)
+
+
+def round_lookups(of: Settings, wait_s: float) -> LambdaConfig:
+    """One round's facts: the container's cache over a fresh reader, waiting at most ``wait_s`` for tokens."""
+    return container_facts(of).for_round(lambda_config(of.max_in_flight), wait_s)
 
 
 @_once()

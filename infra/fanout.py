@@ -4,6 +4,13 @@ A batch's pings must overlap to reach distinct environments, so each one gets a 
 own: the executor needs at least ``max_in_flight`` workers. The cap is global across targets:
 a batch waits, whole, until the pings already in flight leave room for all of it, and is not
 launched at all when the deadline no longer leaves time for its hold.
+
+Connect, then fire. Threads and connections made inside a burst spread its sends (in a fresh
+process, N = 200 took 355-371 ms to leave, longer than the pings' hold, so environments were
+reused and the round topped up). So :meth:`ThreadDispatcher.prepare`, before the first ping,
+starts the workers and has them open (over TLS, handshake) the connections the round needs, in
+parallel, dropping the ones the service closed since the last round; and each batch's pings
+wait at a barrier, signed and with their connection in hand, and leave together.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 from concurrent.futures import wait as wait_futures
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from domain.deadline import Clock, Deadline
 from domain.invocation import FunctionInvoker, InvocationRequest, InvocationResult, Outcome
@@ -22,11 +29,36 @@ from domain.targets import Target, TargetProblem
 
 T = TypeVar("T")
 
+#: A barrier never holds a batch longer than this (a ping whose connection takes longer goes late).
+BARRIER_TIMEOUT_S = 5.0
+#: The first launch waits at most this for the preparation (connect timeouts bound it anyway).
+PREPARE_WAIT_S = 10.0
+
+
+@runtime_checkable
+class Preconnecting(Protocol):
+    """An invoker that can open its connections ahead of a burst (``BotoFunctionInvoker``)."""
+
+    def idle_connections(self) -> int:
+        """Drop the connections the service closed; how many open ones are left."""
+        ...
+
+    def open_connections(self, count: int) -> int:
+        """Open up to ``count`` more at once; how many were opened."""
+        ...
+
 
 class ThreadDispatcher:
-    """Launches batches of pings on ``executor`` under a cap of ``max_in_flight``, and waits for them."""
+    """Launches batches of pings on ``executor`` under a cap of ``max_in_flight``, and waits for them.
 
-    def __init__(self, invoker: FunctionInvoker, executor: Executor, max_in_flight: int, clock: Clock) -> None:
+    ``burst``: prepare the round (threads, connections) and release each batch at a barrier (the
+    default); False sends each ping as soon as its worker gets to it (the behaviour before, kept
+    for the benchmark's comparison and for executors smaller than the cap).
+    """
+
+    def __init__(
+        self, invoker: FunctionInvoker, executor: Executor, max_in_flight: int, clock: Clock, *, burst: bool = True
+    ) -> None:
         self._invoker = invoker
         self._executor = executor
         self._max_in_flight = max_in_flight
@@ -34,6 +66,61 @@ class ThreadDispatcher:
         self._cond = threading.Condition()
         self._in_flight = 0
         self._futures: list[Future[None]] = []
+        workers = getattr(executor, "_max_workers", None)  # ThreadPoolExecutor's size; unknown elsewhere
+        # A barrier needs every ping of a batch on a worker of its own at once.
+        self._barrier = burst and isinstance(workers, int) and workers >= max_in_flight
+        self._burst = burst
+        self._gated = bool(getattr(invoker, "supports_before_send", False))
+        self._preparing: threading.Event | None = None
+        #: connections opened by the preparation (0 until it is done)
+        self.opened = 0
+
+    def prepare(self, pings: int, deadline: Deadline) -> None:
+        """Start getting ready for ``pings`` concurrent pings (at most the cap), in the background.
+
+        Starts the workers, then drops the connections the service closed since the last round
+        and opens the missing ones all at once (non-blocking, one selector). It runs while the
+        round looks its targets up; :meth:`launch` waits for it (bounded by the connect timeout,
+        never past ``deadline``). Never raises.
+        """
+        want = min(pings, self._max_in_flight)
+        left = deadline.remaining_or_none()
+        if not self._burst or want <= 0 or self._preparing is not None or (left is not None and left <= 0):
+            return
+        ready = threading.Event()
+        self._preparing = ready
+
+        def run() -> None:
+            try:
+                self.opened = self._get_ready(want)
+            finally:
+                ready.set()
+
+        threading.Thread(target=run, name="keep-warm-prepare", daemon=True).start()
+
+    def _get_ready(self, want: int) -> int:
+        go = threading.Event()
+        # Every task waits until all are submitted: the executor then starts a worker for each
+        # (an idle worker would otherwise take the next task, and the burst would start the rest).
+        try:
+            for _ in range(want):
+                self._executor.submit(go.wait, BARRIER_TIMEOUT_S)
+        except RuntimeError:
+            return 0  # the executor was shut down meanwhile
+        finally:
+            go.set()
+        invoker = self._invoker
+        if not isinstance(invoker, Preconnecting):
+            return 0
+        missing = want - invoker.idle_connections()
+        return invoker.open_connections(missing) if missing > 0 else 0
+
+    def _wait_ready(self, deadline: Deadline) -> None:
+        ready = self._preparing
+        if ready is None or ready.is_set():
+            return
+        left = deadline.remaining_or_none()
+        ready.wait(PREPARE_WAIT_S if left is None else max(0.0, min(PREPARE_WAIT_S, left)))
 
     def gather(self, calls: Sequence[Callable[[], T]], deadline: Deadline) -> list[T | None]:
         """Run ``calls`` on the executor: each one's result, or None for one still running at ``deadline``."""
@@ -46,6 +133,7 @@ class ThreadDispatcher:
         """Launch every ping of ``batch`` at once, waiting for room; None when the deadline says no."""
         if batch.size > self._max_in_flight:
             raise ValueError(f"a batch of {batch.size} can never fit under max_in_flight={self._max_in_flight}")
+        self._wait_ready(deadline)
         need = batch.min_time_s
         with self._cond:
             while self._in_flight + batch.size > self._max_in_flight:
@@ -60,18 +148,30 @@ class ThreadDispatcher:
             self._in_flight += batch.size
         read_timeout = batch.read_timeout_s if left is None else min(batch.read_timeout_s, left)
         flight = Flight(results=[None] * batch.size, started=self._clock())
+        barrier = threading.Barrier(batch.size) if self._barrier and batch.size > 1 else None
         for index, payload in enumerate(batch.payloads):
             request = InvocationRequest(
                 function=batch.function, qualifier=batch.qualifier, payload=payload, read_timeout_s=read_timeout
             )
-            self._futures.append(self._executor.submit(self._ping, flight, index, request))
+            self._futures.append(self._executor.submit(self._ping, flight, index, request, barrier))
         return flight
 
-    def _ping(self, flight: Flight, index: int, request: InvocationRequest) -> None:
+    def _ping(
+        self, flight: Flight, index: int, request: InvocationRequest, barrier: threading.Barrier | None = None
+    ) -> None:
+        gate = None if barrier is None else _Gate(barrier)
         try:
-            result = self._invoker.invoke(request)
+            if gate is not None and self._gated:
+                result = self._invoker.invoke(request, before_send=gate)  # type: ignore[call-arg]
+            else:
+                if gate is not None:
+                    gate()
+                result = self._invoker.invoke(request)
         except Exception as exc:  # noqa: BLE001 - an adapter bug must not sink the other pings
             result = InvocationResult(outcome=Outcome.FAILED, error=f"invoker raised {type(exc).__name__}: {exc}")
+        finally:
+            if gate is not None:
+                gate()  # a ping that failed before its barrier must not hold the others
         flight.results[index] = result
         with self._cond:
             self._in_flight -= 1
@@ -84,6 +184,25 @@ class ThreadDispatcher:
         wait_futures(futures)
 
 
+class _Gate:
+    """One ping's passage through its batch's barrier: once, bounded, never raising."""
+
+    __slots__ = ("_barrier", "_passed")
+
+    def __init__(self, barrier: threading.Barrier) -> None:
+        self._barrier = barrier
+        self._passed = False
+
+    def __call__(self) -> None:
+        if self._passed:
+            return
+        self._passed = True
+        try:
+            self._barrier.wait(BARRIER_TIMEOUT_S)
+        except threading.BrokenBarrierError:
+            pass  # one ping came too late: the rest go now rather than not at all
+
+
 def run_round(
     group: str,
     targets: Sequence[Target | TargetProblem],
@@ -92,13 +211,15 @@ def run_round(
     executor: Executor,
     clock: Clock,
     policy: RoundPolicy | None = None,
+    burst: bool = True,
     **options: Any,
 ) -> RoundReport:
     """:func:`domain.keep_warm.run_round` with its pings on ``executor``'s threads.
 
     The dispatcher's cap is the policy's ``max_in_flight``, so the plan and the fan-out agree;
-    ``options`` are the round's other arguments (``config``, ``load_payload``, ``round_id``, ``deadline``).
+    ``burst``: see :class:`ThreadDispatcher`; ``options`` are the round's other arguments
+    (``config``, ``load_payload``, ``round_id``, ``deadline``).
     """
     policy = policy or RoundPolicy()
-    dispatcher = ThreadDispatcher(invoker, executor, policy.max_in_flight, clock)
+    dispatcher = ThreadDispatcher(invoker, executor, policy.max_in_flight, clock, burst=burst)
     return plan_and_count(group, targets, dispatcher=dispatcher, clock=clock, policy=policy, **options)

@@ -9,7 +9,14 @@ Three reads per (function, qualifier), the least-privileged calls that give thes
 * ``GetProvisionedConcurrencyConfig`` (per qualifier).
 
 Answers, failures included, are cached for the life of the object: build one per round, so a
-round sees one consistent picture and a later round sees changes.
+round sees one consistent picture and a later round sees changes. Across rounds, the container's
+:class:`~domain.keep_warm.lookups.FactsCache` keeps them (with a TTL, invalidated by
+configuration-change events) and meters the reads to stay within Lambda's control-plane quota.
+
+A throttled read (``TooManyRequestsException``, after botocore's retries) is never taken for "no
+limit" either: a throttled configuration read raises :class:`~domain.errors.Throttled`, and a
+throttled concurrency read is named in :attr:`FunctionFacts.throttled`; the cache then keeps the
+facts it read before, or the round pings cautiously.
 
 A refusal (``AccessDeniedException``: the role lacks the permission) is never taken for "no
 limit": a refused configuration read raises :class:`~domain.errors.AccessDenied`, and a refused
@@ -32,7 +39,7 @@ import urllib.parse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from domain.errors import AccessDenied, NotFound, ThermostatError, Unavailable
+from domain.errors import AccessDenied, NotFound, ThermostatError, Throttled, Unavailable
 from domain.keep_warm import FunctionFacts
 from infra import aws
 from infra.lambda_invoker.replies import ApiReply
@@ -99,11 +106,17 @@ class BotoLambdaConfig:
         except OSError as exc:
             return Unavailable(f"could not read the configuration of {function}:{qualifier}: {exc}")
         if not reply.ok:
+            if _throttle(reply):
+                return Throttled(
+                    f"the configuration read of {function}:{qualifier} was throttled "
+                    f"({reply.code or reply.status}: {reply.message})"
+                )
             return _refusal(function, qualifier, reply.code or f"HTTP {reply.status}", reply.message or "")
         configuration = reply.document if isinstance(reply.document, dict) else {}
         notes: list[str] = []
         refused: list[str] = []
-        reserved = self._reserved(function, name, notes, refused)
+        throttled: list[str] = []
+        reserved = self._reserved(function, name, notes, refused, throttled)
         try:
             provisioned_reply = self._call(
                 "GetProvisionedConcurrencyConfig",
@@ -115,7 +128,7 @@ class BotoLambdaConfig:
             notes.append(f"provisioned concurrency unknown ({exc}); pinged as if none")
             provisioned = 0
         else:
-            provisioned = _provisioned_of(provisioned_reply, notes, refused)
+            provisioned = _provisioned_of(provisioned_reply, notes, refused, throttled)
         timeout = configuration.get("Timeout")
         return FunctionFacts(
             timeout_s=float(timeout) if timeout else None,
@@ -123,9 +136,12 @@ class BotoLambdaConfig:
             provisioned=provisioned,
             notes=tuple(notes),
             refused=tuple(refused),
+            throttled=tuple(throttled),
         )
 
-    def _reserved(self, function: str, name: str, notes: list[str], refused: list[str]) -> int | None:
+    def _reserved(
+        self, function: str, name: str, notes: list[str], refused: list[str], throttled: list[str]
+    ) -> int | None:
         """The function's reserved concurrency (None: none reserved, or unknown with a note)."""
         try:
             reply = self._call(
@@ -143,6 +159,9 @@ class BotoLambdaConfig:
         if reply.code in DENIED:
             refused.append("lambda:GetFunctionConcurrency")
             notes.append(f"reserved concurrency unknown: {reply.code}: {reply.message}")
+        elif _throttle(reply):
+            throttled.append("lambda:GetFunctionConcurrency")
+            notes.append(f"reserved concurrency unknown: throttled ({reply.code or reply.status}: {reply.message})")
         else:
             notes.append(
                 f"reserved concurrency unknown ({reply.code or reply.status}: {reply.message}); "
@@ -192,7 +211,11 @@ def _refusal(function: str, qualifier: str, code: str, message: str) -> Thermost
     return Unavailable(f"could not read the configuration of {function}:{qualifier}: {code}: {message}")
 
 
-def _provisioned_of(reply: ApiReply, notes: list[str], refused: list[str]) -> int:
+def _throttle(reply: ApiReply) -> bool:
+    return reply.status == 429 or (reply.code is not None and reply.code in aws.THROTTLING_CODES)
+
+
+def _provisioned_of(reply: ApiReply, notes: list[str], refused: list[str], throttled: list[str]) -> int:
     if reply.ok and isinstance(reply.document, dict):
         # Allocated, not requested: environments still being prepared keep nothing warm yet.
         return int(reply.document.get("AllocatedProvisionedConcurrentExecutions") or 0)
@@ -200,5 +223,7 @@ def _provisioned_of(reply: ApiReply, notes: list[str], refused: list[str]) -> in
         return 0
     if reply.code in DENIED:
         refused.append("lambda:GetProvisionedConcurrencyConfig")
+    elif _throttle(reply):
+        throttled.append("lambda:GetProvisionedConcurrencyConfig")
     notes.append(f"provisioned concurrency unknown ({reply.code or reply.status}: {reply.message}); pinged as if none")
     return 0

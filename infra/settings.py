@@ -88,6 +88,11 @@ class Settings(BaseModel):
         DEFAULT_HOOK_HOLD_MARGIN_MS
     )
     max_in_flight: Annotated[int, Field(alias="THERMOSTAT_MAX_IN_FLIGHT", ge=1, le=1000)] = 64
+    #: Keep-warm's look-ups (domain.keep_warm.lookups): Lambda's control-plane quota is 15/s per account.
+    lookup_rate: Annotated[float, Field(alias="THERMOSTAT_LOOKUP_RATE", gt=0, le=15)] = 5.0
+    lookup_burst: Annotated[int, Field(alias="THERMOSTAT_LOOKUP_BURST", ge=3, le=45)] = 6
+    lookup_ttl_s: Annotated[float, Field(alias="THERMOSTAT_LOOKUP_TTL", ge=0, le=86_400)] = 600.0
+    lookup_wait_s: Annotated[float, Field(alias="THERMOSTAT_LOOKUP_WAIT", ge=0, le=600)] = 20.0
     stray_patterns: Annotated[tuple[str, ...], Field(alias="THERMOSTAT_STRAY_PATTERNS")] = DEFAULT_STRAY_PATTERNS
     bucket_quota: Annotated[int, Field(alias="THERMOSTAT_BUCKET_QUOTA", ge=1)] = 10_000
     sweep_delete: Annotated[bool, Field(alias="THERMOSTAT_SWEEP_DELETE")] = False

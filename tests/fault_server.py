@@ -12,6 +12,9 @@ path and botocore see the same bytes. A function's name is its fault:
 * ``garbled``: a reply that is not HTTP, then the connection is closed;
 * ``slow``: the reply waits ``slow_s`` (or until the server stops).
 
+``throttle_lookups`` (an attribute, switched at any time) makes every look-up of every function
+answer 429 ``TooManyRequestsException``, as Lambda's control-plane quota does; Invokes are unaffected.
+
 Every request is counted per function, with its headers. Handlers are daemon threads; ``stop``
 releases the slow ones and closes every socket.
 """
@@ -47,6 +50,8 @@ class FaultServer:
         self._sockets: list[socket.socket] = []
         self.requests: Counter[str] = Counter()
         self.headers: list[dict[str, str]] = []
+        self.throttle_lookups = False
+        self._ready = 0
         self._thread = threading.Thread(target=self._accept, name="fault-server", daemon=True)
 
     @property
@@ -69,6 +74,24 @@ class FaultServer:
         with self._lock:
             sockets, self._sockets = self._sockets, []
         for sock in sockets:
+            sock.close()
+
+    @property
+    def accepted(self) -> int:
+        """Connections accepted (over TLS: handshaken) so far, and not dropped."""
+        with self._lock:
+            return self._ready
+
+    def drop_connections(self) -> None:
+        """Close every open connection and keep listening (as a service's idle timeout does)."""
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+            self._ready = 0
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             sock.close()
 
     def reset_counts(self) -> None:
@@ -94,6 +117,10 @@ class FaultServer:
         try:
             if self._tls is not None:
                 sock = self._tls.wrap_socket(raw_sock, server_side=True)
+                with self._lock:  # the wrapped socket now owns the descriptor: stop() must close that one
+                    self._sockets = [sock if known is raw_sock else known for known in self._sockets]
+            with self._lock:
+                self._ready += 1
             sock.settimeout(self.slow_s + 5)
             reader = sock.makefile("rb")
             while not self._stopped.is_set():
@@ -130,7 +157,7 @@ class FaultServer:
             return False
         if name == "slow":
             self._stopped.wait(self.slow_s)
-        if name == "throttled":
+        if name == "throttled" or (self.throttle_lookups and operation != "invoke"):
             body = {"Reason": "CallerRateLimitExceeded", "Type": "User", "message": "Rate exceeded"}
             return _reply(sock, 429, body, {"x-amzn-ErrorType": "TooManyRequestsException"})
         if name in ("error500", "unavailable") or (name == "flaky" and count == 1):

@@ -33,6 +33,12 @@ class FunctionFacts(BaseModel):
     #: The look-ups the role was refused (``AccessDeniedException``), e.g. ``lambda:GetFunctionConcurrency``:
     #: the round pings such a target cautiously, since a missing limit may be a real one.
     refused: tuple[str, ...] = ()
+    #: The look-ups AWS throttled (e.g. ``lambda:GetProvisionedConcurrencyConfig``): what they would
+    #: have said is unknown, not "none".
+    throttled: tuple[str, ...] = ()
+    #: Why the facts are missing altogether (``rate limit``: no look-up token in time; ``throttled``):
+    #: the round pings such a target cautiously, as for a refusal.
+    deferred: tuple[str, ...] = ()
 
 
 class LambdaConfig(Protocol):
@@ -90,6 +96,14 @@ class Dispatcher(Protocol):
 
     def gather(self, calls: Sequence[Callable[[], T]], deadline: Deadline) -> list[T | None]:
         """Run ``calls`` concurrently: each one's result, in order, or None for one still running at ``deadline``."""
+        ...
+
+    def prepare(self, pings: int, deadline: Deadline) -> None:
+        """Start getting ready to send up to ``pings`` at once (threads, connections), without waiting.
+
+        Called before the look-ups, so that both overlap; the first :meth:`launch` waits for it.
+        Never raises.
+        """
         ...
 
     def launch(self, batch: PingBatch, deadline: Deadline) -> Flight | None:

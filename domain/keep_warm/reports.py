@@ -47,6 +47,8 @@ class TargetReport(BaseModel):
     capped_by: str | None = None
     #: The look-ups the role was refused (each also a warning); the target was pinged cautiously.
     refused_lookups: list[str] = Field(default_factory=list)
+    #: Why its facts are unknown this round (``rate limit``, ``throttled``): the target was pinged cautiously.
+    deferred_lookups: list[str] = Field(default_factory=list)
     provisioned: int | None = None
     reserved: int | None = None
     error: str | None = None
@@ -75,6 +77,8 @@ class RoundReport(BaseModel):
     max_in_flight: int = 0
     #: Targets with a refused look-up (AccessDenied), pinged cautiously: a permission is missing.
     lookups_refused: int = 0
+    #: Targets whose facts were unknown (look-up rate limit or AWS throttling, nothing cached), pinged cautiously.
+    lookups_deferred: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document the handler returns and logs."""

@@ -10,7 +10,10 @@ One round, for one group of targets:
    whose look-up was refused (``AccessDenied``: its reserved concurrency is unknown, and may be
    small) gets at most ``cautious_pings`` pings in the round, shared by its qualifiers and never
    topped up, and a counted warning.
-3. **Fan out**: each target's pings are launched together (they must overlap to reach distinct
+3. **Fan out**: each target's pings are launched together, once the dispatcher is ready for
+   as many pings as can be in flight at once (its threads started, its connections open, in the
+   background from the round's start, while the targets are looked up: a burst that opens them
+   as it goes spreads its sends beyond the hold); (they must overlap to reach distinct
    environments), only when the global cap has room for all of them; a batch is not launched
    when the deadline leaves too little time for its hold, and is reported as not attempted.
 4. **Top up**, once: a target that answered from fewer distinct environments than planned (and
@@ -33,7 +36,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.deadline import Clock, Deadline
-from domain.errors import AccessDenied, InvalidInput, NotFound, ThermostatError, Unavailable
+from domain.errors import AccessDenied, InvalidInput, NotFound, ThermostatError, Throttled, Unavailable
 from domain.keep_warm.peers import peer_fan_out
 from domain.keep_warm.ports import Dispatcher, Flight, FunctionFacts, LambdaConfig, PayloadLoader, PingBatch
 from domain.keep_warm.reports import RoundReport, Skip, Tally, TargetReport, count, finish
@@ -132,6 +135,11 @@ def _take_facts(item: _Resolved, outcome: _Looked, policy: RoundPolicy) -> None:
         item.cautious = True
         report.refused_lookups.append("lambda:GetFunctionConfiguration")
         report.warnings.append(f"{outcome}; pinged cautiously (at most {policy.cautious_pings})")
+    elif isinstance(outcome, Throttled):
+        # Throttled is not "no limit" either: nothing is known, so ping cautiously.
+        item.cautious = True
+        report.deferred_lookups.append("throttled")
+        report.warnings.append(f"{outcome}; pinged cautiously (at most {policy.cautious_pings})")
     elif isinstance(outcome, ThermostatError):
         # Without the facts the round still pings, with the default timeout and no caps.
         report.warnings.append(f"could not read the function's configuration: {outcome}")
@@ -139,6 +147,15 @@ def _take_facts(item: _Resolved, outcome: _Looked, policy: RoundPolicy) -> None:
         item.facts = outcome
         report.provisioned, report.reserved = outcome.provisioned, outcome.reserved
         report.warnings.extend(outcome.notes)
+        if outcome.deferred or outcome.throttled:
+            # Unknown limits (no look-up token in time, or AWS throttled a read): the unsafe
+            # direction would be "no reserved, no provisioned concurrency".
+            item.cautious = True
+            report.deferred_lookups.extend(outcome.deferred or outcome.throttled)
+            report.warnings.append(
+                f"facts unknown ({', '.join(outcome.deferred or outcome.throttled)}); "
+                f"pinged cautiously (at most {policy.cautious_pings})"
+            )
         if outcome.refused:
             item.cautious = True
             report.refused_lookups.extend(outcome.refused)
@@ -213,14 +230,18 @@ def _plan(items: Iterable[_Resolved], policy: RoundPolicy) -> list[_Resolved]:
             left = cautious.setdefault(target.function_name, policy.cautious_pings)
             if left <= 0:
                 report.skipped = Skip.NO_HEADROOM
+                if report.refused_lookups:
+                    why, advice = f"was refused ({', '.join(report.refused_lookups)})", "grant the look-up permissions"
+                else:
+                    why = f"was deferred ({', '.join(report.deferred_lookups)})"
+                    advice = "the facts are read in a later round, within the look-up rate"
                 report.error = (
-                    f"a look-up was refused ({', '.join(report.refused_lookups)}) and the cautious cap of "
-                    f"{policy.cautious_pings} ping(s) for {target.function_name} went to another qualifier: "
-                    "grant the look-up permissions"
+                    f"a look-up {why} and the cautious cap of "
+                    f"{policy.cautious_pings} ping(s) for {target.function_name} went to another qualifier: {advice}"
                 )
                 continue
             if left < want:
-                want, report.capped_by = left, "refused_lookup"
+                want, report.capped_by = left, "refused_lookup" if report.refused_lookups else "deferred_lookup"
             cautious[target.function_name] = left - want
         if facts is not None and facts.provisioned >= want:
             report.skipped = Skip.PROVISIONED
@@ -328,6 +349,9 @@ def run_round(
         reports[key] = report
         ordered.append(report)
 
+    if live:
+        # At most what the targets ask for: the look-ups may only lower it.
+        dispatcher.prepare(min(policy.max_in_flight, sum(target.concurrency for target in live)), deadline)
     resolved = _resolve(live, reports, config, load_payload, dispatcher, deadline, policy)
     planned = _plan(resolved, policy)
     first = [(item, _batch(item, round_id, item.target.hold_ms, policy)) for item in planned]
@@ -369,6 +393,7 @@ def run_round(
         targets=ordered,
         sent=sent,
         lookups_refused=sum(1 for report in ordered if report.refused_lookups),
+        lookups_deferred=sum(1 for report in ordered if report.deferred_lookups),
         duration_ms=round((clock() - started) * 1000.0, 3),
         max_in_flight=policy.max_in_flight,
     )

@@ -7,10 +7,13 @@ closed while idle is replaced once, silently; anything else is an error for the 
 
 from __future__ import annotations
 
+import errno
 import os
+import select
 import socket
 import ssl
 import threading
+from collections.abc import Callable
 from typing import Any
 
 _MAX_HEADER_LINES = 200
@@ -48,6 +51,39 @@ class _Connection:
         finally:
             self.sock.close()
 
+    def closed_by_peer(self) -> bool:
+        """True when the server closed (or wrote to) this idle connection: it cannot carry a request.
+
+        An idle keep-alive connection has nothing to read; anything readable is the server's FIN
+        (an idle timeout), a TLS close_notify, or bytes nobody asked for.
+        """
+        sock = self.sock
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        if not readable:
+            return False
+        timeout = sock.gettimeout()
+        try:
+            sock.setblocking(False)
+            # TLS 1.3 servers send session tickets after the handshake: records that make the socket
+            # readable and carry no data. Reading processes them; only data or the end count.
+            if isinstance(sock, ssl.SSLSocket):
+                sock.recv(1)
+            else:
+                sock.recv(1, socket.MSG_PEEK)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
+        finally:
+            try:
+                sock.settimeout(timeout)
+            except OSError:
+                pass
+        return True  # the end (no data), or bytes nobody asked for: unusable either way
+
 
 class HttpPool:
     """Keep-alive connections to one endpoint; at most ``size`` are kept idle.
@@ -80,10 +116,118 @@ class HttpPool:
         return _Connection(sock)
 
     def _checkout(self) -> tuple[_Connection, bool]:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop(), True
+        while True:
+            with self._lock:
+                if not self._idle:
+                    break
+                connection = self._idle.pop()
+            # One select per request: a connection the server closed while idle is dropped here,
+            # not found out after the request was sent.
+            if not connection.closed_by_peer():
+                return connection, True
+            connection.close()
         return self._connect(), False
+
+    def idle_count(self) -> int:
+        """How many connections are open and idle."""
+        with self._lock:
+            return len(self._idle)
+
+    def discard_closed(self) -> int:
+        """Close the idle connections the server closed meanwhile; how many open idle ones are left."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        alive = []
+        for connection in idle:
+            if connection.closed_by_peer():
+                connection.close()
+            else:
+                alive.append(connection)
+        with self._lock:
+            self._idle.extend(alive)
+            return len(self._idle)
+
+    def open_many(self, count: int, timeout: float | None = None) -> int:
+        """Open (and, over TLS, handshake) up to ``count`` connections at once, from this thread; keep them idle.
+
+        Non-blocking sockets on one selector: the round trips of every connect and handshake
+        overlap, with no thread per connection (threads contend for the GIL and spread the work).
+        Never more than the pool keeps idle; a connection that fails or is not ready within
+        ``timeout`` (default: the connect timeout) is dropped. Returns how many were opened.
+        """
+        import selectors
+        import time
+
+        with self._lock:
+            count = min(count, self.size - len(self._idle))
+        if count <= 0:
+            return 0
+        try:
+            family, kind, proto, _, address = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)[0]
+        except OSError:
+            return 0
+        give_up = time.monotonic() + (self.connect_timeout if timeout is None else timeout)
+        selector = selectors.DefaultSelector()
+        pending: dict[socket.socket, str] = {}  # socket -> "connect" | "handshake"
+        opened = 0
+        try:
+            for _ in range(count):
+                sock = socket.socket(family, kind, proto)
+                sock.setblocking(False)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if sock.connect_ex(address) not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
+                    sock.close()
+                    continue
+                pending[sock] = "connect"
+                selector.register(sock, selectors.EVENT_WRITE)
+            while pending:
+                left = give_up - time.monotonic()
+                if left <= 0:
+                    break
+                for key, _ in selector.select(left):
+                    sock = key.fileobj  # type: ignore[assignment]
+                    assert isinstance(sock, socket.socket)
+                    done = self._advance(selector, pending, sock)
+                    if done is not None:
+                        self._checkin(done)
+                        opened += 1
+        finally:
+            for sock in pending:
+                selector.unregister(sock)
+                sock.close()
+            selector.close()
+        return opened
+
+    def _advance(self, selector: Any, pending: dict[socket.socket, str], sock: socket.socket) -> _Connection | None:
+        """One step of one socket's connect or handshake; the connection once it is ready."""
+        import selectors
+
+        state = pending.pop(sock)
+        selector.unregister(sock)
+        if state == "connect":
+            if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0:
+                sock.close()
+                return None
+            if self._tls is None:
+                sock.settimeout(self.connect_timeout)
+                return _Connection(sock)
+            sock = self._tls.wrap_socket(sock, server_hostname=self.host, do_handshake_on_connect=False)
+        assert isinstance(sock, ssl.SSLSocket)
+        try:
+            sock.do_handshake()
+        except ssl.SSLWantReadError:
+            pending[sock] = "handshake"
+            selector.register(sock, selectors.EVENT_READ)
+            return None
+        except ssl.SSLWantWriteError:
+            pending[sock] = "handshake"
+            selector.register(sock, selectors.EVENT_WRITE)
+            return None
+        except OSError:
+            sock.close()
+            return None
+        sock.settimeout(self.connect_timeout)
+        return _Connection(sock)
 
     def _checkin(self, connection: _Connection) -> None:
         with self._lock:
@@ -99,9 +243,18 @@ class HttpPool:
         for connection in idle:
             connection.close()
 
-    def request(self, raw: bytes, read_timeout: float) -> HttpResponse:
-        """Send ``raw`` (a complete request) and read the reply; one silent retry on a stale connection."""
-        connection, reused = self._checkout()
+    def request(self, raw: bytes, read_timeout: float, before_send: Callable[[], object] | None = None) -> HttpResponse:
+        """Send ``raw`` (a complete request) and read the reply; one silent retry on a stale connection.
+
+        ``before_send`` is called once the connection is in hand, just before the request leaves
+        (also when no connection could be opened, before the error is raised): a fan-out's barrier,
+        so that its requests leave together whatever each one's connection cost.
+        """
+        try:
+            connection, reused = self._checkout()
+        finally:
+            if before_send is not None:
+                before_send()
         try:
             return self._exchange(connection, raw, read_timeout)
         except _StaleConnection:

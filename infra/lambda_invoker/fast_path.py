@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from domain.invocation import InvocationRequest, InvocationResult, Outcome
@@ -166,13 +167,25 @@ class FastPath:
             raise PermissionError("no AWS credentials found for the Lambda client")
         return self.pool.request(raw, read_timeout)
 
-    def invoke(self, request: InvocationRequest, read_timeout: float, tail_logs: bool) -> InvocationResult:
-        """One ``RequestResponse`` invocation; a connection failure or a timeout is a result, not an error."""
+    def invoke(
+        self,
+        request: InvocationRequest,
+        read_timeout: float,
+        tail_logs: bool,
+        before_send: Callable[[], object] | None = None,
+    ) -> InvocationResult:
+        """One ``RequestResponse`` invocation; a connection failure or a timeout is a result, not an error.
+
+        The request is signed and its connection taken first; ``before_send`` (a fan-out's
+        barrier) runs just before it leaves.
+        """
         raw = self.invoke_request(request, tail_logs)
         if raw is None:
+            if before_send is not None:
+                before_send()
             return InvocationResult(outcome=Outcome.FAILED, error="no AWS credentials found for the Lambda client")
         try:
-            response = self.pool.request(raw, read_timeout)
+            response = self.pool.request(raw, read_timeout, before_send)
         except ConnectFailed as exc:
             return InvocationResult(outcome=Outcome.FAILED, error=f"could not connect to {self.endpoint_url}: {exc}")
         except TimeoutError:

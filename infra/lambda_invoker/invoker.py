@@ -94,6 +94,20 @@ class _RetryQuota:
             self._tokens = min(self._capacity, self._tokens + 1)
 
 
+class _Once:
+    """Call ``action`` at most once, however often called (None: nothing to call)."""
+
+    __slots__ = ("_action",)
+
+    def __init__(self, action: Callable[[], object] | None) -> None:
+        self._action = action
+
+    def __call__(self) -> None:
+        action, self._action = self._action, None
+        if action is not None:
+            action()
+
+
 def _retryable(result: InvocationResult, retry_throttles: bool) -> bool:
     if result.outcome is Outcome.THROTTLED:
         return retry_throttles
@@ -238,14 +252,48 @@ class BotoFunctionInvoker:
         response = retries.call(send, error_of, operation_model=model, endpoint_url=fast.endpoint_url)
         return ApiReply.of(response.status, response.headers, response.body)
 
+    # -- connections ahead of a burst
+
+    #: :class:`infra.fanout.ThreadDispatcher` may pass ``before_send`` to :meth:`invoke`.
+    supports_before_send = True
+
+    def idle_connections(self) -> int:
+        """Drop the pooled connections the service closed meanwhile; how many open ones are left.
+
+        0 on the SDK transport (botocore's pool is its own business).
+        """
+        self._prepare()
+        return self._fast.pool.discard_closed() if self._fast is not None else 0
+
+    def open_connections(self, count: int) -> int:
+        """Open (and handshake) up to ``count`` more pooled connections at once; how many were opened.
+
+        0 on the SDK transport. Never raises: a connection that cannot be opened now is opened by
+        the ping that needs it.
+        """
+        self._prepare()
+        if self._fast is None:
+            return 0
+        try:
+            return self._fast.pool.open_many(count)
+        except OSError:
+            return 0
+
     # -- the port
 
-    def invoke(self, request: InvocationRequest) -> InvocationResult:
-        """Invoke once (``RequestResponse``), retrying transient failures; never raises."""
+    def invoke(
+        self, request: InvocationRequest, *, before_send: Callable[[], object] | None = None
+    ) -> InvocationResult:
+        """Invoke once (``RequestResponse``), retrying transient failures; never raises.
+
+        ``before_send``: called once, just before the first attempt leaves (after signing and
+        taking a connection): a fan-out's barrier. It must not raise.
+        """
         started = time.perf_counter()
+        gate = _Once(before_send)
         try:
             self._prepare()
-            result = self._attempt(request)
+            result = self._attempt(request, gate)
             attempt = 1
             # An injected client on the SDK path retries by its own configuration: not twice over.
             own_retries = self._fast is not None or self._injected_client is None
@@ -259,12 +307,16 @@ class BotoFunctionInvoker:
                 self._quota.refund()
         except Exception as exc:  # noqa: BLE001 - the port's promise: a result, never an exception
             result = InvocationResult(outcome=Outcome.FAILED, error=f"{type(exc).__name__}: {exc}")
+        finally:
+            gate()  # whatever failed, the others at the barrier are not kept waiting
         return result.model_copy(update={"duration_ms": round((time.perf_counter() - started) * 1000.0, 3)})
 
-    def _attempt(self, request: InvocationRequest) -> InvocationResult:
+    def _attempt(self, request: InvocationRequest, gate: Callable[[], object] | None = None) -> InvocationResult:
         timeout = request.read_timeout_s or self.read_timeout_s
         if self._fast is not None:
-            return self._fast.invoke(request, timeout, self.tail_logs)
+            return self._fast.invoke(request, timeout, self.tail_logs, gate)
+        if gate is not None:
+            gate()
         return self._sdk_invoke(request, timeout)
 
     # -- the SDK transport

@@ -23,6 +23,9 @@ def test_the_fanout_benchmark_measures_every_case(tmp_path: Path) -> None:
         "scale_cap": 4,
         "floor_calls": 10,
         "scale_hold_ms": 0,
+        "burst_sizes": [4],
+        "burst_repeats": 1,
+        "baseline": None,  # the same tree with burst=False: no git archive in a test
     }
     done = run_bench("fanout", workdir=tmp_path, args=tiny)
 
@@ -33,6 +36,11 @@ def test_the_fanout_benchmark_measures_every_case(tmp_path: Path) -> None:
     assert case["ours_environments_worst"] == 3
     for key in ("endpoint_floor_x_ideal", "ours_x_ideal", "boto3_default_x_ideal", "boto3_sized_x_ideal"):
         assert case[key] > 0
+    burst = figures["burst"]["cases"]
+    for scheme in ("http", "https"):
+        for code in ("after", "lazy"):
+            assert burst[f"{scheme}/4/{code}"]["environments_worst"] == 4
+            assert burst[f"{scheme}/4/{code}"]["spread_ms"] >= 0
     scale = figures["scale"]
     assert scale["with_lookups"]["pings"] == scale["pings_only"]["pings"] == 12
     assert scale["with_lookups"]["errors"] == 0

@@ -158,3 +158,116 @@ def test_gather_answers_in_order_and_leaves_out_what_the_deadline_cut(executor) 
     answers = dispatcher.gather([lambda: release.wait(timeout=10)], Deadline.after(clock, -1.0))
     release.set()
     assert answers == [None]
+
+
+# -- connect, then fire ------------------------------------------------------------------------
+
+
+class Gated:
+    """An invoker that takes ``before_send`` (like ``BotoFunctionInvoker``) and can open connections.
+
+    It records, for each ping, how many pings of its batch had reached the barrier when it was
+    sent: released together, every ping sees the whole batch there.
+    """
+
+    supports_before_send = True
+
+    def __init__(self, idle: int = 0) -> None:
+        self.idle = idle
+        self.opened: list[int] = []
+        self.reached = 0
+        self.seen_at_send: list[int] = []
+        self.threads: set[int] = set()
+        self._lock = threading.Lock()
+
+    def idle_connections(self) -> int:
+        return self.idle
+
+    def open_connections(self, count: int) -> int:
+        self.opened.append(count)
+        return count
+
+    def invoke(self, request: InvocationRequest, *, before_send=None) -> InvocationResult:  # type: ignore[no-untyped-def]
+        with self._lock:
+            self.reached += 1
+            self.threads.add(threading.get_ident())
+        if before_send is not None:
+            before_send()
+        with self._lock:
+            self.seen_at_send.append(self.reached)
+        return InvocationResult(outcome=Outcome.OK, status_code=200, payload={"ok": True})
+
+
+def test_prepare_starts_a_worker_per_ping_and_opens_only_the_missing_connections() -> None:
+    # Given a cap of 8, an executor of 8 workers none of which has started, and 3 connections open
+    clock = FakeClock()
+    invoker = Gated(idle=3)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        dispatcher = ThreadDispatcher(invoker, pool, 8, clock)  # type: ignore[arg-type]
+        assert len(pool._threads) == 0
+
+        # When the round prepares for 8 concurrent pings, then launches them
+        dispatcher.prepare(8, Deadline.never(clock))
+        flight = dispatcher.launch(batch("api", 8), Deadline.never(clock))
+        dispatcher.wait()
+
+        # Then the workers were started and the 5 missing connections opened, before any ping
+        assert len(pool._threads) == 8
+        assert invoker.opened == [5]
+        assert dispatcher.opened == 5
+    assert flight is not None
+    assert all(r is not None and r.outcome is Outcome.OK for r in flight.results)
+
+
+def test_a_batchs_pings_leave_together_from_the_barrier(executor) -> None:
+    # Given a batch of 8 pings, the executor as large as the cap
+    clock = FakeClock()
+    invoker = Gated()
+    dispatcher = ThreadDispatcher(invoker, executor, 8, clock)  # type: ignore[arg-type]
+
+    # When it is launched
+    dispatcher.launch(batch("api", 8), Deadline.never(clock))
+    dispatcher.wait()
+
+    # Then no ping was sent before every ping of its batch had reached the barrier
+    assert invoker.seen_at_send == [8] * 8
+
+
+def test_without_burst_or_with_too_few_workers_there_is_no_barrier_to_wait_at(executor) -> None:
+    clock = FakeClock()
+    for dispatcher in (
+        ThreadDispatcher(Gated(), executor, 8, clock, burst=False),  # type: ignore[arg-type]
+        ThreadDispatcher(Gated(), executor, 16, clock),  # type: ignore[arg-type] - 8 workers < cap 16
+    ):
+        dispatcher.prepare(8, Deadline.never(clock))
+        flight = dispatcher.launch(batch("api", 8), Deadline.never(clock))
+        dispatcher.wait()
+        assert flight is not None
+        assert all(r is not None and r.outcome is Outcome.OK for r in flight.results)
+    assert ThreadDispatcher(Gated(), executor, 8, clock, burst=False).opened == 0  # type: ignore[arg-type]
+
+
+def test_a_ping_that_fails_before_its_barrier_does_not_hold_the_others(executor) -> None:
+    # Given an invoker that raises for one ping of the batch before it reaches the barrier
+    class OneRaises(Gated):
+        def invoke(self, request: InvocationRequest, *, before_send=None) -> InvocationResult:  # type: ignore[no-untyped-def]
+            if request.payload == b"bad":
+                raise RuntimeError("adapter bug")
+            return super().invoke(request, before_send=before_send)
+
+    clock = FakeClock()
+    invoker = OneRaises()
+    dispatcher = ThreadDispatcher(invoker, executor, 4, clock)  # type: ignore[arg-type]
+    pings = PingBatch(
+        function="api", qualifier="live", payloads=(b"ok",) * 3 + (b"bad",), read_timeout_s=5.0, min_time_s=0.0
+    )
+
+    # When the batch is launched
+    flight = dispatcher.launch(pings, Deadline.never(clock))
+    dispatcher.wait()
+
+    # Then the three others were sent (after the failed one passed the barrier for them) and the bad one failed
+    assert flight is not None
+    outcomes = [r.outcome if r is not None else None for r in flight.results]
+    assert outcomes == [Outcome.OK, Outcome.OK, Outcome.OK, Outcome.FAILED]
+    assert sorted(invoker.seen_at_send) == [3, 3, 3]

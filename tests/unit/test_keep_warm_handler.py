@@ -112,3 +112,59 @@ def test_a_large_report_is_logged_in_parts_under_the_log_event_limit(capsys, mon
     functions = [t["function"] for line in lines for t in line["report"]["targets"]]
     assert functions == ["api", "legacy", "off", "hot"]  # every target once, in order
     assert all(line["report"]["group"] == "default" for line in lines)
+
+
+# -- configuration changes forget the container's facts ------------------------------------------
+
+
+def _config_change(**detail: object) -> dict[str, object]:
+    from pathlib import Path
+
+    sample = Path(__file__).parents[2] / "serverless/events/cloudtrail-put-function-concurrency.json"
+    event: dict[str, object] = json.loads(sample.read_text(encoding="utf-8"))
+    event["detail"] = {**event["detail"], **detail}  # type: ignore[dict-item]
+    return event
+
+
+def test_a_configuration_change_event_forgets_that_functions_facts_in_this_container(monkeypatch) -> None:
+    from domain.keep_warm import FunctionFacts
+    from handlers import wiring
+
+    # Given facts cached for two qualifiers of orders-api and one of another function (a burst of 3 fetches)
+    monkeypatch.setenv("THERMOSTAT_LOOKUP_BURST", "9")
+    cache = wiring.container_facts()
+    assert cache.bucket.burst == 9
+    source = FakeFleet(FakeFunction("orders-api"), FakeFunction("billing"))
+    lookups = cache.for_round(source, 0.0)
+    for function, qualifier in (("orders-api", "live"), ("orders-api", "7"), ("billing", "live")):
+        assert isinstance(lookups.describe(function, qualifier), FunctionFacts)
+
+    # When CloudTrail's PutFunctionConcurrency event for orders-api arrives (through EventBridge)
+    answer = handler.lambda_handler(_config_change(), RemainingTimeContext(10_000))
+
+    # Then both of its entries are forgotten and the other function's stay
+    assert answer == {"invalidated": "orders-api", "entries": 2}
+    assert cache.cached("orders-api", "live") is None
+    assert cache.cached("billing", "live") is not None
+
+
+@pytest.mark.parametrize(
+    ("event_name", "expected"),
+    [
+        ("PutProvisionedConcurrencyConfig", "orders-api"),
+        ("DeleteProvisionedConcurrencyConfig", "orders-api"),
+        ("DeleteFunctionConcurrency20171031", "orders-api"),
+        ("UpdateFunctionConfiguration20150331v2", "orders-api"),
+        ("PublishVersion20150331", "orders-api"),
+        ("GetFunctionConcurrency20171031", None),  # a read changes nothing
+    ],
+)
+def test_the_config_changes_recognised_are_the_ones_the_rule_routes(event_name: str, expected: str | None) -> None:
+    assert handler.config_change_of(_config_change(eventName=event_name)) == expected
+
+
+def test_a_failed_change_is_ignored_and_a_change_naming_no_function_is_an_error() -> None:
+    assert handler.config_change_of(_config_change(errorCode="ResourceConflictException")) is None
+    assert handler.config_change_of({"group": "default"}) is None
+    with pytest.raises(InvalidInput, match=r"names no requestParameters\.functionName"):
+        handler.config_change_of(_config_change(requestParameters={}))

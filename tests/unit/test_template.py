@@ -154,6 +154,11 @@ ROUTES = {
     "deployment-requested.json": {"DeploymentEventsFunction.DeploymentRequested"},
     "cloudtrail-create-bucket.json": {"DeploymentEventsFunction.BucketCreated"},
     "cloudtrail-create-bucket-failed.json": set(),
+    # The shape of EventBridge's "AWS API Call via CloudTrail" envelope
+    # (https://docs.aws.amazon.com/eventbridge/latest/ref/events-structure.html) around a Lambda
+    # CloudTrail record; Lambda's event names carry the API version
+    # (https://docs.aws.amazon.com/lambda/latest/dg/logging-using-cloudtrail.html).
+    "cloudtrail-put-function-concurrency.json": {"KeepWarmFunction.ConfigChanges"},
     "deployment-bucket-resolved.json": set(),
     "sweeper-schedule.json": set(),
 }
@@ -196,7 +201,15 @@ def _near_misses() -> list[tuple[str, str, dict[str, Any]]]:
     forged = {**created, "source": "thermostat.deployments"}
     empty_error = copy.deepcopy(created)
     empty_error["detail"]["errorCode"] = ""
+    changed = _event("cloudtrail-put-function-concurrency.json")
+    lambda_read = copy.deepcopy(changed)
+    lambda_read["detail"]["eventName"] = "GetFunctionConcurrency20171031"
+    lambda_failed = copy.deepcopy(changed)
+    lambda_failed["detail"]["errorCode"] = "ResourceConflictException"
     return [
+        ("KeepWarmFunction.ConfigChanges", "a read of the concurrency", lambda_read),
+        ("KeepWarmFunction.ConfigChanges", "a failed change", lambda_failed),
+        ("KeepWarmFunction.ConfigChanges", "another service", {**changed, "source": "aws.s3"}),
         ("DeploymentEventsFunction.DeploymentRequested", "a different source", other_source),
         ("DeploymentEventsFunction.DeploymentRequested", "a different detail-type", other_type),
         ("DeploymentEventsFunction.DeploymentRequested", "our own answer", _event("deployment-bucket-resolved.json")),
