@@ -109,6 +109,8 @@ class ThermostatControlPlane(Construct):
         office_hours_warm_schedule: str = "cron(0/5 7-19 ? * MON-FRI *)",
         office_hours_warm_enabled: bool = False,
         max_in_flight: int = 64,
+        lookup_rate: float = 5,
+        lookup_ttl: int = 600,
         warm_function_arns: Sequence[str] = (),
         payload_buckets: Sequence[str] = (),
         guarded_function_arns: Sequence[str] = (),
@@ -117,6 +119,8 @@ class ThermostatControlPlane(Construct):
         hook_timeout: int = 300,
         metrics_namespace: str = "Thermostat",
         alarm_email: str | None = None,
+        cold_start_rate_threshold: float = 0.05,
+        fleet_log_groups: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         if python_runtime not in PYTHON_RUNTIMES:
@@ -193,6 +197,8 @@ class ThermostatControlPlane(Construct):
         self.code = code
         self.python_runtime = runtime
 
+        own_log_groups: list[str] = []  # the fleet dashboard's default sources
+
         def function(
             name: str,
             log_name: str,
@@ -214,6 +220,7 @@ class ThermostatControlPlane(Construct):
             )
             cfn_log_group: Any = log_group.node.default_child
             cfn_log_group.retention_in_days = log_retention_days
+            own_log_groups.append(log_group.log_group_name)
             return lambda_.Function(
                 self,
                 f"{name}Function",
@@ -392,9 +399,40 @@ class ThermostatControlPlane(Construct):
             # A warm round that arrives late is worthless: no retries, the next schedule is the retry.
             retries=0,
             max_age=120,
-            environment={"THERMOSTAT_MAX_IN_FLIGHT": str(max_in_flight), "THERMOSTAT_PAYLOAD_BUCKETS": buckets},
+            environment={
+                "THERMOSTAT_MAX_IN_FLIGHT": str(max_in_flight),
+                "THERMOSTAT_PAYLOAD_BUCKETS": buckets,
+                "THERMOSTAT_LOOKUP_RATE": str(lookup_rate),
+                "THERMOSTAT_LOOKUP_TTL": str(lookup_ttl),
+            },
         )
         keep_warm = self.keep_warm_function
+        # The function facts a container caches are forgotten when CloudTrail reports a call that
+        # changes them (CloudTrail names Lambda's calls with the API version appended: prefixes).
+        events.Rule(
+            self,
+            "ConfigChanges",
+            event_pattern=events.EventPattern(
+                source=["aws.lambda"],
+                detail_type=["AWS API Call via CloudTrail"],
+                detail={
+                    "eventSource": ["lambda.amazonaws.com"],
+                    "eventName": [
+                        {"prefix": name}
+                        for name in (
+                            "PutProvisionedConcurrencyConfig",
+                            "DeleteProvisionedConcurrencyConfig",
+                            "PutFunctionConcurrency",
+                            "DeleteFunctionConcurrency",
+                            "UpdateFunctionConfiguration",
+                            "PublishVersion",
+                        )
+                    ],
+                    "errorCode": [{"exists": False}],
+                },
+            ),
+            targets=[rule_target(keep_warm, 2, 600)],
+        )
         for rule_id, group, schedule, enabled in (
             ("DefaultGroup", "default", keep_warm_schedule, True),
             ("OfficeHoursGroup", "office-hours", office_hours_warm_schedule, office_hours_warm_enabled),
@@ -409,6 +447,14 @@ class ThermostatControlPlane(Construct):
             )
         keep_warm.add_to_role_policy(
             iam.PolicyStatement(sid="ReadTargets", actions=_TABLE_READ, resources=[self.table.table_arn])
+        )
+        keep_warm.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="RecordRounds",  # each pinged target's round times: the targets' items only
+                actions=["dynamodb:UpdateItem"],
+                resources=[self.table.table_arn],
+                conditions={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["TARGETS"]}},
+            )
         )
         lookups = [
             "lambda:GetFunctionConfiguration",
@@ -541,6 +587,23 @@ class ThermostatControlPlane(Construct):
             threshold=stray_bucket_alarm_threshold,
             treat_missing_data="ignore",  # the sweep runs daily: between sweeps the alarm keeps its state
         )
+        # AVG(ColdStart) per function is its cold-start rate among real requests (pings write WarmPing);
+        # a Metrics Insights alarm takes one query, so it watches the worst function.
+        alarm(
+            "ColdStartRateAlarm",
+            "A function's cold-start rate among real requests stayed above the threshold for three hours; run "
+            "`thermostat report` for the keep-warm effect per target",
+            metrics=query(
+                "worst",
+                f"SELECT AVG(ColdStart) FROM SCHEMA({ns}, FunctionName, InitType) "  # noqa: S608
+                "GROUP BY FunctionName ORDER BY AVG() DESC LIMIT 1",
+                3600,
+            ),
+            evaluation_periods=3,
+            datapoints_to_alarm=3,
+            threshold=cold_start_rate_threshold,
+            treat_missing_data="notBreaching",
+        )
 
         # ------------------------------------------------------------ dashboard
         def search(expression: str, stat: str, period: int, metric_id: str) -> list[list[dict[str, str]]]:
@@ -594,6 +657,34 @@ class ThermostatControlPlane(Construct):
             "Dashboard",
             dashboard_name=f"{stack.stack_name}-thermostat",
             dashboard_body=stack.to_json_string(body),
+        )
+
+        # Lambda's own records, both log formats (text REPORT, JSON platform.report), per hour.
+        parse = "parse @message /Restore Duration: (?<restoreMs>[0-9.]+) ms/"
+        records = 'filter @type = "REPORT" or type = "platform.report"'
+        sources = " | ".join(f"SOURCE '{group}'" for group in (fleet_log_groups or own_log_groups))
+        fleet_body = {
+            "widgets": [
+                {"type": "log", "x": 0, "y": 0, "width": 24, "height": 6, "properties": {
+                    "title": "Fleet cold-start rate (% of invocations, Lambda's own records)",
+                    "region": stack.region, "view": "timeSeries", "stacked": False,
+                    "query": f"{sources} | {records} | {parse} | stats (count(@initDuration) + "
+                    "count(record.metrics.initDurationMs) + count(restoreMs) + "
+                    "count(record.metrics.restoreDurationMs)) * 100 / count(*) as coldStartRatePct by bin(1h)"}},
+                {"type": "log", "x": 0, "y": 6, "width": 24, "height": 6, "properties": {
+                    "title": "Cold starts per function (Lambda's own records)", "region": stack.region,
+                    "view": "table",
+                    "query": f"{sources} | {records} | {parse} | stats count(*) as invocations, "
+                    "count(@initDuration) + count(record.metrics.initDurationMs) as coldStarts, "
+                    "count(restoreMs) + count(record.metrics.restoreDurationMs) as restores, "
+                    "max(@initDuration) as maxInitText, max(record.metrics.initDurationMs) as maxInitJson by @log"}},
+            ]
+        }  # fmt: skip
+        cloudwatch.CfnDashboard(
+            self,
+            "FleetDashboard",
+            dashboard_name=f"{stack.stack_name}-fleet-cold-starts",
+            dashboard_body=stack.to_json_string(fleet_body),
         )
 
         for output_id, value, description in (

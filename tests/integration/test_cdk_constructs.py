@@ -148,7 +148,7 @@ def test_control_plane_has_the_template_s_functions_table_and_layer(k: Cdk, synt
     assertions = k.assertions
     plane = synthesized.control_plane
     plane.resource_count_is("AWS::Lambda::Function", 4)
-    plane.resource_count_is("AWS::Events::Rule", 5)
+    plane.resource_count_is("AWS::Events::Rule", 6)  # two registry, two schedules, config changes, sweeper
     plane.has_resource_properties(
         "AWS::DynamoDB::Table",
         {
