@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from infra.platform_source import CloudWatchLogsPlatform
     from infra.s3_buckets import S3BucketStore
     from infra.settings import Settings
+    from infra.spokes import SpokeSessions
     from infra.telemetry_source import CloudWatchLogsTelemetry
 
 P = ParamSpec("P")
@@ -145,6 +146,15 @@ def bucket_store(account: str, region: str) -> S3BucketStore:
     from infra.s3_buckets import S3BucketStore
 
     return S3BucketStore(account, client=s3_client(region), region=region)
+
+
+@_once()
+def spokes(own_account: str) -> SpokeSessions:
+    """Clients in other accounts, through their spoke role (``THERMOSTAT_SPOKE_ROLE`` and ``_EXTERNAL_ID``)."""
+    from infra.spokes import SpokeSessions
+
+    configured = settings()
+    return SpokeSessions(own_account, role_name=configured.spoke_role, external_id=configured.spoke_external_id)
 
 
 @_once()

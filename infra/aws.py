@@ -192,8 +192,13 @@ def client(
     connect_timeout: float | None = None,
     read_timeout: float | None = None,
     region_name: str | None = None,
+    credentials: Any = None,
 ) -> Any:
     """Build a client for ``service``: botocore's configuration chain, thermostat's defaults in its gaps.
+
+    ``credentials`` (an object with ``access_key_id``, ``secret_access_key``, ``session_token``,
+    e.g. :class:`infra.spokes.SpokeCredentials`) replaces the chain's credentials, for another
+    account; everything else (endpoints, retries, region) still comes from the chain.
 
     ``max_attempts`` is botocore's client-config value: the number of RETRIES after the first
     attempt (0 → exactly one request, for callers that own their retries); given, it is used
@@ -224,7 +229,14 @@ def client(
         if retries:
             options["retries"] = retries
         factory: Any = botocore_session()  # the stubs overload on literal names; callers annotate the client
-        return factory.create_client(service, region_name=region_name or region(), config=Config(**options))
+        keys: dict[str, Any] = {}
+        if credentials is not None:
+            keys = {
+                "aws_access_key_id": credentials.access_key_id,
+                "aws_secret_access_key": credentials.secret_access_key,
+                "aws_session_token": credentials.session_token,
+            }
+        return factory.create_client(service, region_name=region_name or region(), config=Config(**options), **keys)
 
 
 #: The totals (connect + read, seconds) a bounded client's timeouts are rounded down to: a

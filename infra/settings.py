@@ -97,6 +97,14 @@ class Settings(BaseModel):
     bucket_quota: Annotated[int, Field(alias="THERMOSTAT_BUCKET_QUOTA", ge=1)] = 10_000
     sweep_delete: Annotated[bool, Field(alias="THERMOSTAT_SWEEP_DELETE")] = False
     event_bus: Annotated[str, Field(alias="THERMOSTAT_EVENT_BUS", min_length=1)] = "default"
+    #: The role ``serverless/spoke.yaml`` creates in every other account (infra.spokes), and its external id.
+    spoke_role: Annotated[
+        str, Field(alias="THERMOSTAT_SPOKE_ROLE", min_length=1, max_length=64, pattern=r"^[\w+=,.@-]+$")
+    ] = "thermostat-spoke"
+    spoke_external_id: Annotated[
+        str | None,
+        Field(alias="THERMOSTAT_SPOKE_EXTERNAL_ID", min_length=2, max_length=1224, pattern=r"^[\w+=,.@:/-]+$"),
+    ] = None
     region: Annotated[str, Field(alias="AWS_REGION", min_length=1)] = "us-east-1"
     service_name: Annotated[str, Field(alias="POWERTOOLS_SERVICE_NAME")] = "thermostat"
     #: Everything thermostat emits goes here; ``POWERTOOLS_METRICS_NAMESPACE`` is left to Powertools.
