@@ -270,8 +270,27 @@ def test_a_hung_codedeploy_call_costs_at_most_its_share_of_the_reserve(world: Wo
     assert run.ended_at < run.deadline_at
 
 
-@pytest.mark.parametrize("budget_s", [1.0, 20.0])
-def test_the_smallest_and_largest_budgets(world: World, budget_s: float) -> None:
+#: The smallest budget is this many times what a healthy delivery takes on this machine right now.
+SMALLEST_BUDGET_FACTOR = 5.0
+
+
+def smallest_budget_s(world: World) -> float:
+    """1 s, or more on a machine too busy to do a healthy delivery in a fifth of that.
+
+    The hook's own time management is what is under test, not the machine's speed: every service
+    of this world shares the test's process (and its GIL), so on two shared cores under load a
+    1 s budget can be used up by the world before the hook has a say. Measured in the same run,
+    right before the faulty deliveries, so the budget follows the load the test is under.
+    """
+    healthy = run_mode(world, MODES["healthy"], 20.0)
+    assert healthy.reported is not None
+    took_s = healthy.ended_at - (healthy.deadline_at - healthy.budget_s)
+    return max(1.0, SMALLEST_BUDGET_FACTOR * took_s)
+
+
+@pytest.mark.parametrize("size", ["smallest", "largest"])
+def test_the_smallest_and_largest_budgets(world: World, size: str) -> None:
+    budget_s = smallest_budget_s(world) if size == "smallest" else 20.0
     for mode in ("dynamodb-throttled", "codedeploy-throttles"):
         run = run_mode(world, MODES[mode], budget_s)
         assert_in_time(run, MODES[mode])

@@ -129,6 +129,27 @@ def test_backoff_never_outlives_the_deadline(stubbed: tuple[Any, Stubber]) -> No
     assert slept == []
 
 
+def test_a_throttle_near_the_deadline_gets_a_shorter_pause_and_one_more_attempt(stubbed: tuple[Any, Stubber]) -> None:
+    # Given a throttle with 0.6 s left, and a pause (here 1.19 s, of up to 5 s) that would outlive the deadline
+    client, stubber = stubbed
+    stubber.add_client_error(PUT, "ThrottlingException", "Rate exceeded", 400, expected_params=PARAMS)
+    stubber.add_response(PUT, {"lifecycleEventHookExecutionId": EXECUTION_ID}, PARAMS)
+    now = [100.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    subject = CodeDeployReporter(client, sleeper=sleep, rng=Random(3), base_delay_s=5.0, margin_s=0.1)
+    outcome = subject.report(DEPLOYMENT_ID, EXECUTION_ID, HookStatus.FAILED, Deadline.after(lambda: now[0], 0.6))
+    # Then the pause was cut to half of what was left after the margin, and the verdict still went out
+    assert outcome is ReportOutcome.REPORTED
+    assert slept == [pytest.approx(0.25)]
+    assert subject.attempts == [(1, "ThrottlingException"), (2, "ok")]
+    stubber.assert_no_pending_responses()
+
+
 def test_backoff_is_capped(aws_env: None) -> None:
     subject = CodeDeployReporter(object(), rng=Random(1), base_delay_s=0.1, max_delay_s=2.0)  # type: ignore[arg-type]
     assert all(0 <= subject.backoff_s(attempt) <= 2.0 for attempt in range(1, 40))
