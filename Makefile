@@ -80,7 +80,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy domain infra emulator handlers serverless/layer/python/thermostat_runtime
+	$(BIN)/mypy domain infra emulator handlers serverless/layer/python/thermostat_runtime thermostat_zappa thermostat_cdk
 
 validate-template: $(SAM_STAMP)
 	$(SAM_VENV)/bin/python serverless/validate.py

@@ -5,7 +5,8 @@ standard library (``sys.stdlib_module_names``) nor first-party is mapped to its 
 ``importlib.metadata.packages_distributions()`` of this environment. What a Lambda bundle runs
 (``domain``, ``infra``, ``handlers`` without the CLI, the runtime module) must be in
 ``[project].dependencies``, and pinned in ``serverless/requirements.txt`` (what the bundle
-installs); the CLI and the emulator may also use the ``cli`` extra. Imports under ``if
+installs); the CLI, the emulator and the Zappa callbacks may also use the ``cli`` extra, the CDK
+constructs (``thermostat_cdk``) the ``cdk`` extra. Imports under ``if
 TYPE_CHECKING:`` run only under mypy: they must come from the ``dev`` extra. And the other way
 round: each runtime and ``cli`` dependency is imported by the code that it is declared for.
 """
@@ -27,7 +28,19 @@ pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME_MODULE = ROOT / "serverless" / "layer" / "python" / "thermostat_runtime"
-FIRST_PARTY = {"domain", "infra", "emulator", "handlers", "thermostat_runtime", "tests", "bench"}
+FIRST_PARTY = {
+    "domain",
+    "infra",
+    "emulator",
+    "handlers",
+    "thermostat_runtime",
+    "thermostat_zappa",
+    "thermostat_cdk",
+    "tests",
+    "bench",
+}
+#: The extra each scope may use beyond the runtime dependencies.
+SCOPE_EXTRA = {"core": None, "cli": "cli", "cdk": "cdk"}
 #: Declared but never imported by name, each for a reason. (None today.)
 NOT_IMPORTED_ON_PURPOSE: dict[str, str] = {}
 #: Imported by the runtime module but never bundled: the Lambda runtime itself provides them.
@@ -66,8 +79,11 @@ def _modules(scope: str) -> list[Path]:
     if scope == "core":
         paths = [*(ROOT / "domain").rglob("*.py"), *(ROOT / "infra").rglob("*.py"), *RUNTIME_MODULE.rglob("*.py")]
         paths += [path for path in (ROOT / "handlers").rglob("*.py") if "cli" not in path.relative_to(ROOT).parts]
+    elif scope == "cdk":
+        paths = [*(ROOT / "thermostat_cdk").rglob("*.py")]
     else:
         paths = [*(ROOT / "handlers" / "cli").rglob("*.py"), *(ROOT / "emulator").rglob("*.py")]
+        paths += [*(ROOT / "thermostat_zappa").rglob("*.py")]
     return sorted(path for path in paths if "__pycache__" not in path.parts)
 
 
@@ -122,11 +138,12 @@ def test_the_import_scanner_sees_typing_only_and_nested_imports() -> None:
     assert _imports(tree) == {("a", False), ("c", False), ("f", True), ("g", False), ("i", False), ("j", True)}
 
 
-@pytest.mark.parametrize("scope", ["core", "cli"])
+@pytest.mark.parametrize("scope", list(SCOPE_EXTRA))
 def test_every_third_party_import_is_declared_where_it_runs(scope: str) -> None:
     # Given what the scope imports at run time, and what pyproject declares for it
     declared = _declared()
-    allowed = declared["core"] | (declared["cli"] if scope == "cli" else set())
+    extra = SCOPE_EXTRA[scope]
+    allowed = declared["core"] | (declared[extra] if extra else set())
 
     # When each imported name is mapped to its distribution
     undeclared = {
@@ -139,7 +156,7 @@ def test_every_third_party_import_is_declared_where_it_runs(scope: str) -> None:
     assert undeclared == {}
 
 
-@pytest.mark.parametrize("scope", ["core", "cli"])
+@pytest.mark.parametrize("scope", list(SCOPE_EXTRA))
 def test_typing_only_imports_come_from_the_dev_extra(scope: str) -> None:
     declared = _declared()
     undeclared = {
@@ -150,7 +167,7 @@ def test_typing_only_imports_come_from_the_dev_extra(scope: str) -> None:
     assert undeclared == {}
 
 
-@pytest.mark.parametrize(("group", "scope"), [("core", "core"), ("cli", "cli")])
+@pytest.mark.parametrize(("group", "scope"), [("core", "core"), ("cli", "cli"), ("cdk", "cdk")])
 def test_every_declared_dependency_is_imported_by_the_code_it_is_declared_for(group: str, scope: str) -> None:
     # Given the distributions the scope imports at run time
     used = {
