@@ -148,6 +148,31 @@ class WorkerReply:
         return self.kind in ("ready", "result")
 
 
+def init_timed_out(timeout_s: float, reader: LogReader) -> WorkerReply:
+    """Lambda's ``Sandbox.Timedout`` for an init that outlived its ``timeout_s``, with what it logged."""
+    return WorkerReply(
+        "init_error",
+        error={"errorType": "Sandbox.Timedout", "errorMessage": f"Init timed out after {timeout_s:.2f} seconds"},
+        log_lines=reader.drain(),
+    )
+
+
+def init_exited(message: str, reader: LogReader, exit_status: str | None = None) -> WorkerReply:
+    """Lambda's ``Runtime.ExitError`` for a worker that died during init."""
+    return WorkerReply(
+        "init_error",
+        error={"errorType": "Runtime.ExitError", "errorMessage": message},
+        exit_status=exit_status,
+        log_lines=reader.drain(),
+    )
+
+
+def init_failed(message: Mapping[str, Any], reader: LogReader) -> WorkerReply:
+    """The worker's own init error (its handler's import raised), with what it logged."""
+    error = message.get("error") if isinstance(message.get("error"), dict) else None
+    return WorkerReply("init_error", error=error, log_lines=reader.drain())
+
+
 class RestoredProcess(Protocol):
     """The part of ``subprocess.Popen`` the environment uses, for a process forked from a snapshot."""
 
@@ -348,22 +373,10 @@ class ExecutionEnvironment:
             message = channel.receive(deadline)
         except ChannelTimedOut:
             self._terminate()
-            return WorkerReply(
-                "init_error",
-                error={
-                    "errorType": "Sandbox.Timedout",
-                    "errorMessage": f"Init timed out after {init_timeout_s:.2f} seconds",
-                },
-                log_lines=reader.drain(),
-            )
+            return init_timed_out(init_timeout_s, reader)
         except ChannelClosed:
             status = self._terminate()
-            return WorkerReply(
-                "init_error",
-                error={"errorType": "Runtime.ExitError", "errorMessage": f"Runtime exited with error: {status}"},
-                exit_status=status,
-                log_lines=reader.drain(),
-            )
+            return init_exited(f"Runtime exited with error: {status}", reader, status)
         self._phase = 1
         if message.get("type") == "ready":
             restore_ms = message.get("restore_ms")
@@ -372,9 +385,8 @@ class ExecutionEnvironment:
                 log_lines=reader.take(1),
                 restore_ms=float(restore_ms) if isinstance(restore_ms, int | float) else None,
             )
-        error = message.get("error") if isinstance(message.get("error"), dict) else None
         self._terminate()
-        return WorkerReply("init_error", error=error, log_lines=reader.drain())
+        return init_failed(message, reader)
 
     def invoke(self, message: Mapping[str, Any], timeout_s: float) -> WorkerReply:
         """Run one invocation; past ``timeout_s`` the worker is killed and the reply is ``timeout``."""

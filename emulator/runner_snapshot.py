@@ -39,6 +39,9 @@ from emulator.runner_env import (
     LogSink,
     Restored,
     WorkerReply,
+    init_exited,
+    init_failed,
+    init_timed_out,
     send_to_sink,
     worker_environment,
 )
@@ -225,25 +228,13 @@ class Snapshot:
             message = channel.receive(deadline)
         except ChannelTimedOut:
             self.close()
-            return WorkerReply(
-                "init_error",
-                error={
-                    "errorType": "Sandbox.Timedout",
-                    "errorMessage": f"Init timed out after {timeout_s:.2f} seconds",
-                },
-                log_lines=reader.drain(),
-            )
+            return init_timed_out(timeout_s, reader)
         except ChannelClosed:
             self.close()
-            return WorkerReply(
-                "init_error",
-                error={"errorType": "Runtime.ExitError", "errorMessage": "Runtime exited during the snapshot's init"},
-                log_lines=reader.drain(),
-            )
+            return init_exited("Runtime exited during the snapshot's init", reader)
         if message.get("type") == "ready":
             return WorkerReply("ready", log_lines=reader.take(1))
-        error = message.get("error") if isinstance(message.get("error"), dict) else None
-        return WorkerReply("init_error", error=error, log_lines=reader.drain())
+        return init_failed(message, reader)
 
     def restore(self) -> Restored:
         """Fork a new environment from the snapshot: its process, its pipes, the nonce of its log marks.

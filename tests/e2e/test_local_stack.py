@@ -6,8 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +14,9 @@ import pytest
 
 from emulator.demo import run_demo
 from emulator.stack import LocalStack
+from tests.e2e.local_process import ROOT, STATE, run, skip_if_running, start, stop, wait_for_state
 
 pytestmark = pytest.mark.e2e
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_demo_scenario_holds_every_check(aws_env: None, tmp_path: Path) -> None:
@@ -45,51 +42,19 @@ def test_the_demo_scenario_holds_every_check(aws_env: None, tmp_path: Path) -> N
     assert "AWS_ENDPOINT_URL_LAMBDA" not in os.environ
 
 
-def _start_local() -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "THERMOSTAT_"))}
-    env["PYTHONUNBUFFERED"] = "1"
-    return subprocess.Popen(
-        [sys.executable, "-m", "handlers.cli", "local", "--refresh", "1"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-
-
 def test_thermostat_local_serves_takes_put_event_and_stops_cleanly(tmp_path: Path) -> None:
-    state = ROOT / ".thermostat" / "local.json"
-    if state.exists():
-        pytest.skip("another `thermostat local` is running from this checkout")
-    process = _start_local()
+    skip_if_running()
+    process = start(refresh=1, output=True)
     output: list[str] = []
     try:
-        deadline = time.monotonic() + 60
-        while not state.exists() and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.2)
-        assert state.exists(), "thermostat local did not start in 60 s"
+        wait_for_state(process)
         event = tmp_path / "event.json"
         event.write_text((ROOT / "serverless" / "events" / "deployment-requested.json").read_text())
-        sent = subprocess.run(
-            [sys.executable, "-m", "handlers.cli", "local", "put-event", str(event), "--json"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        sent = run("local", "put-event", str(event), "--json", timeout=60)
         assert sent.returncode == 0, sent.stderr
         assert json.loads(sent.stdout)["event_id"]
-        exported = subprocess.run(
-            [sys.executable, "-m", "handlers.cli", "local", "env", "--json"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
+        exported = run("local", "env", "--json", timeout=60)
+        assert exported.returncode == 0, exported.stderr
         variables = json.loads(exported.stdout)
         assert variables["AWS_ENDPOINT_URL_LAMBDA"].startswith("http://127.0.0.1:")
         assert variables["THERMOSTAT_TABLE"] == "thermostat-local"
@@ -109,21 +74,14 @@ def test_thermostat_local_serves_takes_put_event_and_stops_cleanly(tmp_path: Pat
     _, alive = psutil.wait_procs(children, timeout=30)
     leftovers = [c.pid for c in alive if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
     assert leftovers == []
-    assert not state.exists()
+    assert not STATE.exists()
 
 
 def test_put_event_without_a_running_stack_says_what_to_do(tmp_path: Path) -> None:
     event = tmp_path / "event.json"
     event.write_text("{}")
-    done = subprocess.run(
-        [sys.executable, "-m", "handlers.cli", "local", "put-event", str(event)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if (ROOT / ".thermostat" / "local.json").exists():
+    done = run("local", "put-event", str(event), timeout=60)
+    if STATE.exists():
         pytest.skip("a `thermostat local` is running from this checkout")
     assert done.returncode == 2
     assert "start one with `thermostat local`" in done.stderr
@@ -131,16 +89,7 @@ def test_put_event_without_a_running_stack_says_what_to_do(tmp_path: Path) -> No
 
 def test_make_runs_command_prints_one_json_document_with_json(tmp_path: Path) -> None:
     # `thermostat local --demo` is what `make run` runs; with --json, progress goes to stderr.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "THERMOSTAT_"))}
-    done = subprocess.run(
-        [sys.executable, "-m", "handlers.cli", "local", "--demo", "--json"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = run("local", "--demo", "--json", timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     document = json.loads(done.stdout)
     assert document["ok"] is True
@@ -148,49 +97,18 @@ def test_make_runs_command_prints_one_json_document_with_json(tmp_path: Path) ->
     assert "Deployment Bucket Resolved events" in done.stderr
 
 
-def _wait_for_state(state: Path, process: subprocess.Popen[str], pid: int) -> dict[str, Any]:
-    """The state file once it names ``pid`` (bounded: 60 s, or until the process exits)."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            recorded: dict[str, Any] = json.loads(state.read_text())
-        except (FileNotFoundError, ValueError):
-            recorded = {}
-        if recorded.get("pid") == pid:
-            return recorded
-        time.sleep(0.2)
-    raise AssertionError(f"thermostat local (pid {pid}) did not write {state} in 60 s")
-
-
-def _kill_group(process: subprocess.Popen[str], sig: int) -> str:
-    if process.poll() is None:
-        os.killpg(process.pid, sig)
-    out, _ = process.communicate(timeout=60)
-    return out
-
-
 def test_a_second_thermostat_local_refuses_and_a_killed_ones_state_is_replaced() -> None:
     # Issue 12, item 8: one serving stack per checkout; a state file left by a killed one is stale.
-    state = ROOT / ".thermostat" / "local.json"
-    if state.exists():
-        pytest.skip("another `thermostat local` is running from this checkout")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "THERMOSTAT_"))}
-    first = _start_local()
+    skip_if_running()
+    state = STATE
+    first = start(refresh=1, output=True)
     third: subprocess.Popen[str] | None = None
     try:
         # Given a serving `thermostat local`
-        _wait_for_state(state, first, first.pid)
+        wait_for_state(first)
 
         # When a second one starts in the same checkout
-        second = subprocess.run(
-            [sys.executable, "-m", "handlers.cli", "local"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        second = run("local", timeout=120)
 
         # Then it refuses, naming the first, and leaves the first's state file as it was
         assert second.returncode == 1, second.stdout + second.stderr
@@ -198,14 +116,14 @@ def test_a_second_thermostat_local_refuses_and_a_killed_ones_state_is_replaced()
         assert json.loads(state.read_text())["pid"] == first.pid
 
         # When the first is killed (no clean-up runs) and a new one starts
-        _kill_group(first, signal.SIGKILL)
+        stop(first, signal.SIGKILL)
         assert json.loads(state.read_text())["pid"] == first.pid  # left behind, stale
-        third = _start_local()
+        third = start(refresh=1, output=True)
 
         # Then the new one recognises the stale file, replaces it, and serves
-        recorded = _wait_for_state(state, third, third.pid)
+        recorded = wait_for_state(third)
         assert recorded["endpoints"]["AWS_ENDPOINT_URL_LAMBDA"].startswith("http://127.0.0.1:")
-        out = _kill_group(third, signal.SIGINT)
+        out = stop(third)
         assert third.returncode == 0, out
         assert f"left by a stack that is gone (pid {first.pid})" in out
         assert not state.exists()

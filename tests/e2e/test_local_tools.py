@@ -9,10 +9,7 @@ botocore's own service model parses.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,90 +17,27 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.local_process import CLI, ROOT, clean_env, local_client, publish, run, serving
+
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-STATE = ROOT / ".thermostat" / "local.json"
-TAIL = (sys.executable, "-m", "handlers.cli", "local", "logs", "demo-greeter", "--since", "1s", "--tail")
-
-
-def _clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "THERMOSTAT_"))}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+TAIL = (*CLI, "local", "logs", "demo-greeter", "--since", "1s", "--tail")
 
 
 def thermostat(*arguments: str, stdin: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """One `thermostat` command, in a fresh process with no AWS variables of its own."""
-    return subprocess.run(
-        [sys.executable, "-m", "handlers.cli", *arguments],
-        cwd=ROOT,
-        env=_clean_env(),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run(*arguments, stdin=stdin, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[dict[str, Any]]:
     """A serving `thermostat local` (CodeDeploy's hook timeout as by default); yields its recorded state."""
-    if STATE.exists():
-        pytest.skip("another `thermostat local` is running from this checkout")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "handlers.cli", "local", "--refresh", "5"],
-        cwd=ROOT,
-        env=_clean_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        state: dict[str, Any] = {}
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                state = json.loads(STATE.read_text())
-            except (FileNotFoundError, ValueError):
-                state = {}
-            if state.get("pid") == process.pid:
-                break
-            time.sleep(0.2)
-        assert state.get("pid") == process.pid, "thermostat local did not start in 60 s"
+    with serving(refresh=5) as state:
         yield state
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-
-def _client(stack: dict[str, Any], service: str, endpoint_variable: str) -> Any:
-    import boto3
-
-    return boto3.client(
-        service,
-        endpoint_url=stack["endpoints"][endpoint_variable],
-        region_name=stack["region"],
-        aws_access_key_id="thermostat-local",
-        aws_secret_access_key="thermostat-local",
-    )
-
-
-def _publish(stack: dict[str, Any], function: str, environment: dict[str, str]) -> str:
-    """A new version of ``function`` with ``environment``, as a user would make one with boto3."""
-    lam = _client(stack, "lambda", "AWS_ENDPOINT_URL_LAMBDA")
-    lam.update_function_configuration(FunctionName=function, Environment={"Variables": environment})
-    return str(lam.publish_version(FunctionName=function)["Version"])
 
 
 def _alias(stack: dict[str, Any], function: str) -> str:
-    lam = _client(stack, "lambda", "AWS_ENDPOINT_URL_LAMBDA")
+    lam = local_client(stack, "lambda")
     return str(lam.get_alias(FunctionName=function, Name="live")["FunctionVersion"])
 
 
@@ -186,7 +120,7 @@ def test_logs_tail_follows_new_lines(stack: dict[str, Any]) -> None:
     follower = subprocess.Popen(
         [*TAIL, "--max-polls", "60"],
         cwd=ROOT,
-        env=_clean_env(),
+        env=clean_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -224,8 +158,8 @@ def test_logs_refuse_bad_input_with_exit_2(stack: dict[str, Any]) -> None:
 
 def test_deploy_moves_the_alias_when_the_hook_succeeds_and_not_when_it_fails(stack: dict[str, Any]) -> None:
     # Given two new versions of demo-orders: a good one and one whose probe table does not exist
-    good = _publish(stack, "demo-orders", {"DEMO_TABLE": "thermostat-local", "DEMO_BUILD": "good"})
-    broken = _publish(stack, "demo-orders", {"DEMO_TABLE": "no-such-table", "DEMO_BUILD": "broken"})
+    good = publish(stack, "demo-orders", {"DEMO_TABLE": "thermostat-local", "DEMO_BUILD": "good"})
+    broken = publish(stack, "demo-orders", {"DEMO_TABLE": "no-such-table", "DEMO_BUILD": "broken"})
     before = _alias(stack, "demo-orders")
 
     # When the good one is deployed through the stack's pre-traffic hook
@@ -256,7 +190,7 @@ def test_deploy_moves_the_alias_when_the_hook_succeeds_and_not_when_it_fails(sta
 
 def test_boto3_create_deployment_with_an_appspec_runs_the_hooks(stack: dict[str, Any]) -> None:
     # Given a new version and a YAML AppSpec naming the stack's hook, as a user writes one
-    version = _publish(stack, "demo-greeter", {"DEMO_BUILD": "boto3"})
+    version = publish(stack, "demo-greeter", {"DEMO_BUILD": "boto3"})
     current = _alias(stack, "demo-greeter")
     hook = stack["hook_function"]
     appspec = (
@@ -264,7 +198,7 @@ def test_boto3_create_deployment_with_an_appspec_runs_the_hooks(stack: dict[str,
         f"        Name: demo-greeter\n        Alias: live\n        CurrentVersion: '{current}'\n"
         f"        TargetVersion: '{version}'\nHooks:\n  - BeforeAllowTraffic: {hook}\n"
     )
-    codedeploy = _client(stack, "codedeploy", "AWS_ENDPOINT_URL_CODEDEPLOY")
+    codedeploy = local_client(stack, "codedeploy")
     # When boto3 creates the deployment and polls it
     deployment_id = codedeploy.create_deployment(
         applicationName="my-app",
@@ -296,7 +230,7 @@ def test_boto3_create_deployment_with_an_appspec_runs_the_hooks(stack: dict[str,
 def test_create_deployment_refuses_what_codedeploy_refuses(stack: dict[str, Any]) -> None:
     from botocore.exceptions import ClientError
 
-    codedeploy = _client(stack, "codedeploy", "AWS_ENDPOINT_URL_CODEDEPLOY")
+    codedeploy = local_client(stack, "codedeploy")
     cases = [
         ({"applicationName": "a", "deploymentGroupName": "g"}, "RevisionRequiredException"),
         (

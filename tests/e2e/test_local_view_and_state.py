@@ -17,54 +17,25 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.local_process import (
+    ROOT,
+    STATE,
+    clean_env,
+    publish,
+    run,
+    skip_if_running,
+    start,
+    stop,
+    wait_for_state,
+)
 from tests.e2e.test_local_tools import thermostat
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-STATE = ROOT / ".thermostat" / "local.json"
 ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def _clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "THERMOSTAT_"))}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def _wait_for_state(pid: int, alive: Any) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and alive():
-        try:
-            state: dict[str, Any] = json.loads(STATE.read_text())
-        except (FileNotFoundError, ValueError):
-            state = {}
-        if state.get("pid") == pid:
-            return state
-        time.sleep(0.2)
-    raise AssertionError(f"thermostat local (pid {pid}) did not write {STATE} in 60 s")
-
-
-def _skip_if_running() -> None:
-    if STATE.exists():
-        pytest.skip("another `thermostat local` is running from this checkout")
-
-
 # -- item 5: the live view ----------------------------------------------------------------------------
-
-
-def _publish(state: dict[str, Any], function: str, environment: dict[str, str]) -> str:
-    import boto3
-
-    lam = boto3.client(
-        "lambda",
-        endpoint_url=state["endpoints"]["AWS_ENDPOINT_URL_LAMBDA"],
-        region_name=state["region"],
-        aws_access_key_id="thermostat-local",
-        aws_secret_access_key="thermostat-local",
-    )
-    lam.update_function_configuration(FunctionName=function, Environment={"Variables": environment})
-    return str(lam.publish_version(FunctionName=function)["Version"])
 
 
 class _Terminal:
@@ -82,7 +53,7 @@ class _Terminal:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "handlers.cli", "local", "--refresh", "0.5"],
             cwd=ROOT,
-            env={**_clean_env(), "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "40"},
+            env={**clean_env(), "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "40"},
             stdin=follower,
             stdout=follower,
             stderr=follower,
@@ -126,17 +97,17 @@ class _Terminal:
 
 
 def test_the_live_view_redraws_in_place_within_80_columns_with_hook_verdicts(tmp_path: Path) -> None:
-    _skip_if_running()
+    skip_if_running()
     terminal = _Terminal()
     try:
         # Given `thermostat local` on an 80-column terminal
-        state = _wait_for_state(terminal.process.pid, lambda: terminal.process.poll() is None)
+        state = wait_for_state(terminal.process)
         assert terminal.read_until(lambda text: "Keep-warm targets" in text, 30)
         # When an event and a deployment happen
         event = tmp_path / "event.json"
         event.write_text((ROOT / "serverless" / "events" / "deployment-requested.json").read_text())
         assert thermostat("local", "put-event", "--wait", str(event)).returncode == 0
-        version = _publish(state, "demo-orders", {"DEMO_TABLE": "thermostat-local", "DEMO_BUILD": "view"})
+        version = publish(state, "demo-orders", {"DEMO_TABLE": "thermostat-local", "DEMO_BUILD": "view"})
         deployed = thermostat("local", "deploy", "demo-orders", "--version", version)
         assert deployed.returncode == 0, deployed.stdout + deployed.stderr
         # Then the view shows them (the next frame after the deployment)
@@ -170,19 +141,19 @@ def test_the_live_view_redraws_in_place_within_80_columns_with_hook_verdicts(tmp
 def test_a_hook_that_never_reports_fails_the_deployment_at_the_hook_timeout() -> None:
     # Its own stack, with a short --hook-timeout: the shared one keeps the default, so that a real
     # hook on a loaded machine is never cut short.
-    _skip_if_running()
-    process = _start("--hook-timeout", "2")
+    skip_if_running()
+    process = start("--hook-timeout", "2", output=True)
     try:
-        state = _wait_for_state(process.pid, lambda: process.poll() is None)
+        state = wait_for_state(process)
         # Given a "hook" that is not one (demo-greeter never calls PutLifecycleEventHookExecutionStatus)
-        version = _publish(state, "demo-greeter", {"DEMO_BUILD": "timeout"})
+        version = publish(state, "demo-greeter", {"DEMO_BUILD": "timeout"})
         # When it is deployed with that function as its BeforeAllowTraffic hook
         done = thermostat(
             "local", "deploy", "demo-greeter", "--version", version, "--before-hook", "demo-greeter", "--json"
         )
         alias = thermostat("local", "invoke", "demo-greeter", "--qualifier", "live", "--json")
     finally:
-        out = _stop(process)
+        out = stop(process)
     assert process.returncode == 0, out
     # Then CodeDeploy's wait for the status runs out, the deployment fails, and the alias stays
     assert done.returncode == 1, done.stdout + done.stderr
@@ -197,27 +168,8 @@ def test_a_hook_that_never_reports_fails_the_deployment_at_the_hook_timeout() ->
 # -- item 6: --state DIR --------------------------------------------------------------------------------
 
 
-def _start(*extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "handlers.cli", "local", "--refresh", "5", *extra],
-        cwd=ROOT,
-        env=_clean_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-
-
-def _stop(process: subprocess.Popen[str]) -> str:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGINT)
-    try:
-        out, _ = process.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        out, _ = process.communicate(timeout=10)
-    return out
+def _with_stack_env(exported: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
+    return run(*arguments, env={**clean_env(no_aws_config=True), **exported})
 
 
 def _stack_env() -> dict[str, str]:
@@ -225,20 +177,8 @@ def _stack_env() -> dict[str, str]:
     return exported
 
 
-def _with_stack_env(exported: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "handlers.cli", *arguments],
-        cwd=ROOT,
-        env={**_clean_env(), **exported, "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_state_dir_keeps_registry_targets_buckets_and_logs_across_a_restart(tmp_path: Path) -> None:
-    _skip_if_running()
+    skip_if_running()
     kept = tmp_path / "state"
     event = tmp_path / "event.json"
     document = json.loads((ROOT / "serverless" / "events" / "deployment-requested.json").read_text())
@@ -249,9 +189,9 @@ def test_state_dir_keeps_registry_targets_buckets_and_logs_across_a_restart(tmp_
 
     # Given a stack started with --state, where a bucket is resolved, a target added, a payload
     # stored and a function invoked (its logs)
-    first = _start("--state", str(kept))
+    first = start("--state", str(kept), output=True)
     try:
-        _wait_for_state(first.pid, lambda: first.poll() is None)
+        wait_for_state(first)
         exported = _stack_env()
         resolved = thermostat("local", "put-event", "--wait", str(event), "--json")
         assert resolved.returncode == 0, resolved.stderr
@@ -265,15 +205,15 @@ def test_state_dir_keeps_registry_targets_buckets_and_logs_across_a_restart(tmp_
         invoked = thermostat("local", "invoke", "demo-greeter", "-e", "-", stdin='{"name": "kept"}')
         request_id = next(line.split()[2] for line in invoked.stdout.splitlines() if line.strip().startswith("START"))
     finally:
-        out = _stop(first)
+        out = stop(first)
     # When it stops (a snapshot is written at exit) and a new one starts on the same directory
     assert first.returncode == 0, out
     assert "state: " in out
     assert "\x1b[" not in out  # a pipe gets the plain view, no terminal codes
     assert (kept / "current" / "snapshot.json").exists()
-    second = _start("--state", str(kept))
+    second = start("--state", str(kept), output=True)
     try:
-        _wait_for_state(second.pid, lambda: second.poll() is None)
+        wait_for_state(second)
         exported = _stack_env()
         # Then the registry, the target, the payload object and the logs are all there
         buckets = json.loads(_with_stack_env(exported, "bucket", "list", "--json").stdout)
@@ -296,13 +236,13 @@ def test_state_dir_keeps_registry_targets_buckets_and_logs_across_a_restart(tmp_
         body = s3.get_object(Bucket="thermostat-local-payloads", Key=reference.group(1))["Body"].read()
         assert json.loads(body) == {"kept": True}
     finally:
-        out = _stop(second)
+        out = stop(second)
     assert second.returncode == 0, out
     assert "restored" in out
 
 
 def test_state_dir_refuses_what_it_cannot_use_with_exit_2(tmp_path: Path) -> None:
-    _skip_if_running()
+    skip_if_running()
     # A file where a directory should be
     a_file = tmp_path / "file"
     a_file.write_text("x")

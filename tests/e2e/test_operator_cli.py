@@ -9,75 +9,34 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.e2e.local_process import clean_env, run, serving
 from tests.fakes import dead_endpoint
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-STATE = ROOT / ".thermostat" / "local.json"
-
 
 def _clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "THERMOSTAT_"))}
-    env["PYTHONUNBUFFERED"] = "1"
-    env["AWS_CONFIG_FILE"] = os.devnull
-    env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
-    env["AWS_EC2_METADATA_DISABLED"] = "true"
-    return env
+    return clean_env(no_aws_config=True)
 
 
 def thermostat(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "handlers.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run(*args, env=env)
 
 
 @pytest.fixture(scope="module")
 def stack_env() -> Iterator[dict[str, str]]:
     """A running `thermostat local` and the environment that points at it."""
-    if STATE.exists():
-        pytest.skip("another `thermostat local` is running from this checkout")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "handlers.cli", "local", "--refresh", "30"],
-        cwd=ROOT,
-        env=_clean_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while not STATE.exists() and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.2)
-        assert STATE.exists(), "thermostat local did not start in 90 s"
+    with serving(refresh=30, timeout_s=90):
         exported = thermostat(_clean_env(), "local", "env", "--json")
         assert exported.returncode == 0, exported.stderr
         yield {**_clean_env(), **json.loads(exported.stdout)}
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
 
 
 def _report(env: dict[str, str]) -> dict[str, Any]:
