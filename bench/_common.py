@@ -204,3 +204,22 @@ def verdict(met: bool) -> str:
 def machine_note() -> str:
     """One line describing where the figures were taken (they only compare within one run)."""
     return f"python {sys.version.split()[0]} on {os.cpu_count()} CPU(s); ratios compare cases of this run only"
+
+
+def offline_aws(**variables: str) -> None:
+    """This process's AWS environment for a bench: fake credentials, us-east-1, no profile, no
+    endpoint or thermostat variable inherited from the shell, no instance metadata; then ``variables``."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_ENDPOINT_URL", "AWS_PROFILE", "THERMOSTAT_")):
+            del os.environ[name]
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_SESSION_TOKEN="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_REGION="us-east-1",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    os.environ.update(variables)

@@ -11,7 +11,6 @@ Run: ``.venv/bin/python -m bench.bucket_calls``.
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import statistics
@@ -27,7 +26,7 @@ for entry in (ROOT, ROOT / "serverless" / "layer" / "python"):
     if str(entry) not in sys.path:
         sys.path.insert(0, str(entry))
 
-from bench._common import format_table, machine_note, ratio, verdict  # noqa: E402
+from bench._common import format_table, machine_note, offline_aws, ratio, verdict  # noqa: E402
 
 ACCOUNT = "123456789012"
 TABLE = "thermostat-bench"
@@ -58,25 +57,6 @@ class CallCounter:
         return result, self.calls - before
 
 
-def _environment() -> None:
-    for name in list(os.environ):
-        if name.startswith(("AWS_ENDPOINT_URL", "AWS_PROFILE", "THERMOSTAT_")):
-            del os.environ[name]
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_SESSION_TOKEN="testing",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_REGION="us-east-1",
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-        AWS_EC2_METADATA_DISABLED="true",
-        THERMOSTAT_TABLE=TABLE,
-        POWERTOOLS_METRICS_DISABLED="true",
-        POWERTOOLS_LOG_LEVEL="WARNING",
-    )
-
-
 def _attach_pynamodb(counter: CallCounter) -> None:
     from infra.bucket_registry import BucketModel, StrayModel
 
@@ -99,7 +79,11 @@ def _median_ms(action: Callable[[], Any], runs: int = TIMED_RUNS) -> float:
 
 def main() -> dict[str, Any]:
     """Count the calls of each path, print them against the budgets, and return the figures."""
-    _environment()
+    offline_aws(
+        THERMOSTAT_TABLE=TABLE,
+        POWERTOOLS_METRICS_DISABLED="true",
+        POWERTOOLS_LOG_LEVEL="WARNING",
+    )
     from moto import mock_aws
 
     with mock_aws():

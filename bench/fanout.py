@@ -38,7 +38,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench._common import REPO_ROOT, format_table, last_json_line, machine_note, median, ratio, run_child, verdict
+from bench._common import (
+    REPO_ROOT,
+    format_table,
+    last_json_line,
+    machine_note,
+    median,
+    offline_aws,
+    ratio,
+    run_child,
+    verdict,
+)
 from emulator.simulated_lambda import SimulatedFunction
 from emulator.simulated_lambda_process import endpoint_process, fetch_stats, reset
 
@@ -48,20 +58,6 @@ GOAL_RSS_MB = 256.0
 FUNCTION = "fan"
 #: Burst from cold: N -> (send spread goal in ms, round goal x ideal).
 BURST_GOALS = {200: (25.0, 1.2), 500: (60.0, 1.3)}
-
-
-def _aws_environment(url: str) -> None:
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ENDPOINT_URL_LAMBDA": url,
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }
-    )
-    os.environ.pop("AWS_PROFILE", None)
 
 
 def _ping(hold_ms: int, index: int = 0, of: int = 1) -> bytes:
@@ -223,7 +219,7 @@ def _fan_out(
 ) -> dict[str, Any]:
     ideal = (latency_ms + hold_ms) / 1000.0
     with endpoint_process([SimulatedFunction(FUNCTION)], latency_ms=latency_ms) as url:
-        _aws_environment(url)
+        offline_aws(AWS_ENDPOINT_URL_LAMBDA=url)
         cases = _FanOut(sizes, hold_ms)
         try:
             samples: dict[str, dict[int, list[float]]] = {}
@@ -451,7 +447,7 @@ def _scale_child(config: dict[str, Any]) -> dict[str, Any]:
     from infra.lambda_config import BotoLambdaConfig
     from infra.lambda_invoker import BotoFunctionInvoker
 
-    _aws_environment(config["url"])
+    offline_aws(AWS_ENDPOINT_URL_LAMBDA=config["url"])
     calls, targets, pings, cap = config["floor_calls"], config["targets"], config["pings"], config["cap"]
     payload = _ping(0)
     figures: dict[str, Any] = {}

@@ -26,20 +26,11 @@ import statistics
 import time
 from typing import Any
 
+from bench._common import offline_aws
+
 LATENCY_MS = 100.0
 N = 5
 REPEATS = 7
-
-
-def _environment(url: str) -> None:
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",
-        AWS_REGION="us-east-1",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_ENDPOINT_URL_LAMBDA=url,
-        AWS_EC2_METADATA_DISABLED="true",
-    )
 
 
 def main() -> dict[str, Any]:
@@ -52,7 +43,7 @@ def main() -> dict[str, Any]:
     orders = SimulatedFunction("orders", probe={"ok": True, "duration_ms": 0.1})
     endpoint = LambdaEndpoint([orders], latency_ms=LATENCY_MS).start()
     saved = dict(os.environ)
-    _environment(endpoint.url)
+    offline_aws(AWS_ENDPOINT_URL_LAMBDA=endpoint.url)
     invoker = BotoFunctionInvoker(pool_size=10)
     rng = random.Random(20)
     target = make_target("orders", "1")

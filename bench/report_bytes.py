@@ -22,7 +22,6 @@ Run: ``.venv/bin/python -m bench.report_bytes``.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -33,25 +32,9 @@ for entry in (ROOT, ROOT / "serverless" / "layer" / "python"):
     if str(entry) not in sys.path:
         sys.path.insert(0, str(entry))
 
-from bench._common import format_table, machine_note, ratio  # noqa: E402
+from bench._common import format_table, machine_note, offline_aws, ratio  # noqa: E402
 
 GROUP = "/aws/lambda/orders"
-
-
-def _environment() -> None:
-    for name in list(os.environ):
-        if name.startswith(("AWS_ENDPOINT_URL", "AWS_PROFILE", "THERMOSTAT_")):
-            del os.environ[name]
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_SESSION_TOKEN="testing",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_REGION="us-east-1",
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-        AWS_EC2_METADATA_DISABLED="true",
-    )
 
 
 def _lines(total: int, share: float) -> tuple[list[str], int]:
@@ -110,7 +93,7 @@ def _lines(total: int, share: float) -> tuple[list[str], int]:
 
 def main(lines: int = 10_000, share: float = 0.01, platform_lines: int = 100_000) -> dict[str, Any]:
     """Seed the groups, read them both ways, print the side-by-side tables and return the figures."""
-    _environment()
+    offline_aws()
     from moto import mock_aws
 
     with mock_aws():
