@@ -62,6 +62,11 @@ def use_command_line(*, profile: str | None = None, region: str | None = None) -
         forget_sessions()
 
 
+def command_line_profile() -> str | None:
+    """The CLI's ``--profile`` (or a profile a command chose the same way), if given."""
+    return _command_line["profile"]
+
+
 def command_line_region() -> str | None:
     """The CLI's ``--region``, if given."""
     return _command_line["region"]

@@ -15,6 +15,9 @@ holding zappa_settings.json in its usual use). The cut keeps a trailing ``-``
 (``orders-service-api`` -> ``orders-service-``) because Zappa's does.
 Region: ``--region``, else the stage's ``aws_region``, else botocore's (``AWS_REGION``,
 ``AWS_DEFAULT_REGION``, the profile's).
+Credentials: ``--profile``, else the stage's ``profile_name`` (as Zappa's own session uses it: an
+explicit profile, whose keys beat ``AWS_ACCESS_KEY_ID``), else botocore's chain, so the bucket is
+registered in the account the stage deploys to.
 """
 
 from __future__ import annotations
@@ -271,10 +274,25 @@ def register(commands: Any) -> None:
     pin.set_defaults(run=run_pin)
 
 
+def stage_profile(path: Path, stage: str) -> str | None:
+    """The stage's ``profile_name`` (following ``extends``), None when it names none."""
+    _, document = _load(path)
+    profile = _effective(document, stage, path).get("profile_name")
+    if profile is not None and (not isinstance(profile, str) or not profile.strip()):
+        raise InvalidInput(f"{path}: profile_name of stage {stage!r} must be a non-empty string")
+    return profile
+
+
 def run_pin(args: argparse.Namespace) -> int:
     """Pin the stage; print what changed (or that nothing did)."""
     from handlers import wiring
     from handlers.cli.bucket import resolve_bucket
+    from infra import aws
+
+    profile = stage_profile(Path(args.settings), args.stage)
+    if profile and aws.command_line_profile() is None:  # --profile beats the stage's, as it beats AWS_PROFILE
+        aws.use_command_line(profile=profile, region=aws.command_line_region())
+        wiring.reset()
 
     def resolve(project: str, stage: str, region: str, requested: str | None) -> Resolution:
         return resolve_bucket(project, stage, region, requested)

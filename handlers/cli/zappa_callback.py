@@ -49,7 +49,13 @@ def settings(zappa_cli: Any) -> None:
         raise _fail("Zappa gave the callback no stage")
     own = zappa_cli.stage_config.get("s3_bucket")
     requested = own if isinstance(own, str) and own else None
-    # One Zappa command, one resolution: adapters built from the environment as it is now.
+    # One Zappa command, one resolution: adapters built from the environment as it is now, with
+    # the stage's profile_name as Zappa's own session uses it (the account the stage deploys to).
+    from infra import aws
+
+    profile = getattr(zappa_cli, "profile_name", None)
+    chosen = profile if isinstance(profile, str) and profile else None
+    aws.use_command_line(profile=chosen)
     wiring.reset()
     try:
         resolution = resolve_bucket(project, stage, _region(zappa_cli), requested)
@@ -63,6 +69,8 @@ def settings(zappa_cli: Any) -> None:
         raise _fail(
             f"the bucket registry is unreachable ({exc}); not deploying to a bucket Zappa would invent"
         ) from exc
+    finally:
+        aws.use_command_line()
     zappa_cli.s3_bucket_name = resolution.bucket
     override = getattr(zappa_cli, "override_stage_config_setting", None)
     if callable(override):

@@ -161,3 +161,37 @@ def test_zappa_pin_with_an_unknown_stage_exits_2_and_leaves_the_file(
     assert "no stage 'prod'; stages in the file: dev" in err
     assert settings.read_text(encoding="utf-8") == '{"dev": {"project_name": "shop"}}'
     assert buckets() == []
+
+
+def _stage_with_profile(tmp_path: Path, profile: str) -> Path:
+    settings = tmp_path / "zappa_settings.json"
+    stage = {"project_name": "shop", "aws_region": "us-east-1", "profile_name": profile}
+    settings.write_text(json.dumps({"dev": stage}, indent=4) + "\n", encoding="utf-8")
+    return settings
+
+
+def test_zappa_pin_uses_the_stages_profile_name(
+    cli: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a config file with the profile the stage names, and a stage naming one that is not there
+    config = tmp_path / "config"
+    config.write_text("[profile deployer]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    (tmp_path / "missing").mkdir()
+    missing = _stage_with_profile(tmp_path / "missing", "nobody")
+    before = missing.read_text(encoding="utf-8")
+    # When the stage naming a missing profile is pinned: botocore looked for that profile
+    code, out, err = run(capsys, "zappa", "pin", "--settings", str(missing), "--stage", "dev")
+    assert code == 2
+    assert "nobody" in err
+    assert out == ""
+    assert missing.read_text(encoding="utf-8") == before
+    assert buckets() == []
+    # When --profile is given, it beats the stage's profile_name
+    code, out, err = run(capsys, "--profile", "deployer", "zappa", "pin", "--settings", str(missing), "--stage", "dev")
+    assert code == 0, err
+    # And a stage naming the profile that exists pins through it
+    present = _stage_with_profile(tmp_path, "deployer")
+    code, out, err = run(capsys, "zappa", "pin", "--settings", str(present), "--stage", "dev", "--json")
+    assert code == 0, err
+    assert json.loads(out)["bucket"] in buckets()

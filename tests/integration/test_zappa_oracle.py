@@ -240,3 +240,31 @@ def test_an_empty_zappa_project_name_stops_zappa(
     with pytest.raises(click.ClickException, match=r'empty.*"project_name"'):
         cli.callback("settings")  # type: ignore[attr-defined]
     assert buckets() == []
+
+
+def test_the_callback_reaches_the_registry_with_the_stages_profile_name(
+    registry: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a profile whose DynamoDB endpoint is where nothing listens (botocore's own config chain:
+    # a profile's `endpoint_url` per service), and two stages, one naming that profile
+    config = tmp_path / "config"
+    config.write_text(
+        "[profile elsewhere]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
+        "services = dead-dynamodb\nmax_attempts = 1\n\n[services dead-dynamodb]\ndynamodb =\n"
+        "  endpoint_url = http://127.0.0.1:9\n"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    directory = tmp_path / "shop"
+    base = {"aws_region": "us-east-1", "callbacks": {"settings": CALLBACK}}
+    write_settings(directory, {"dev": base, "ops": {**base, "profile_name": "elsewhere"}})
+    monkeypatch.chdir(directory)
+    # When Zappa loads the stage with profile_name, the callback goes where that profile points
+    ops = zappa_loads("ops")
+    assert ops.profile_name == "elsewhere"  # type: ignore[attr-defined]  # Zappa's own reading of the stage
+    with pytest.raises(click.ClickException, match=r"127\.0\.0\.1:9"):
+        ops.callback("settings")  # type: ignore[attr-defined]
+    assert buckets() == []
+    # And the stage without one still uses the environment's credentials and endpoints
+    dev = zappa_loads("dev")
+    dev.callback("settings")  # type: ignore[attr-defined]
+    assert dev.s3_bucket_name == resolve_with_thermostat(capsys, "shop", "dev")  # type: ignore[attr-defined]
