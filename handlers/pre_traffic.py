@@ -26,7 +26,6 @@ Environment (all of it in ``infra.settings``): ``THERMOSTAT_HOOK_TARGET``, ``THE
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -36,7 +35,6 @@ from domain.hook import (
     Delivery,
     HookDependencies,
     HookExecution,
-    HookSettings,
     Verdict,
     reserve_for,
     serve_hook_execution,
@@ -44,14 +42,15 @@ from domain.hook import (
 from domain.idempotency import IdempotencyStore
 from handlers import wiring
 from infra.observability import MetricUnit, entrypoint, get_logger, get_metrics
-from infra.settings import load_settings
+from infra.settings import Settings, load_settings
 
 
-def _own_function(context: Any) -> str | None:
-    return getattr(context, "function_name", None) or os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+def _own_function(context: Any, settings: Settings | ThermostatError) -> str | None:
+    from_context = getattr(context, "function_name", None)
+    return from_context or (settings.function_name if not isinstance(settings, ThermostatError) else None)
 
 
-def _settings() -> HookSettings | ThermostatError:
+def _settings() -> Settings | ThermostatError:
     # A malformed variable is reported to CodeDeploy as Failed (naming it), not left to time out.
     try:
         return wiring.settings()
@@ -95,10 +94,11 @@ def handle(event: Any, context: Any, deps: HookDependencies | None = None) -> di
     """Serve one lifecycle hook event; returns the verdict document (see the module docstring)."""
     deps, notes = dependencies() if deps is None else (deps, ledger_notes(deps.ledger))
     deadline = Deadline.from_context(context, deps.clock)
+    settings = _settings()
     execution = serve_hook_execution(
         event,
-        settings=_settings(),
-        own_function=_own_function(context),
+        settings=settings,
+        own_function=_own_function(context, settings),
         deps=deps,
         deadline=deadline,
         reserve_s=reserve_for(deadline.remaining_s()),

@@ -254,6 +254,9 @@ def test_the_verdict_reaches_codedeploy_before_the_hooks_deadline(world: World, 
     run = run_mode(world, chosen, 3.0)
     # Then CodeDeploy had the verdict before the hook's own deadline, and the handler ended before it too
     assert_in_time(run, chosen)
+    # And the hook knew itself (AWS_LAMBDA_FUNCTION_NAME) among the AppSpec's hooks: no lifecycle was guessed
+    if run.document is not None:
+        assert not [w for w in run.document.get("warnings", ()) if "is not among the AppSpec hooks" in w]
 
 
 def test_a_hung_codedeploy_call_costs_at_most_its_share_of_the_reserve(world: World) -> None:
