@@ -62,7 +62,9 @@ def test_a_decision_is_not_recorded_on_a_removed_or_no_longer_auto_target(moto_s
 
 def test_targets_add_auto_and_list_show_the_n_and_why(cli, table: str) -> None:
     # When an auto target is added with bounds
-    code, out, _ = cli("targets", "add", "api", "--qualifier", "live", "--concurrency", "auto", "--min", "2", "--max", "6")
+    code, out, _ = cli(
+        "targets", "add", "api", "--qualifier", "live", "--concurrency", "auto", "--min", "2", "--max", "6"
+    )
     assert code == 0
     assert "auto (no round yet, 2..6)" in out
     # And a round's decision is recorded

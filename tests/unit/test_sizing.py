@@ -34,7 +34,9 @@ def test_nearest_rank_quantile_rounds_up() -> None:
     assert quantile_high([3, 8, 2, 5], 0.9) == 8
 
 
-@pytest.mark.parametrize(("values", "q", "message"), [([], 0.9, "no values"), ([1], 0.0, "not in"), ([1], 1.5, "not in")])
+@pytest.mark.parametrize(
+    ("values", "q", "message"), [([], 0.9, "no values"), ([1], 0.0, "not in"), ([1], 1.5, "not in")]
+)
 def test_quantile_refuses_what_has_no_answer(values: list[int], q: float, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         quantile_high(values, q)

@@ -24,7 +24,9 @@ def test_auto_warms_at_the_last_n_chosen_within_the_bounds() -> None:
     target = make_target(function="orders", qualifier="live", concurrency="AUTO", auto_min=2, auto_max=6, auto_n=4)
     assert target.planned_concurrency == 4
     # A last N outside bounds changed since is brought back inside them
-    assert make_target(function="o", qualifier="live", concurrency="auto", auto_max=3, auto_n=9).planned_concurrency == 3
+    assert (
+        make_target(function="o", qualifier="live", concurrency="auto", auto_max=3, auto_n=9).planned_concurrency == 3
+    )
 
 
 def test_a_min_above_the_default_max_raises_the_max_with_it() -> None:
