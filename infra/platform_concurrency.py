@@ -7,8 +7,8 @@ local stack without metrics): the ``REPORT`` records of the function's log group
 read for the window, and :mod:`domain.keep_warm.platform_concurrency` rebuilds the peaks.
 
 Cost: one ``DescribeLogGroups`` and three filtered ``FilterLogEvents`` scans per read (two
-platform patterns, one telemetry pattern), over the whole window (the last weeks); the sizing
-caches a read for an hour. ``max_events`` bounds one read; a read that hits it says so
+platform patterns, one telemetry pattern) over the window asked for; the sizing asks for the five
+2-hour windows it looks at, once an hour per target. ``max_events`` bounds one read; a read that hits it says so
 (``Unavailable``), since peaks from a cut read would be wrong, not merely partial.
 """
 

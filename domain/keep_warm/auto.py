@@ -9,9 +9,14 @@ and the cache holds at most ``max_entries`` targets, least recently used first o
 auto targets and a round every 5 minutes that is 1,000 reads an hour, not 12,000. A failed read
 is remembered for a shorter time (``retry_ms``), so that a broken source is not hammered either.
 
-Feedback (fleet truth): real requests that still started cold in the last ``ttl_ms`` while the
-target was warmed (it has a previous decision) step N up once per read; the later rounds of the
-same read keep the stepped-up N (``floor``) instead of stepping again.
+A read asks the history only for the windows the sizing looks at (:meth:`AutoSizer.windows`):
+this hour of the week and the next in each of the last weeks, and the last hour and this one so
+far — one call per window.
+
+Feedback (fleet truth): real requests that still started cold in the last window (the previous
+hour and this one so far) while the target was warmed (it has a previous decision) step N up once
+per read; the later rounds of the same read keep the stepped-up N (``floor``) instead of stepping
+again.
 """
 
 from __future__ import annotations
@@ -116,12 +121,22 @@ class AutoSizer:
         with self._lock:
             self._entries.clear()
 
+    def windows(self, now: int) -> list[tuple[int, int]]:
+        """The ``[start, end)`` windows a read asks the history for: this hour of the week and the next
+        in each past week (oldest first), then the last hour and this one so far (what the sizing
+        looks at, and nothing else: a platform-records read scans 10 hours, not 4 weeks)."""
+        hour = now - now % HOUR_MS
+        past = [(hour - k * WEEK_MS, hour - k * WEEK_MS + 2 * HOUR_MS) for k in range(self.weeks, 0, -1)]
+        return [*past, (hour - HOUR_MS, now + 1)]
+
     def _read(self, target: Target, now: int) -> AutoInputs | ThermostatError:
         self.reads += 1
-        start = now - now % HOUR_MS - self.weeks * WEEK_MS
         name = target.function_name
+        windows = self.windows(now)
         try:
-            samples = tuple(self.history.peaks(name, target.qualifier, start, now + 1))
+            samples = tuple(
+                sample for start, end in windows for sample in self.history.peaks(name, target.qualifier, start, end)
+            )
         except ThermostatError as exc:
             return exc
         except Exception as exc:  # noqa: BLE001 - an adapter bug falls back like a failed read
@@ -129,8 +144,10 @@ class AutoSizer:
         cold: int | None = None
         notes: list[str] = []
         if self.feedback is not None and target.auto_n is not None:
+            # The last window again (the platform source answers it from the read it just made).
+            start, end = windows[-1]
             try:
-                cold = self.feedback.cold_requests(name, target.qualifier, now - max(self.ttl_ms, HOUR_MS), now + 1)
+                cold = self.feedback.cold_requests(name, target.qualifier, start, end)
             except Exception as exc:  # noqa: BLE001 - feedback is a refinement: its failure is noted, not fatal
                 notes.append(f"no feedback: {exc}")
         return AutoInputs(samples=samples, read_at_ms=now, cold_while_warmed=cold, notes=tuple(notes))

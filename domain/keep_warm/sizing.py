@@ -137,7 +137,7 @@ def choose_concurrency(
     adjustments: list[str] = []
     if not in_window or all(s.peak == 0 for s in in_window):
         n, observed, peaks = minimum, None, []
-        reason = f"no traffic in the last {weeks} weeks: min {minimum}"
+        reason = f"no traffic at this hour of the week in the last {weeks} weeks: min {minimum}"
     else:
         peaks = weekly_peaks(in_window, now_ms, weeks=weeks)
         observed = quantile_high(peaks, quantile) if peaks else 0

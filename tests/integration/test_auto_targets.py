@@ -112,7 +112,7 @@ def test_warm_sizes_an_auto_target_and_keeps_the_decision(cli, table: str, monke
     # Then it warmed min environments, said why, and the decision is on the record
     assert row["auto"]["n"] == 2
     assert row["planned"] == 2
-    assert row["auto"]["reason"].startswith("no traffic in the last 4 weeks")
+    assert row["auto"]["reason"].startswith("no traffic at this hour of the week in the last 4 weeks")
     [stored] = DynamoTargetStore(table).load("default")
     assert stored.auto_n == 2
     assert stored.auto_reason is not None

@@ -142,10 +142,12 @@ def test_history_is_read_once_per_hour_per_target_not_once_per_round(executor) -
     for _ in range(12):
         play(fleet, targets, executor, sizer)
         clock.now += 5 * 60_000
-    # Then each target's history was read once; the next hour reads again
-    assert set(history.reads.values()) == {1}
+    # Then each target's history was read once (one call per window: 4 past weeks and this one);
+    # the next hour reads again
+    assert set(history.reads.values()) == {5}
+    assert sizer.reads == 30
     play(fleet, targets, executor, sizer)
-    assert set(history.reads.values()) == {2}
+    assert set(history.reads.values()) == {10}
 
 
 def test_the_cache_is_bounded(executor) -> None:
@@ -153,8 +155,8 @@ def test_the_cache_is_bounded(executor) -> None:
     sizer = AutoSizer(history, WallClock(), max_entries=2)
     for name in ("a", "b", "c", "a"):
         sizer.inputs(auto(name))
-    # "a" was pushed out by "c" (least recently used), so it was read again
-    assert history.reads == Counter({"a": 2, "b": 1, "c": 1})
+    # "a" was pushed out by "c" (least recently used), so it was read again (5 windows a read)
+    assert history.reads == Counter({"a": 10, "b": 5, "c": 5})
 
 
 def test_a_failed_history_read_keeps_the_previous_n_and_never_fails_the_round(executor) -> None:
@@ -217,6 +219,19 @@ def test_cold_real_requests_step_n_up_once_per_read_and_keep_it(executor) -> Non
     assert feedback.reads == 1
 
 
+def test_a_read_asks_only_for_the_windows_the_sizing_looks_at() -> None:
+    # Given a sizer at Tuesday 14:20 over 4 weeks
+    sizer = AutoSizer(FakeHistory(), WallClock())
+    # Then it asks for 14:00-16:00 on the last four Tuesdays (oldest first), then 13:00 to now
+    assert sizer.windows(NOW) == [
+        (HOUR - 4 * WEEK_MS, HOUR - 4 * WEEK_MS + 2 * HOUR_MS),
+        (HOUR - 3 * WEEK_MS, HOUR - 3 * WEEK_MS + 2 * HOUR_MS),
+        (HOUR - 2 * WEEK_MS, HOUR - 2 * WEEK_MS + 2 * HOUR_MS),
+        (HOUR - WEEK_MS, HOUR - WEEK_MS + 2 * HOUR_MS),
+        (HOUR - HOUR_MS, NOW + 1),
+    ]
+
+
 def test_no_feedback_read_for_a_target_never_sized_before() -> None:
     feedback = FakeFeedback(cold=5)
     sizer = AutoSizer(FakeHistory({"api": [2]}), WallClock(), feedback=feedback)
@@ -230,7 +245,7 @@ def test_no_traffic_sends_n_to_min(executor) -> None:
     report = play(fleet, [auto("api", auto_min=1, auto_n=7)], executor, AutoSizer(FakeHistory(), WallClock()))
     assert report.targets[0].auto is not None
     assert report.targets[0].auto.n == 1
-    assert report.targets[0].auto.reason.startswith("no traffic in the last 4 weeks")
+    assert report.targets[0].auto.reason.startswith("no traffic at this hour of the week in the last 4 weeks")
 
 
 def test_the_composite_asks_cloudwatch_first_and_the_platform_records_when_it_has_nothing() -> None:

@@ -128,7 +128,7 @@ def test_no_traffic_in_the_window_falls_to_min(samples: list[ConcurrencySample])
     decision = choose_concurrency(samples, NOW, minimum=2, maximum=10, previous=6, cold_while_warmed=0)
     assert decision.n == 2
     assert decision.observed is None
-    assert decision.reason.startswith("no traffic in the last 4 weeks")
+    assert decision.reason.startswith("no traffic at this hour of the week in the last 4 weeks")
 
 
 def test_traffic_at_other_hours_only_gives_min() -> None:
