@@ -16,7 +16,8 @@ refused, only when there were some: the target was pinged cautiously).
 Environment: ``THERMOSTAT_TABLE``, ``THERMOSTAT_MAX_IN_FLIGHT`` (the global cap on pings in
 flight, also the size of the HTTP connection pool and of the worker pool),
 ``THERMOSTAT_PAYLOAD_BUCKETS`` (where ``payloadS3`` may be read from), ``THERMOSTAT_LOOKUP_RATE``,
-``_BURST``, ``_TTL``, ``_WAIT`` (the function facts cached in the container and how fast they are read).
+``_BURST``, ``_TTL``, ``_WAIT`` (the function facts cached in the container and how fast they are read),
+``THERMOSTAT_AUTO_TTL`` (how long an auto target's concurrency history is kept in the container).
 
 Configuration changes: the CloudTrail event of a call that changes what a round reads
 (``PutProvisionedConcurrencyConfig``, ``DeleteProvisionedConcurrencyConfig``,
