@@ -4,8 +4,9 @@ Everything is real but the cloud: the local runner runs the function (wearing ``
 writes its ``REPORT`` lines and thermostat's own per-invocation lines to the local CloudWatch Logs
 (moto), the CLI's round reads them back through the platform-records source, and keep-warm's own
 pings are told apart by thermostat's lines. The expected peak is what the test itself did: five
-requests held open together (each waits for the others, via the function's ``sleep_s``, long
-enough that they overlap), after three that ran one after another and seven overlapping pings.
+requests held open together (each waits until all five have arrived, then holds half a second:
+``tests/functions/rendezvous.py``), after three that ran one after another and seven
+overlapping pings.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def test_a_burst_of_real_traffic_raises_the_auto_target_s_n_in_the_next_round(
         stack.runner.add_function(
             FunctionSpec(
                 name=FUNCTION,
-                handler="tests.functions.echo.handler",
+                handler="tests.functions.rendezvous.handler",
                 code_paths=(str(ROOT), str(LAYER)),
                 timeout_s=10.0,
             )
@@ -67,16 +68,17 @@ def test_a_burst_of_real_traffic_raises_the_auto_target_s_n_in_the_next_round(
         # When real traffic comes: three requests one after another, then a burst of five at once
         client = boto3.client("lambda")
 
-        def call(sleep_s: float) -> None:
-            answer = client.invoke(
-                FunctionName=FUNCTION, Qualifier="live", Payload=json.dumps({"sleep_s": sleep_s}).encode()
-            )
-            assert "FunctionError" not in answer, answer["Payload"].read()
+        def call(event: dict[str, Any]) -> dict[str, Any]:
+            answer = client.invoke(FunctionName=FUNCTION, Qualifier="live", Payload=json.dumps(event).encode())
+            assert "FunctionError" not in answer
+            reply: dict[str, Any] = json.loads(answer["Payload"].read())
+            return reply
 
         for _ in range(3):
-            call(0.05)
+            assert call({}) == {"ok": True}
+        burst = {"meet": str(tmp_path / "burst"), "of": 5, "hold_s": 0.5}
         with ThreadPoolExecutor(max_workers=5) as pool:
-            list(pool.map(call, [1.5] * 5))
+            assert list(pool.map(call, [burst] * 5)) == [{"met": True}] * 5
         assert stack.logs.flush()
 
         # Then the next round warms five: the burst's peak, not the eight requests, and not the seven pings
