@@ -325,6 +325,12 @@ def _own_lines(telemetry: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Mappin
     return by_request, functions
 
 
+def start_kinds(telemetry: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """thermostat's own start kind of each request id in ``telemetry`` (``warm_ping`` marks a ping)."""
+    by_request, _ = _own_lines(telemetry)
+    return {request: str(line["start_kind"]) for request, line in by_request.items()}
+
+
 def _platform_kind(record: PlatformRecord) -> str:
     if record.restore_ms is not None:
         return "restore"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -23,6 +23,10 @@ DEFAULT_HOLD_MS = 100
 #: Inline payloads live in the DynamoDB item (400 KB at most); larger ones belong in S3.
 MAX_INLINE_PAYLOAD_BYTES = 256 * 1024
 DEFAULT_GROUP = "default"
+#: ``concurrency: auto``: N is chosen by every round within ``[auto_min, auto_max]`` (domain/keep_warm/sizing.py).
+AUTO = "auto"
+DEFAULT_AUTO_MIN = 1
+DEFAULT_AUTO_MAX = 10
 
 _GROUP = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _GROUP_RULE = "use 1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit"
@@ -71,6 +75,26 @@ def _check_qualifier(qualifier: str) -> str:
     return qualifier
 
 
+def _check_concurrency(value: Any) -> int | str:
+    """A fixed number of environments (1..MAX_CONCURRENCY) or ``"auto"``; a digit string is a number."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() == AUTO:
+            return AUTO
+        if text.lstrip("-").isdigit():
+            value = int(text)
+        else:
+            raise ValueError(f"concurrency {value!r} is neither a number of environments nor 'auto'")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"concurrency {value!r} is neither a number of environments nor 'auto'")
+    if not 1 <= value <= MAX_CONCURRENCY:
+        raise ValueError(
+            f"concurrency {value} is not valid: use 1 to {MAX_CONCURRENCY} environments, or 'auto' "
+            "(sized by every round from the observed concurrency)"
+        )
+    return value
+
+
 def parse_s3_uri(uri: str) -> tuple[str, str]:
     """Split ``s3://bucket/key`` into (bucket, key); ``InvalidInput`` when malformed.
 
@@ -95,7 +119,15 @@ class Target(BaseModel):
     function: str = Field(min_length=1, max_length=140)
     qualifier: str = Field(min_length=0, max_length=128)
     group: str = DEFAULT_GROUP
-    concurrency: int = Field(default=1, ge=1, le=MAX_CONCURRENCY)
+    #: A fixed number of environments, or ``"auto"`` (sized by every round within the bounds below).
+    concurrency: int | Literal["auto"] = 1
+    #: ``concurrency: auto`` only: the bounds of N (defaults 1 and 10).
+    auto_min: int | None = None
+    auto_max: int | None = None
+    #: ``concurrency: auto`` only: the N the last round chose, why, and when (epoch ms), written by the round.
+    auto_n: int | None = None
+    auto_reason: str | None = None
+    auto_at_ms: int | None = None
     hold_ms: int = Field(default=DEFAULT_HOLD_MS, ge=0, le=DEFAULT_HOLD_MS_MAX)
     #: A custom warm-up event (sent verbatim instead of the protocol ping), for targets that do
     #: not wear the runtime module but have their own warm-up branch.
@@ -107,6 +139,11 @@ class Target(BaseModel):
     @classmethod
     def _function(cls, value: str) -> str:
         return _check_function(value)
+
+    @field_validator("concurrency", mode="before")
+    @classmethod
+    def _concurrency(cls, value: Any) -> int | str:
+        return _check_concurrency(value)
 
     @field_validator("qualifier")
     @classmethod
@@ -126,6 +163,29 @@ class Target(BaseModel):
         if value is not None:
             parse_s3_uri(value)
         return value
+
+    @model_validator(mode="after")
+    def _auto_bounds(self) -> Target:
+        if self.concurrency != AUTO:
+            given = [name for name in ("auto_min", "auto_max") if getattr(self, name) is not None]
+            if given:
+                raise ValueError(
+                    f"{' and '.join(given)} (--min/--max) apply only to concurrency auto; "
+                    f"use --concurrency auto or leave them out (concurrency is {self.concurrency})"
+                )
+            return self
+        low = self.auto_min if self.auto_min is not None else DEFAULT_AUTO_MIN
+        high = self.auto_max if self.auto_max is not None else max(DEFAULT_AUTO_MAX, low)
+        if not 1 <= low <= MAX_CONCURRENCY:
+            raise ValueError(f"auto min {low} is not valid: use 1 to {MAX_CONCURRENCY}")
+        if not 1 <= high <= MAX_CONCURRENCY:
+            raise ValueError(f"auto max {high} is not valid: use 1 to {MAX_CONCURRENCY}")
+        if low > high:
+            raise ValueError(f"auto min {low} is above auto max {high}: give --min <= --max")
+        # Frozen model: the defaults are filled in once, here, so every reader sees the same bounds.
+        object.__setattr__(self, "auto_min", low)
+        object.__setattr__(self, "auto_max", high)
+        return self
 
     @model_validator(mode="after")
     def _payload_xor(self) -> Target:
@@ -149,6 +209,26 @@ class Target(BaseModel):
         return f"{self.group}#{self.function}#{self.qualifier}"
 
     @property
+    def auto(self) -> bool:
+        """True for ``concurrency: auto`` (N chosen by every round)."""
+        return self.concurrency == AUTO
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        """``(min, max)`` of N: the auto bounds, or the fixed concurrency twice."""
+        if isinstance(self.concurrency, int):
+            return self.concurrency, self.concurrency
+        return int(self.auto_min or DEFAULT_AUTO_MIN), int(self.auto_max or DEFAULT_AUTO_MAX)
+
+    @property
+    def planned_concurrency(self) -> int:
+        """The N to warm before (or without) a sizing decision: fixed N, else the last N chosen, else min."""
+        if isinstance(self.concurrency, int):
+            return self.concurrency
+        low, high = self.bounds
+        return min(high, max(low, self.auto_n)) if self.auto_n is not None else low
+
+    @property
     def function_name(self) -> str:
         """The bare function name (the last part of an ARN)."""
         ref = names.parse_function_ref(self.function)
@@ -162,7 +242,7 @@ class Target(BaseModel):
 
     def to_record(self) -> dict[str, Any]:
         """Plain fields for storage and JSON output (``payloadS3`` spelt as in the event shape)."""
-        return {
+        record: dict[str, Any] = {
             "function": self.function,
             "qualifier": self.qualifier,
             "group": self.group,
@@ -172,6 +252,15 @@ class Target(BaseModel):
             "payloadS3": self.payload_s3,
             "enabled": self.enabled,
         }
+        if self.auto:
+            record.update(
+                auto_min=self.auto_min,
+                auto_max=self.auto_max,
+                auto_n=self.auto_n,
+                auto_reason=self.auto_reason,
+                auto_at_ms=self.auto_at_ms,
+            )
+        return record
 
 
 def _friendly(exc: ValidationError) -> str:

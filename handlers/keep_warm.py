@@ -9,13 +9,15 @@ with N overlapping ``warm`` requests, and returns (and logs) the round's report:
 
 EMF metrics, one document per pinged target (dimensions ``service``, ``group``, ``function``,
 ``qualifier``): ``WarmPings``, ``WarmEnvironments`` (only when the target speaks the protocol),
-``WarmColdHits``, ``WarmErrors``, ``WarmThrottles``, and ``WarmLookupsRefused`` (look-ups the role was
+``WarmColdHits``, ``WarmErrors``, ``WarmThrottles``, ``WarmAutoN`` (an auto target's N this round, with
+its reason as the ``auto_reason`` field), and ``WarmLookupsRefused`` (look-ups the role was
 refused, only when there were some: the target was pinged cautiously).
 
 Environment: ``THERMOSTAT_TABLE``, ``THERMOSTAT_MAX_IN_FLIGHT`` (the global cap on pings in
 flight, also the size of the HTTP connection pool and of the worker pool),
 ``THERMOSTAT_PAYLOAD_BUCKETS`` (where ``payloadS3`` may be read from), ``THERMOSTAT_LOOKUP_RATE``,
-``_BURST``, ``_TTL``, ``_WAIT`` (the function facts cached in the container and how fast they are read).
+``_BURST``, ``_TTL``, ``_WAIT`` (the function facts cached in the container and how fast they are read),
+``THERMOSTAT_AUTO_TTL`` (how long an auto target's concurrency history is kept in the container).
 
 Configuration changes: the CloudTrail event of a call that changes what a round reads
 (``PutProvisionedConcurrencyConfig``, ``DeleteProvisionedConcurrencyConfig``,
@@ -43,6 +45,7 @@ from infra.observability import MetricUnit, entrypoint, get_logger
 if TYPE_CHECKING:
     from domain.invocation import FunctionInvoker
     from domain.keep_warm import LambdaConfig
+    from domain.keep_warm.auto import AutoSizer
     from domain.targets import TargetStore
     from infra.settings import Settings
 
@@ -133,6 +136,7 @@ def run_keep_warm(
     config: LambdaConfig | None = None,
     clock: Clock = time.monotonic,
     round_id: str | None = None,
+    sizer: AutoSizer | None = None,
 ) -> RoundReport:
     """One round for ``group`` with the production adapters (any of them can be replaced).
 
@@ -160,9 +164,44 @@ def run_keep_warm(
         round_id=round_id or uuid.uuid4().hex[:12],
         deadline=deadline,
         policy=RoundPolicy(max_in_flight=cap, allowed_buckets=allowed),
+        sizer=sizer or wiring.auto_sizer(settings.auto_ttl_s),
     )
-    record_rounds(report, targets, at_ms=int(time.time() * 1000))
+    at_ms = int(time.time() * 1000)
+    record_rounds(report, targets, at_ms=at_ms)
+    record_sizing(report, targets, at_ms=at_ms)
     return report
+
+
+def record_sizing(report: RoundReport, store: object, at_ms: int) -> int:
+    """Keep every auto target's decision on its record (the next round's previous N; ``targets list``).
+
+    A fallback decision (the history could not be read) is kept too: it says why N did not move.
+    A failure is logged, never fatal. Returns how many were kept.
+    """
+    record = getattr(store, "record_sizing", None)
+    if record is None:
+        return 0
+    kept = 0
+    for target in report.targets:
+        if target.auto is None:
+            continue
+        try:
+            kept += bool(
+                record(
+                    target.function,
+                    target.qualifier,
+                    report.group,
+                    target.auto.n,
+                    target.auto.reason,
+                    target.auto.at_ms or at_ms,
+                )
+            )
+        except Exception as exc:  # noqa: BLE001 - the report matters more than the bookkeeping
+            get_logger().warning(
+                "could not record the auto sizing",
+                extra={"target": f"{target.function}:{target.qualifier}", "error": str(exc)},
+            )
+    return kept
 
 
 def record_rounds(report: RoundReport, store: object, at_ms: int) -> int:
@@ -203,6 +242,8 @@ def _metric_values(target: TargetReport) -> dict[str, int]:
         values["WarmEnvironments"] = target.environments
     if target.refused_lookups:
         values["WarmLookupsRefused"] = len(target.refused_lookups)
+    if target.auto is not None:
+        values["WarmAutoN"] = target.auto.n
     return values
 
 
@@ -226,6 +267,9 @@ def report_metric_documents(report: RoundReport) -> list[dict[str, Any]]:
         metrics.add_dimension(name="qualifier", value=target.qualifier)
         # What the round set out to prove (a field, not a metric): the report shows "2 of 2".
         metrics.add_metadata(key="planned", value=target.planned)
+        if target.auto is not None:
+            # Why this N (a field, not a metric): the data the sizing used, in words.
+            metrics.add_metadata(key="auto_reason", value=target.auto.reason)
         for name, value in values.items():
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
         documents.append(dict(metrics.serialize_metric_set()))

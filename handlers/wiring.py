@@ -26,12 +26,15 @@ if TYPE_CHECKING:
     from domain.deadline import Clock
     from domain.invocation import FunctionInvoker
     from domain.keep_warm import Dispatcher, LambdaConfig, PayloadLoader
+    from domain.keep_warm.auto import AutoSizer
     from domain.keep_warm.lookups import FactsCache
+    from domain.keep_warm.sizing import ConcurrencyHistory
     from domain.platform_report import TargetRounds
     from domain.targets import TargetStore
     from infra.bucket_registry import DynamoBucketRegistry
     from infra.lambda_config import BotoLambdaConfig
     from infra.lambda_invoker import BotoFunctionInvoker
+    from infra.platform_concurrency import PlatformRecordsConcurrency
     from infra.platform_source import CloudWatchLogsPlatform
     from infra.s3_buckets import S3BucketStore
     from infra.settings import Settings
@@ -258,6 +261,57 @@ def container_facts(of: Settings | None = None) -> FactsCache:
 def round_lookups(of: Settings, wait_s: float) -> LambdaConfig:
     """One round's facts: the container's cache over a fresh reader, waiting at most ``wait_s`` for tokens."""
     return container_facts(of).for_round(lambda_config(of.max_in_flight), wait_s)
+
+
+#: h-metrics's CloudWatch ``ConcurrentExecutions`` adapter (issue 17). LEAD: at merge, when
+#: ``infra/concurrency_history.py`` is on main, it is found by name below; nothing else to change.
+CLOUDWATCH_CONCURRENCY = ("infra.concurrency_history", "CloudWatchConcurrency")
+
+
+def _cloudwatch_concurrency() -> ConcurrencyHistory | None:
+    import importlib
+
+    module, name = CLOUDWATCH_CONCURRENCY
+    try:
+        found = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+    adapter: ConcurrencyHistory = found()
+    return adapter
+
+
+@_once()
+def platform_concurrency() -> PlatformRecordsConcurrency:
+    """The concurrency rebuilt from the functions' ``REPORT`` records (and cold-start feedback)."""
+    from infra.platform_concurrency import PlatformRecordsConcurrency
+
+    return PlatformRecordsConcurrency(namespace=settings().metrics_namespace)
+
+
+def concurrency_history() -> ConcurrencyHistory:
+    """CloudWatch's ``ConcurrentExecutions`` first, the platform records when it has no data."""
+    from domain.keep_warm.auto import FirstWithData
+
+    platform = platform_concurrency()
+    cloudwatch = _cloudwatch_concurrency()
+    return platform if cloudwatch is None else FirstWithData(cloudwatch, platform)
+
+
+@_once()
+def auto_sizer(ttl_s: float) -> AutoSizer:
+    """The container's auto-target sizing: history reads cached ``ttl_s`` (``THERMOSTAT_AUTO_TTL``)."""
+    import time
+
+    from domain.keep_warm.auto import AutoSizer
+
+    ttl_ms = int(ttl_s * 1000)
+    return AutoSizer(
+        concurrency_history(),
+        lambda: int(time.time() * 1000),
+        feedback=platform_concurrency(),
+        ttl_ms=ttl_ms,
+        retry_ms=min(ttl_ms, 300_000),
+    )
 
 
 @_once()

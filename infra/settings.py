@@ -93,6 +93,8 @@ class Settings(BaseModel):
     lookup_burst: Annotated[int, Field(alias="THERMOSTAT_LOOKUP_BURST", ge=3, le=45)] = 6
     lookup_ttl_s: Annotated[float, Field(alias="THERMOSTAT_LOOKUP_TTL", ge=0, le=86_400)] = 600.0
     lookup_wait_s: Annotated[float, Field(alias="THERMOSTAT_LOOKUP_WAIT", ge=0, le=600)] = 20.0
+    #: ``concurrency: auto``: how long a target's concurrency history (and feedback) read is kept, seconds.
+    auto_ttl_s: Annotated[float, Field(alias="THERMOSTAT_AUTO_TTL", ge=0, le=86_400)] = 3600.0
     stray_patterns: Annotated[tuple[str, ...], Field(alias="THERMOSTAT_STRAY_PATTERNS")] = DEFAULT_STRAY_PATTERNS
     bucket_quota: Annotated[int, Field(alias="THERMOSTAT_BUCKET_QUOTA", ge=1)] = 10_000
     sweep_delete: Annotated[bool, Field(alias="THERMOSTAT_SWEEP_DELETE")] = False

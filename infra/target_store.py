@@ -41,6 +41,14 @@ class TargetRecord(TableModel):
     first_round_ms = NumberAttribute(null=True)
     last_round_ms = NumberAttribute(null=True)
     rounds = NumberAttribute(null=True)
+    # ``concurrency: auto``: the bounds (``concurrency`` then holds the N to warm at, so that an older
+    # reader still warms a sensible number), and the last round's decision, written by the round.
+    auto = BooleanAttribute(null=True)
+    auto_min = NumberAttribute(null=True)
+    auto_max = NumberAttribute(null=True)
+    auto_n = NumberAttribute(null=True)
+    auto_reason = UnicodeAttribute(null=True)
+    auto_at_ms = NumberAttribute(null=True)
 
 
 def _split_key(sk: str) -> tuple[str, str, str]:
@@ -49,17 +57,29 @@ def _split_key(sk: str) -> tuple[str, str, str]:
     return group, function, qualifier
 
 
+def _number(value: Any) -> int | None:
+    return int(value) if value is not None else None
+
+
 def _to_target(record: TargetRecord) -> Target | TargetProblem:
     group, function, qualifier = _split_key(record.sk)
     fields: dict[str, Any] = {
         "group": record.group or group,
         "function": record.function or function,
         "qualifier": record.qualifier if record.qualifier is not None else qualifier,
-        "concurrency": int(record.concurrency) if record.concurrency is not None else None,
+        "concurrency": "auto" if record.auto else _number(record.concurrency),
         "hold_ms": int(record.hold_ms) if record.hold_ms is not None else None,
         "payloadS3": record.payload_s3,
         "enabled": bool(record.enabled) if record.enabled is not None else True,
     }
+    if record.auto:
+        fields.update(
+            auto_min=_number(record.auto_min),
+            auto_max=_number(record.auto_max),
+            auto_n=_number(record.auto_n),
+            auto_reason=record.auto_reason,
+            auto_at_ms=_number(record.auto_at_ms),
+        )
     fields = {name: value for name, value in fields.items() if value is not None}
     try:
         if record.payload is not None:
@@ -101,13 +121,17 @@ class DynamoTargetStore:
             group=target.group,
             function=target.function,
             qualifier=target.qualifier,
-            concurrency=target.concurrency,
+            concurrency=target.planned_concurrency,
             hold_ms=target.hold_ms,
             payload=payload.decode() if payload is not None else None,
             payload_s3=target.payload_s3,
             enabled=target.enabled,
             updated_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
+        if target.auto:
+            low, high = target.bounds
+            record.auto, record.auto_min, record.auto_max = True, low, high
+            record.auto_n, record.auto_reason, record.auto_at_ms = target.auto_n, target.auto_reason, target.auto_at_ms
         try:
             record.save()
         except PynamoDBException as exc:
@@ -133,6 +157,27 @@ class DynamoTargetStore:
             if exc.cause_response_code == aws.CONDITION_FAILED:
                 return False
             raise Unavailable(f"could not record the round of {record.sk}: {exc.cause_response_code or exc}") from exc
+        return True
+
+    def record_sizing(self, function: str, qualifier: str, group: str, n: int, reason: str, at_ms: int) -> bool:
+        """Keep an auto target's last decision (N, why, when): the next round's previous N, and
+        what ``targets list`` shows. False when the target is gone or is no longer auto (a
+        ``targets add`` in between wins)."""
+        record = TargetRecord(PK, f"{group}#{function}#{qualifier}")
+        try:
+            record.update(
+                actions=[
+                    TargetRecord.auto_n.set(n),
+                    TargetRecord.auto_reason.set(reason[:2_000]),
+                    TargetRecord.auto_at_ms.set(at_ms),
+                    TargetRecord.concurrency.set(max(1, n)),
+                ],
+                condition=TargetRecord.pk.exists() & (TargetRecord.auto == True),  # noqa: E712 - a pynamodb condition
+            )
+        except PynamoDBException as exc:
+            if exc.cause_response_code == aws.CONDITION_FAILED:
+                return False
+            raise Unavailable(f"could not record the sizing of {record.sk}: {exc.cause_response_code or exc}") from exc
         return True
 
     def rounds(self) -> list[TargetRounds]:

@@ -470,6 +470,13 @@ class ThermostatControlPlane(Construct):
         )
         keep_warm.add_to_role_policy(
             iam.PolicyStatement(
+                sid="ReadConcurrencyHistory",  # concurrency: auto, from the functions' REPORT records
+                actions=["logs:DescribeLogGroups", "logs:FilterLogEvents"],
+                resources=[f"arn:{partition}:logs:{region}:{account}:log-group:/aws/lambda/*"],
+            )
+        )
+        keep_warm.add_to_role_policy(
+            iam.PolicyStatement(
                 sid="PingTaggedFunctions",
                 actions=["lambda:InvokeFunction"],
                 resources=[every_function],

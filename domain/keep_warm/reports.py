@@ -25,6 +25,24 @@ class Skip(StrEnum):
     INVALID = "invalid"  # the stored target breaks a rule, or its payload/function could not be resolved
 
 
+class AutoReport(BaseModel):
+    """An auto target's sizing in one round: the N chosen and why (the data it used)."""
+
+    n: int
+    reason: str
+    #: ``cloudwatch`` or ``platform-records`` (None: no history was used).
+    source: str | None = None
+    #: The weekly peaks at this hour the quantile was taken over (newest week first).
+    weekly_peaks: list[int] = Field(default_factory=list)
+    #: The quantile before feedback and clamps (None: no traffic, or no history).
+    observed: int | None = None
+    adjustments: list[str] = Field(default_factory=list)
+    #: True when the history could not be read and the previous N (or min) was kept.
+    fallback: bool = False
+    #: When it was decided (epoch ms; None without a sizing source).
+    at_ms: int | None = None
+
+
 class TargetReport(BaseModel):
     """The outcome of one target in one round (the issue's report shape, plus detail fields)."""
 
@@ -57,6 +75,8 @@ class TargetReport(BaseModel):
     #: False when the target's pings do not hold their environment (a custom payload is sent as is):
     #: concurrent pings may then share environments, and fewer than planned is expected, not a failure.
     holds: bool = True
+    #: ``concurrency: auto`` only: the N this round chose and why (``concurrency`` is that N).
+    auto: AutoReport | None = None
 
     @property
     def healthy(self) -> bool:

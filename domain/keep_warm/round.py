@@ -37,9 +37,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.deadline import Clock, Deadline
 from domain.errors import AccessDenied, InvalidInput, NotFound, ThermostatError, Throttled, Unavailable
+from domain.keep_warm.auto import AutoInputs, AutoSizer, decide
 from domain.keep_warm.peers import peer_fan_out
 from domain.keep_warm.ports import Dispatcher, Flight, FunctionFacts, LambdaConfig, PayloadLoader, PingBatch
-from domain.keep_warm.reports import RoundReport, Skip, Tally, TargetReport, count, finish
+from domain.keep_warm.reports import AutoReport, RoundReport, Skip, Tally, TargetReport, count, finish
 from domain.targets import Target, TargetProblem, TargetStore, check_payload_bucket
 from thermostat_runtime import DEFAULT_HOLD_MS_MAX, build_request
 from thermostat_runtime.names import SYNC_INVOKE_LIMIT_BYTES
@@ -83,6 +84,15 @@ class _Resolved:
     planned: int = 0
     #: A look-up was refused: the facts may lack a real limit.
     cautious: bool = False
+    #: An auto target's history read (None: none, or it did not finish in time).
+    history: AutoInputs | ThermostatError | None = None
+
+    @property
+    def want(self) -> int:
+        """What the target asks for this round: its fixed N, or the N its sizing chose."""
+        if self.report.auto is not None:
+            return self.report.auto.n
+        return self.target.planned_concurrency
 
 
 @dataclass
@@ -124,7 +134,7 @@ def _load(loader: PayloadLoader, uri: str) -> bytes | ThermostatError:
     return data
 
 
-_Looked = FunctionFacts | bytes | ThermostatError
+_Looked = FunctionFacts | bytes | AutoInputs | ThermostatError
 
 
 def _take_facts(item: _Resolved, outcome: _Looked, policy: RoundPolicy) -> None:
@@ -164,6 +174,15 @@ def _take_facts(item: _Resolved, outcome: _Looked, policy: RoundPolicy) -> None:
             )
 
 
+def _history(sizer: AutoSizer, target: Target) -> AutoInputs | ThermostatError:
+    try:
+        return sizer.inputs(target)
+    except ThermostatError as exc:
+        return exc
+    except Exception as exc:  # noqa: BLE001 - a failed history read falls back, it never fails the round
+        return Unavailable(f"{type(exc).__name__}: {exc}")
+
+
 def _resolve(
     targets: Sequence[Target],
     reports: dict[str, TargetReport],
@@ -172,6 +191,7 @@ def _resolve(
     dispatcher: Dispatcher,
     deadline: Deadline,
     policy: RoundPolicy,
+    sizer: AutoSizer | None = None,
 ) -> list[_Resolved]:
     """Look up facts and payloads concurrently; a failure marks its target, never the round."""
     resolved: list[_Resolved] = []
@@ -193,13 +213,19 @@ def _resolve(
         resolved.append(item)
         slots["facts", target.key] = len(calls)
         calls.append(functools.partial(_describe, config, target))
+        if target.auto and sizer is not None:
+            slots["history", target.key] = len(calls)
+            calls.append(functools.partial(_history, sizer, target))
     answers = dispatcher.gather(calls, deadline)
     for item in resolved:
         target, report = item.target, item.report
+        if ("history", target.key) in slots:
+            history = answers[slots["history", target.key]]
+            item.history = history if isinstance(history, AutoInputs | ThermostatError) else None
         outcome = answers[slots["facts", target.key]]
         if outcome is None:
             report.error = "configuration look-up did not finish before the deadline"
-            report.not_attempted = target.concurrency
+            report.not_attempted = target.planned_concurrency
             continue
         if isinstance(outcome, NotFound):
             report.skipped, report.error = Skip.INVALID, str(outcome)
@@ -218,6 +244,32 @@ def _resolve(
     return [item for item in resolved if item.report.skipped is None and not item.report.not_attempted]
 
 
+def _size(items: Iterable[_Resolved], policy: RoundPolicy, sizer: AutoSizer | None) -> None:
+    """Choose N for every auto target: its history, under the reserved-concurrency headroom and the in-flight cap."""
+    for item in items:
+        target, facts = item.target, item.facts
+        if not target.auto:
+            continue
+        cap = policy.max_in_flight
+        if facts is not None and facts.reserved is not None:
+            cap = min(cap, max(0, facts.reserved - policy.headroom(facts.reserved)))
+        now_ms = sizer.now_ms() if sizer is not None else 0
+        decision, fallback = decide(target, item.history, now_ms, cap=cap)
+        item.report.auto = AutoReport(
+            n=decision.n,
+            reason=decision.reason,
+            source=decision.source,
+            weekly_peaks=list(decision.weekly_peaks),
+            observed=decision.observed,
+            adjustments=list(decision.adjustments),
+            fallback=fallback,
+            at_ms=now_ms if sizer is not None else None,
+        )
+        item.report.concurrency = decision.n
+        if fallback and sizer is not None:
+            item.report.warnings.append(f"auto sizing fell back: {decision.reason}")
+
+
 def _plan(items: Iterable[_Resolved], policy: RoundPolicy) -> list[_Resolved]:
     """Apply the provisioned skip, the reserved-concurrency budget and the in-flight cap."""
     budgets: dict[str, int] = {}
@@ -225,7 +277,11 @@ def _plan(items: Iterable[_Resolved], policy: RoundPolicy) -> list[_Resolved]:
     planned: list[_Resolved] = []
     for item in items:
         target, report, facts = item.target, item.report, item.facts
-        want = target.concurrency
+        want = item.want
+        if want <= 0:
+            report.skipped = Skip.NO_HEADROOM
+            report.error = f"auto sizing chose 0 environments: {report.auto.reason if report.auto else 'no room'}"
+            continue
         if item.cautious:
             left = cautious.setdefault(target.function_name, policy.cautious_pings)
             if left <= 0:
@@ -320,8 +376,12 @@ def run_round(
     round_id: str,
     deadline: Deadline | None = None,
     policy: RoundPolicy | None = None,
+    sizer: AutoSizer | None = None,
 ) -> RoundReport:
     """Run one keep-warm round over ``targets`` and report every one of them.
+
+    ``sizer``: where auto targets' concurrency history is read (None: an auto target keeps its
+    previous N, else its min, and the report says so).
 
     ``deadline``: by when every reply must be in (None: no limit); ``dispatcher`` must allow
     ``policy.max_in_flight`` pings in flight, so that a target's pings can overlap.
@@ -341,7 +401,7 @@ def run_round(
             report = _new_report(target, 0)
             report.skipped, report.error = Skip.INVALID, target.error
         else:
-            report = _new_report(target, target.concurrency)
+            report = _new_report(target, target.planned_concurrency)
             if not target.enabled:
                 report.skipped = Skip.DISABLED
             else:
@@ -351,8 +411,10 @@ def run_round(
 
     if live:
         # At most what the targets ask for: the look-ups may only lower it.
-        dispatcher.prepare(min(policy.max_in_flight, sum(target.concurrency for target in live)), deadline)
-    resolved = _resolve(live, reports, config, load_payload, dispatcher, deadline, policy)
+        asked = sum(target.bounds[1] if target.auto else target.planned_concurrency for target in live)
+        dispatcher.prepare(min(policy.max_in_flight, asked), deadline)
+    resolved = _resolve(live, reports, config, load_payload, dispatcher, deadline, policy, sizer)
+    _size(resolved, policy, sizer)
     planned = _plan(resolved, policy)
     first = [(item, _batch(item, round_id, item.target.hold_ms, policy)) for item in planned]
     sent = sum(_launch(dispatcher, batch, deadline) for _, batch in first)

@@ -52,6 +52,15 @@ class ConcurrencyHistory(Protocol):
         ...
 
 
+class ColdFeedback(Protocol):
+    """Port: how many real requests (not keep-warm's pings) started cold in a window (fleet truth)."""
+
+    def cold_requests(self, function: str, qualifier: str, start_ms: int, end_ms: int) -> int:
+        """Cold (or restored) real requests of ``function:qualifier`` in ``[start_ms, end_ms)``;
+        ``Unavailable`` when it cannot be read."""
+        ...
+
+
 @dataclass(frozen=True)
 class SizingDecision:
     """The N a round uses for an auto target, and why (shown in the round report and ``targets list``)."""
@@ -113,8 +122,13 @@ def choose_concurrency(
     quantile: float = DEFAULT_QUANTILE,
     weeks: int = DEFAULT_WEEKS,
     step: int = 1,
+    floor: int | None = None,
 ) -> SizingDecision:
-    """Size an auto target for the round at ``now_ms`` (see the module docstring)."""
+    """Size an auto target for the round at ``now_ms`` (see the module docstring).
+
+    ``floor``: an N already stepped up on the same evidence (a later round of the same feedback
+    window keeps it instead of stepping again, or falling back); min, max and cap still apply.
+    """
     if minimum < 0 or maximum < max(minimum, 1):
         raise ValueError(f"auto bounds [{minimum}, {maximum}] are not valid: need 0 <= min <= max and max >= 1")
     window_start = now_ms - now_ms % HOUR_MS - weeks * WEEK_MS
@@ -123,7 +137,7 @@ def choose_concurrency(
     adjustments: list[str] = []
     if not in_window or all(s.peak == 0 for s in in_window):
         n, observed, peaks = minimum, None, []
-        reason = f"no traffic in the last {weeks} weeks: min {minimum}"
+        reason = f"no traffic at this hour of the week in the last {weeks} weeks: min {minimum}"
     else:
         peaks = weekly_peaks(in_window, now_ms, weeks=weeks)
         observed = quantile_high(peaks, quantile) if peaks else 0
@@ -136,6 +150,9 @@ def choose_concurrency(
         if cold_while_warmed > 0 and previous is not None and n <= previous:
             n = previous + step
             adjustments.append(f"stepped up: {cold_while_warmed} real requests went cold while warmed at {previous}")
+        elif floor is not None and n < floor:
+            n = floor
+            adjustments.append(f"kept {floor}: stepped up earlier in this feedback window")
     if n < minimum:
         n = minimum
         adjustments.append(f"min {minimum}")

@@ -1,12 +1,13 @@
 """``thermostat targets add|list|remove``: the keep-warm targets in the table.
 
-    thermostat targets add FUNCTION --qualifier Q [--concurrency N] [--group G] [--hold-ms MS]
-                           [--payload JSON | --payload-s3 s3://B/K] [--disabled]
+    thermostat targets add FUNCTION --qualifier Q [--concurrency N | --concurrency auto [--min A] [--max B]]
+                           [--group G] [--hold-ms MS] [--payload JSON | --payload-s3 s3://B/K] [--disabled]
     thermostat targets list [--group G]
     thermostat targets remove FUNCTION --qualifier Q [--group G]
 
-``add`` creates or replaces a target; ``remove`` without ``--group`` removes the function's
-qualifier from every group it is in.
+``add`` creates or replaces a target (``--concurrency auto``: every round sizes N within
+``[--min, --max]``, default 1 and 10; ``list`` shows ``auto (N=…)`` and why); ``remove``
+without ``--group`` removes the function's qualifier from every group it is in.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 
 from domain.errors import InvalidInput, NotFound
 from domain.targets import (
+    DEFAULT_AUTO_MAX,
+    DEFAULT_AUTO_MIN,
     DEFAULT_GROUP,
     DEFAULT_HOLD_MS,
     Target,
@@ -31,7 +34,7 @@ from handlers.cli._checks import require_function
 from handlers.cli._output import emit
 from handlers.cli._progress import progress
 
-COLUMNS = ("group", "function", "qualifier", "concurrency", "hold_ms", "payload", "enabled", "error")
+COLUMNS = ("group", "function", "qualifier", "concurrency", "hold_ms", "payload", "enabled", "why", "error")
 
 
 def register(commands: Any) -> None:
@@ -41,7 +44,18 @@ def register(commands: Any) -> None:
     add = actions.add_parser("add", help="add or replace a keep-warm target")
     add.add_argument("function", metavar="FUNCTION", help="function name or unqualified ARN")
     add.add_argument("--qualifier", required=True, help="published version or alias ($LATEST is refused)")
-    add.add_argument("--concurrency", type=int, default=1, help="environments to keep warm (default 1)")
+    add.add_argument(
+        "--concurrency",
+        default="1",
+        metavar="N|auto",
+        help="environments to keep warm (default 1), or auto: sized by every round from the observed concurrency",
+    )
+    add.add_argument(
+        "--min", dest="auto_min", type=int, help=f"with --concurrency auto: the least N (default {DEFAULT_AUTO_MIN})"
+    )
+    add.add_argument(
+        "--max", dest="auto_max", type=int, help=f"with --concurrency auto: the most N (default {DEFAULT_AUTO_MAX})"
+    )
     add.add_argument("--group", default=DEFAULT_GROUP, help=f"schedule group (default {DEFAULT_GROUP})")
     add.add_argument(
         "--hold-ms", type=int, default=DEFAULT_HOLD_MS, help=f"how long each ping holds (default {DEFAULT_HOLD_MS})"
@@ -71,7 +85,14 @@ def _row(item: Target | TargetProblem) -> dict[str, Any]:
         return {"group": item.group, "function": item.function, "qualifier": item.qualifier, "error": item.error}
     record = item.to_record()
     payload = "inline" if item.payload is not None else item.payload_s3
-    row = {**record, "payload": payload, "error": None}
+    row = {**record, "payload": payload, "error": None, "why": None}
+    if item.auto:
+        low, high = item.bounds
+        chosen = f"N={item.auto_n}" if item.auto_n is not None else "no round yet"
+        row["concurrency"] = f"auto ({chosen}, {low}..{high})"
+        row["why"] = item.auto_reason
+    for field in ("auto_min", "auto_max", "auto_n", "auto_reason", "auto_at_ms"):
+        row.pop(field, None)
     if payload is not None:
         row["hold_ms"] = None  # a custom payload is sent as is: nothing holds the environment
     return row
@@ -100,6 +121,8 @@ def run_add(args: argparse.Namespace) -> int:
         qualifier=args.qualifier,
         group=args.group,
         concurrency=args.concurrency,
+        auto_min=args.auto_min,
+        auto_max=args.auto_max,
         hold_ms=args.hold_ms,
         payload=payload,
         payloadS3=args.payload_s3,
@@ -110,15 +133,15 @@ def run_add(args: argparse.Namespace) -> int:
         check_payload_bucket(target.payload_s3, frozenset(wiring.settings().payload_buckets))
     if not args.no_check:
         require_function(target.function, target.qualifier, skip_hint="or pass --no-check to store it anyway")
-    if (target.payload is not None or target.payload_s3 is not None) and target.concurrency > 1:
+    if (target.payload is not None or target.payload_s3 is not None) and target.bounds[1] > 1:
         progress(
             args,
-            f"note: a custom payload is sent as is and does not hold its environment, so {target.concurrency} "
+            f"note: a custom payload is sent as is and does not hold its environment, so {target.bounds[1]} "
             "concurrent pings may find fewer environments (the round says how many); the protocol ping "
             "(no --payload) holds each one",
         )
     wiring.target_store().put(target)
-    emit(args, target.to_record(), rows=[_row(target)], columns=COLUMNS[:-1])
+    emit(args, target.to_record(), rows=[_row(target)], columns=COLUMNS[:-2])
     return 0
 
 

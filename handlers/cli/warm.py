@@ -20,6 +20,7 @@ from handlers.cli._progress import progress, record
 COLUMNS = (
     "function",
     "qualifier",
+    "auto",
     "planned",
     "sent",
     "environments",
@@ -50,6 +51,8 @@ def register(commands: Any) -> None:
 
 def _row(target: dict[str, Any]) -> dict[str, Any]:
     row = dict(target)
+    auto = row.get("auto")
+    row["auto"] = f"N={auto['n']}: {auto['reason']}" if isinstance(auto, dict) else None
     if row.get("environments") is None and row.get("unknown_environments"):
         row["environments"] = "unknown"
     if not row.get("error") and row.get("warnings"):

@@ -168,3 +168,54 @@ def test_a_failed_change_is_ignored_and_a_change_naming_no_function_is_an_error(
     assert handler.config_change_of({"group": "default"}) is None
     with pytest.raises(InvalidInput, match=r"names no requestParameters\.functionName"):
         handler.config_change_of(_config_change(requestParameters={}))
+
+
+class SizingStore(FakeStore):
+    """A store that keeps round decisions (as the table's does), or fails to."""
+
+    def __init__(self, *targets: object, fail: bool = False) -> None:
+        super().__init__(*targets)  # type: ignore[arg-type]
+        self.decisions: list[tuple[str, str, str, int, str, int]] = []
+        self.fail = fail
+
+    def record_sizing(self, function: str, qualifier: str, group: str, n: int, reason: str, at_ms: int) -> bool:
+        if self.fail:
+            raise RuntimeError("table unreachable")
+        self.decisions.append((function, qualifier, group, n, reason, at_ms))
+        return True
+
+
+def _auto_round(store: SizingStore) -> RoundReport:
+    from domain.keep_warm.auto import AutoSizer
+    from tests.unit.test_keep_warm_auto import NOW, FakeHistory, WallClock
+
+    settings = load_settings({"THERMOSTAT_MAX_IN_FLIGHT": "8"})
+    fleet = FakeFleet(FakeFunction("api"))
+    sizer = AutoSizer(FakeHistory({"api": [3, 2]}), WallClock(NOW))
+    return handler.run_keep_warm(
+        "default", settings=settings, store=store, invoker=fleet, config=fleet, clock=FakeClock(), sizer=sizer
+    )
+
+
+def test_an_auto_decision_is_kept_on_the_target_and_published_as_warm_auto_n(capsys) -> None:
+    from tests.unit.test_keep_warm_auto import NOW
+
+    # Given an auto target whose history says 3
+    store = SizingStore(target("api", concurrency="auto"))
+    # When the handler runs a round
+    report = _auto_round(store)
+    # Then the decision is stored for the next round and `targets list`
+    reason = "p90 of 2 weekly peaks at this hour = 3 (cloudwatch)"
+    assert store.decisions == [("api", "live", "default", 3, reason, NOW)]
+    # And the EMF document carries the N as WarmAutoN and the reason as a field
+    handler.publish_report_metrics(report)
+    [document] = emf_documents(capsys.readouterr().out.splitlines())
+    assert emf_problems(document) == []
+    assert (document["WarmAutoN"], document["auto_reason"]) == ([3.0], reason)
+
+
+def test_a_failure_to_keep_the_decision_is_logged_not_fatal() -> None:
+    report = _auto_round(SizingStore(target("api", concurrency="auto"), fail=True))
+    [row] = report.targets
+    assert row.auto is not None
+    assert (row.auto.n, row.environments) == (3, 3)
