@@ -127,9 +127,11 @@ def _parse_request(body: dict[str, Any]) -> Ping:
 
 def _non_negative(body: dict[str, Any], name: str) -> int | None:
     value = body.get(name)
-    if value is not None and (not _is_int(value) or value < 0):
+    if value is None:
+        return None
+    if (type(value) is not int and not _is_int(value)) or value < 0:
         raise ProtocolError(f"{name} must be a non-negative integer, got {value!r}")
-    return value
+    return int(value)
 
 
 def _is_self(target: str, context: object) -> bool:

@@ -102,7 +102,7 @@ class Telemetry:
         self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         self.service = os.environ.get("POWERTOOLS_SERVICE_NAME") or self.function_name
         self._cache: dict[tuple[str, bool], tuple[str, str]] = {}
-        self._shapes: dict[tuple[str, str, str, float | None, str], tuple[str, str, str]] = {}
+        self._shapes: dict[tuple[str, str, str, float | None, str, str | None, str | None], tuple[str, str, str]] = {}
 
     def _static(self, init_type: str, ping: bool) -> tuple[str, str]:
         """The parts of the line that never change within an environment, cached per shape."""
@@ -138,14 +138,22 @@ class Telemetry:
         return cached
 
     def _shape(
-        self, kind: str, found: str, init_type: str, init_ms: float | None, environment_id: str
+        self,
+        kind: str,
+        found: str,
+        init_type: str,
+        init_ms: float | None,
+        environment_id: str,
+        error: str | None,
+        peer: str | None,
     ) -> tuple[str, str, str]:
         """``(before the timestamp, after it up to the request id's value, the closing part)`` for one shape.
 
-        Few shapes per environment (its first invocation, warm ones, pings; a SnapStart restore
-        makes a new environment id): the cache is emptied if it ever grows past a handful.
+        Few shapes per environment (its first invocation, warm ones, pings of each peer, each
+        exception type that escaped; a SnapStart restore makes a new environment id): the cache is
+        emptied if it ever grows past a few dozen.
         """
-        key = (kind, found, init_type, init_ms, environment_id)
+        key = (kind, found, init_type, init_ms, environment_id, error, peer)
         shape = self._shapes.get(key)
         if shape is None:
             head, fixed = self._static(init_type, kind == "warm_ping")
@@ -159,6 +167,10 @@ class Telemetry:
                 value = ',"WarmPing":1}'
             else:
                 value = ',"ColdStart":1}' if cold else ',"ColdStart":0}'
+            if peer is not None:
+                value = ',"peer":' + _json_str(peer) + value
+            if error is not None:
+                value = ',"error":' + _json_str(error) + value
             if len(self._shapes) >= _MAX_SHAPES:
                 self._shapes.clear()
             shape = self._shapes[key] = (head, middle, value)
@@ -194,14 +206,7 @@ class Telemetry:
     ) -> str:
         # The duration with three decimals: the same number as ``round(duration_ms, 3)`` (both round
         # the exact binary value), printed in one step instead of two.
-        head, middle, value = self._shape(kind, found, init_type, init_ms, environment_id)
-        if error is not None or peer is not None:
-            tail = ""
-            if error is not None:
-                tail += ',"error":' + _json_str(error)
-            if peer is not None:
-                tail += ',"peer":' + _json_str(peer)
-            value = tail + value
+        head, middle, value = self._shape(kind, found, init_type, init_ms, environment_id, error, peer)
         return (
             f'{head}{time.time_ns() // 1_000_000}{middle}{_json_str(request_id)},"duration_ms":{duration_ms:.3f}{value}'
         )
