@@ -262,10 +262,16 @@ def _telemetry_line_length(environment: Any) -> int:
     from thermostat_runtime import Telemetry
 
     lines: list[str] = []
-    Telemetry(sink=lines.append).record(
-        "warm", "warm", environment.init_type, 143.25, environment.environment_id, LambdaContext.aws_request_id, 0.012
+    line = Telemetry(sink=lines.append).line(
+        kind="warm",
+        found="warm",
+        init_type=environment.init_type,
+        init_ms=143.25,
+        environment_id=environment.environment_id,
+        request_id=LambdaContext.aws_request_id,
+        duration_ms=0.012,
     )
-    return len(lines[0].encode()) + 1
+    return len(line.encode()) + 1
 
 
 def _sampler(handler: Callable[..., Any], event: dict[str, Any], traced: bool, context: Any, number: int) -> float:
