@@ -34,7 +34,7 @@ pytestmark = pytest.mark.unit
 STARTED = 100.0
 
 
-class Fehlerß(Exception):  # noqa: N801 - a non-ASCII exception name is what this test needs
+class Fehlerß(Exception):  # noqa: PLC2401 - a non-ASCII exception name is what this test needs
     pass
 
 
