@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import PynamoDBException
 
 from domain.errors import InvalidInput, Unavailable
-from domain.platform_report import TargetRounds
 from domain.targets import Target, TargetProblem, make_target, validate_group
 from infra import aws
 from infra.table import TableModel, bind_table
+
+if TYPE_CHECKING:
+    from domain.platform_report import TargetRounds
 
 PK: Final = "TARGETS"
 
@@ -182,6 +184,9 @@ class DynamoTargetStore:
 
     def rounds(self) -> list[TargetRounds]:
         """Every target (all groups) with the rounds recorded for it."""
+        # Only ``thermostat report`` reads this: the report's models stay off keep-warm's cold start.
+        from domain.platform_report import TargetRounds
+
         try:
             return [
                 TargetRounds(

@@ -85,11 +85,20 @@ def test_runtime_overhead_measures_every_case_in_a_fresh_process(tmp_path: Path)
     assert set(cases) >= OVERHEAD_CASES
     assert "lambda-warmer-py ping (concurrency 1)" in cases
     assert all(_positive(value) for value in cases.values())
+    assert "Powertools pair + one logger.info line" in cases
     assert isinstance(figures["goal_normal_met"], bool)
+    assert isinstance(figures["goal_logged_met"], bool)
     assert isinstance(figures["goal_ping_met"], bool)
-    assert "goal: warm ping <= 20.0 us" in done.stdout
-    assert "cProfile, @warmable warm ping" in done.stdout
-    # and the business handler never saw the telemetry or log output: all of it went to /dev/null
+    # and it measured with both sinks, each in its own child: Lambda's unbuffered pipe and /dev/null
+    assert set(figures["sinks"]) == {"pipe", "devnull"}
+    for sink in ("pipe", "devnull"):
+        assert set(figures["sinks"][sink]["us_per_call"]) == set(cases)
+        assert f"goal ({sink}): warm ping <= 10.0 us" in done.stdout
+        assert f"cProfile ({sink}), @warmable warm ping" in done.stdout
+    # and the reader drained every line the child wrote to its pipe: at least one telemetry line per
+    # @warmable call (2 repeats + 1 warm-up, x 50 calls, several @warmable cases)
+    assert figures["bytes_through_pipe"] > 3 * 50 * 300
+    # and none of the telemetry or log output reached the bench's own stdout
     assert '"_aws"' not in done.stdout
 
 

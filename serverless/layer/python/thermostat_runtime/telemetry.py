@@ -31,20 +31,78 @@ def metrics_namespace() -> str:
     return os.environ.get(NAMESPACE_VARIABLE, "").strip() or DEFAULT_NAMESPACE
 
 
+class _Stdout:
+    """Where the default sink writes: ``sys.stdout``'s file descriptor when nothing can be buffered before it.
+
+    Lambda's Python runtime wraps ``sys.stdout`` in its ``Unbuffered`` class (every write is flushed
+    at once, so fd 1 is a pipe written one line at a time); ``python -u`` gives a write-through text
+    stream. There, one ``os.write`` of the line's bytes is the whole cost: no text layer, no flush.
+    Anything else (a buffered file, a test's capture object) gets the line through its own ``write``,
+    so that the line keeps its place among what the function printed. ``sys.stdout`` is looked at on
+    every line (an identity check) and resolved again when someone replaced it.
+    """
+
+    __slots__ = ("fd", "stream")
+
+    def __init__(self) -> None:
+        self.stream: object = None
+        self.fd = -1
+
+    def resolve(self, stream: object) -> None:
+        self.stream = stream
+        self.fd = -1
+        unbuffered = type(stream).__name__ == "Unbuffered" or getattr(stream, "write_through", False) is True
+        if not unbuffered:
+            return
+        try:
+            fd = stream.fileno()  # type: ignore[attr-defined]
+            stream.flush()  # type: ignore[attr-defined]  # once: whatever was written before goes first
+        except Exception:  # noqa: BLE001 - no descriptor (a capture object, a closed stream): use write()
+            return
+        self.fd = fd if isinstance(fd, int) and fd >= 0 else -1
+
+
+_STDOUT = _Stdout()
+
+
 def _stdout_sink(line: str) -> object:
-    return sys.stdout.write(line + "\n")
+    _write_stdout(line + "\n")
+    return None
+
+
+def _write_stdout(text: str) -> None:
+    out = sys.stdout
+    target = _STDOUT
+    if out is not target.stream:
+        target.resolve(out)
+    if target.fd < 0:
+        out.write(text)
+        return
+    data = text.encode()
+    written = os.write(target.fd, data)
+    while written < len(data):  # a pipe takes a line this small whole; a signal may cut a longer one
+        data = data[written:]
+        written = os.write(target.fd, data)
 
 
 class Telemetry:
-    """Formats and writes the per-invocation record. The static part is built once."""
+    """Formats and writes the per-invocation record.
+
+    Everything that does not change within an environment — the EMF directive, the function's
+    name, version and service, the start kind, the init figures and the environment id — is
+    serialised once per shape and kept; an invocation adds its timestamp, request id and duration,
+    and the default sink writes the result as one ``write`` of bytes (see ``_Stdout``).
+    """
 
     def __init__(self, sink: Sink | None = None, namespace: str | None = None) -> None:
+        #: ``sink(line)`` gets each line as text, without its newline; None writes to stdout (fast path).
         self.sink: Sink = sink or _stdout_sink
         self.namespace = namespace or metrics_namespace()
         self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "unknown")
         self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         self.service = os.environ.get("POWERTOOLS_SERVICE_NAME") or self.function_name
         self._cache: dict[tuple[str, bool], tuple[str, str]] = {}
+        self._shapes: dict[tuple[str, str, str, float | None, str, str | None, str | None], tuple[str, str, str]] = {}
 
     def _static(self, init_type: str, ping: bool) -> tuple[str, str]:
         """The parts of the line that never change within an environment, cached per shape."""
@@ -79,6 +137,45 @@ class Telemetry:
             self._cache[key] = cached
         return cached
 
+    def _shape(
+        self,
+        kind: str,
+        found: str,
+        init_type: str,
+        init_ms: float | None,
+        environment_id: str,
+        error: str | None,
+        peer: str | None,
+    ) -> tuple[str, str, str]:
+        """``(before the timestamp, after it up to the request id's value, the closing part)`` for one shape.
+
+        Few shapes per environment (its first invocation, warm ones, pings of each peer, each
+        exception type that escaped; a SnapStart restore makes a new environment id): the cache is
+        emptied if it ever grows past a few dozen.
+        """
+        key = (kind, found, init_type, init_ms, environment_id, error, peer)
+        shape = self._shapes.get(key)
+        if shape is None:
+            head, fixed = self._static(init_type, kind == "warm_ping")
+            cold = kind in {"cold", "restore"}
+            middle = (
+                f'{fixed},"start_kind":{_json_str(kind)},"found_state":{_json_str(found)},'
+                f'"cold_start":{"true" if cold else "false"},"init_ms":{_json_number(init_ms)},'
+                f'"environment_id":{_json_str(environment_id)},"request_id":'
+            )
+            if kind == "warm_ping":
+                value = ',"WarmPing":1}'
+            else:
+                value = ',"ColdStart":1}' if cold else ',"ColdStart":0}'
+            if peer is not None:
+                value = ',"peer":' + _json_str(peer) + value
+            if error is not None:
+                value = ',"error":' + _json_str(error) + value
+            if len(self._shapes) >= _MAX_SHAPES:
+                self._shapes.clear()
+            shape = self._shapes[key] = (head, middle, value)
+        return shape
+
     def line(
         self,
         *,
@@ -93,25 +190,48 @@ class Telemetry:
         peer: str | None = None,
     ) -> str:
         """Format the record for one invocation as one JSON line (an EMF document)."""
-        ping = kind == "warm_ping"
-        head, fixed = self._static(init_type, ping)
-        cold = kind in {"cold", "restore"}
-        if ping:
-            value = ',"WarmPing":1'
-        else:
-            value = ',"ColdStart":1' if cold else ',"ColdStart":0'
-        tail = ""
-        if error is not None:
-            tail += ',"error":' + _json_str(error)
-        if peer is not None:
-            tail += ',"peer":' + _json_str(peer)
+        return self._format(kind, found, init_type, init_ms, environment_id, request_id, duration_ms, error, peer)
+
+    def _format(
+        self,
+        kind: str,
+        found: str,
+        init_type: str,
+        init_ms: float | None,
+        environment_id: str,
+        request_id: str | None,
+        duration_ms: float,
+        error: str | None,
+        peer: str | None,
+    ) -> str:
+        # The duration with three decimals: the same number as ``round(duration_ms, 3)`` (both round
+        # the exact binary value), printed in one step instead of two.
+        head, middle, value = self._shape(kind, found, init_type, init_ms, environment_id, error, peer)
         return (
-            f'{head}{int(time.time() * 1000)}{fixed},"start_kind":"{kind}","found_state":"{found}",'
-            f'"cold_start":{"true" if cold else "false"},'
-            f'"init_ms":{"null" if init_ms is None else repr(float(init_ms))},'
-            f'"environment_id":{_json_str(environment_id)},"request_id":{_json_str(request_id)},'
-            f'"duration_ms":{round(duration_ms, 3)!r}{tail}{value}}}'
+            f'{head}{time.time_ns() // 1_000_000}{middle}{_json_str(request_id)},"duration_ms":{duration_ms:.3f}{value}'
         )
+
+    def record(
+        self,
+        kind: str,
+        found: str,
+        init_type: str,
+        init_ms: float | None,
+        environment_id: str,
+        request_id: str | None,
+        duration_ms: float,
+        error: str | None = None,
+        peer: str | None = None,
+    ) -> None:
+        """Format and write one invocation's line (``line``'s fields, in order). Never raises."""
+        try:
+            text = self._format(kind, found, init_type, init_ms, environment_id, request_id, duration_ms, error, peer)
+            if self.sink is _stdout_sink:
+                _write_stdout(text + "\n")
+            else:
+                self.sink(text)
+        except Exception:  # noqa: BLE001, S110 - losing one telemetry line beats failing a request
+            pass
 
     def emit(self, line: str) -> None:
         """Write one line. Telemetry must never break the function."""
@@ -119,6 +239,18 @@ class Telemetry:
             self.sink(line)
         except Exception:  # noqa: BLE001, S110 - losing one telemetry line beats failing a request
             pass
+
+
+#: More shapes than an environment has (start kinds x found states): a bound, not a tuning knob.
+_MAX_SHAPES: Final = 32
+
+
+def _json_number(value: float | None) -> str:
+    """A JSON number, as ``json.dumps`` writes it; NaN and infinities (not JSON numbers) as null."""
+    if value is None:
+        return "null"
+    number = float(value)
+    return repr(number) if number - number == 0.0 else "null"
 
 
 def _json_str(value: str | None) -> str:

@@ -308,17 +308,15 @@ class _Warmable:
             raise
         finally:
             env = self.environment
-            self.telemetry.emit(
-                self.telemetry.line(
-                    kind=kind,
-                    found=found,
-                    init_type=env.init_type,
-                    init_ms=env.init_ms,
-                    environment_id=env.environment_id,
-                    request_id=_request_id(context),
-                    duration_ms=(self.clock() - started) * 1000.0,
-                    error=error,
-                )
+            (self._telemetry or self.telemetry).record(
+                kind,
+                found,
+                env.init_type,
+                env.init_ms,
+                env.environment_id,
+                _request_id(context),
+                (self.clock() - started) * 1000.0,
+                error,
             )
 
     def _hold_ms(self, requested: int, context: object) -> int:
@@ -398,18 +396,16 @@ class _Warmable:
         reply.update(ping.peer_reply)
         if ping.peer == "opennext":
             reply["serverId"] = env.environment_id
-        telemetry.emit(
-            telemetry.line(
-                kind="warm_ping",
-                found=found,
-                init_type=env.init_type,
-                init_ms=env.init_ms,
-                environment_id=env.environment_id,
-                request_id=_request_id(context),
-                duration_ms=(self.clock() - started) * 1000.0,
-                error=ping.error,
-                peer=ping.peer,
-            )
+        telemetry.record(
+            "warm_ping",
+            found,
+            env.init_type,
+            env.init_ms,
+            env.environment_id,
+            _request_id(context),
+            (self.clock() - started) * 1000.0,
+            ping.error,
+            ping.peer,
         )
         return reply
 
