@@ -1,0 +1,113 @@
+"""The local runner's ``AWS/Lambda`` flusher against moto: a flush on stop, and puts that CloudWatch throttles.
+
+What is put is read back with GetMetricData (moto as the oracle of CloudWatch's aggregation:
+several datapoints put for one minute read as that minute's Sum / Maximum / SampleCount). The
+throttle is injected on the network path (:class:`tests.faultproxy.FaultProxy` in front of moto's
+server), answering as CloudWatch answers botocore's JSON 1.0 requests.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from emulator.runner_metrics import LambdaMetrics
+from infra import aws
+from tests.fakes import ManualClock
+from tests.faultproxy import Fault, FaultProxy, Rule
+
+pytestmark = pytest.mark.integration
+
+T0 = 1_800_000_000.0  # a whole minute
+THROTTLED = json.dumps({"__type": "Throttling", "message": "Rate exceeded"}).encode()
+
+
+def _read(cloudwatch: Any, metric: str, stat: str, dimensions: dict[str, str]) -> list[float]:
+    answer = cloudwatch.get_metric_data(
+        MetricDataQueries=[
+            {
+                "Id": "m",
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": "AWS/Lambda",
+                        "MetricName": metric,
+                        "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+                    },
+                    "Period": 60,
+                    "Stat": stat,
+                },
+            }
+        ],
+        StartTime=datetime.fromtimestamp(T0 - 600, UTC),
+        EndTime=datetime.fromtimestamp(T0 + 600, UTC),
+        ScanBy="TimestampAscending",
+    )
+    return [float(v) for v in answer["MetricDataResults"][0]["Values"]]
+
+
+def test_a_minute_put_in_parts_reads_as_one_minute_and_stop_flushes_the_rest(moto_aws: None) -> None:
+    # Given a flusher that would not run for ten minutes
+    clock = ManualClock(T0 + 1)
+    metrics = LambdaMetrics(interval_s=600, clock=clock).start()
+    assert metrics.running
+    running = [metrics.begin("orders", "live", "3") for _ in range(2)]
+    metrics.end(running[0], duration_ms=100.0, error=False)
+    # When part of the minute is flushed by hand, and the rest only by stop()
+    assert metrics.flush() > 0
+    metrics.end(running[1], duration_ms=300.0, error=True)
+    metrics.stop()
+    cloudwatch = aws.client("cloudwatch")
+    live = {"FunctionName": "orders", "Resource": "orders:live"}
+
+    # Then CloudWatch reads one minute with both invocations
+    assert _read(cloudwatch, "Invocations", "Sum", live) == [2.0]
+    assert _read(cloudwatch, "Errors", "Sum", live) == [1.0]
+    assert _read(cloudwatch, "ConcurrentExecutions", "Maximum", live) == [2.0]
+    assert _read(cloudwatch, "Duration", "SampleCount", live) == [2.0]
+    assert _read(cloudwatch, "Duration", "Average", live) == [200.0]
+    assert _read(cloudwatch, "Duration", "Maximum", live) == [300.0]
+    # And the flusher thread is gone, and stopping again puts nothing twice
+    assert not metrics.running
+    metrics.stop()
+    assert _read(cloudwatch, "Invocations", "Sum", live) == [2.0]
+
+
+@pytest.fixture
+def proxied(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
+    with FaultProxy(moto_server) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH", proxy.url)
+        monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # one attempt: botocore's retry sleeps stay out of the test
+        aws.forget_sessions()
+        yield proxy
+
+
+def test_a_throttled_put_is_recorded_and_put_again_by_the_next_flush(proxied: FaultProxy) -> None:
+    # Given a minute of figures and PutMetricData throttled once by CloudWatch
+    rule = proxied.add(
+        Rule(
+            fault=Fault.ANSWER,
+            target="PutMetricData",
+            status=400,
+            reply=THROTTLED,
+            content_type="application/x-amz-json-1.0",
+            times=1,
+        )
+    )
+    metrics = LambdaMetrics(interval_s=600, clock=ManualClock(T0 + 1))
+    metrics.end(metrics.begin("orders", None, "$LATEST"), duration_ms=5.0, error=False)
+
+    # When it is flushed: nothing is put, and the reason is kept
+    assert metrics.flush() == 0
+    assert rule.taken == 1
+    assert len(metrics.errors) == 1
+    assert "PutMetricData" in metrics.errors[0]
+    assert "Throttling" in metrics.errors[0]
+    # Then the next flush puts the same figures, once
+    assert metrics.flush() > 0
+    assert metrics.flush() == 0
+    cloudwatch = aws.client("cloudwatch")
+    assert _read(cloudwatch, "Invocations", "Sum", {"FunctionName": "orders"}) == [1.0]
