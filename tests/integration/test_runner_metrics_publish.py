@@ -111,3 +111,24 @@ def test_a_throttled_put_is_recorded_and_put_again_by_the_next_flush(proxied: Fa
     assert metrics.flush() == 0
     cloudwatch = aws.client("cloudwatch")
     assert _read(cloudwatch, "Invocations", "Sum", {"FunctionName": "orders"}) == [1.0]
+
+
+def test_a_refused_put_shows_in_the_local_stack_s_recent_errors(aws_env: None, tmp_path: Any) -> None:
+    # Given a stack whose metrics client CloudWatch throttles (botocore's Stubber: the client, not our adapter)
+    from botocore.stub import Stubber
+
+    from emulator.stack import LocalStack
+    from emulator.status import _rows_errors
+
+    client = aws.client("cloudwatch")
+    stack = LocalStack(state_file=tmp_path / "local.json")
+    stack.metrics = LambdaMetrics(client, clock=ManualClock(T0 + 1))
+    stack.metrics.end(stack.metrics.begin("orders", None, "$LATEST"), duration_ms=5.0, error=False)
+    with Stubber(client) as stub:
+        stub.add_client_error("put_metric_data", "Throttling", "Rate exceeded", 400)
+        # When the flusher puts the minute
+        assert stack.metrics.flush() == 0
+    # Then the live view's recent errors say where and why
+    rows = [row for row in _rows_errors(stack) if row["where"] == "AWS/Lambda metrics"]
+    assert len(rows) == 1
+    assert "Throttling" in rows[0]["error"]
