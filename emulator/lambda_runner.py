@@ -44,7 +44,7 @@ from domain.errors import Unavailable
 from emulator.runner_env import SNAP_START, ExecutionEnvironment, LogSink, WorkerReply, send_to_sink
 from emulator.runner_events import EventQueue
 from emulator.runner_invoke import Context, InvokeResult, check_request, run_on
-from emulator.runner_metrics import LambdaMetrics
+from emulator.runner_metrics import InFlight, LambdaMetrics
 from emulator.runner_model import (
     DEFAULT_ACCOUNT,
     LATEST,
@@ -457,23 +457,34 @@ class LambdaRunner:
         request_id = str(uuid.uuid4())
         reserved = self.registry.function(config.function).reserved
         metrics = self.metrics
-        qualifier = _qualifier_of(context.invoked_arn)
-        try:
+        if metrics is None:
             lease = self.pool.acquire(config, reserved)
+            try:
+                return run_on(lease, config, executed_version, request_id, text, context, self._clock)
+            finally:
+                self.pool.release(lease)
+        qualifier = _qualifier_of(context.invoked_arn)
+        admitted: list[InFlight] = []
+        try:
+            # In flight from admission on: a cold start's init counts, as it does in Lambda.
+            lease = self.pool.acquire(
+                config, reserved, lambda: admitted.append(metrics.begin(config.function, qualifier, executed_version))
+            )
         except Throttled:
-            if metrics is not None:
-                metrics.throttled(config.function, qualifier)
+            metrics.throttled(config.function, qualifier)
             raise
-        # In flight from here: the init of a cold start (inside acquire) is not counted.
-        running = metrics.begin(config.function, qualifier, executed_version) if metrics is not None else None
+        except BaseException:
+            for running in admitted:
+                metrics.end(running, duration_ms=None, error=True)
+            raise
         result: InvokeResult | None = None
         try:
             result = run_on(lease, config, executed_version, request_id, text, context, self._clock)
             return result
         finally:
             self.pool.release(lease)
-            if metrics is not None and running is not None:
-                ran = result is not None and not (lease.init is not None and not lease.init.ok)
+            ran = result is not None and not (lease.init is not None and not lease.init.ok)
+            for running in admitted:
                 metrics.end(
                     running,
                     duration_ms=result.duration_ms if ran and result is not None else None,

@@ -16,7 +16,8 @@ metric                            what is put, per 60 s period
 ``Duration`` (Milliseconds)       a statistic set (SampleCount, Sum, Minimum, Maximum) of the
                                   invocations' run time
 ``ConcurrentExecutions`` (Count)  the most invocations in flight at once during the minute (its
-                                  ``Maximum`` is the peak; one still running is counted in every
+                                  ``Maximum`` is the peak; in flight from admission, a cold start's
+                                  init included, to the end; one still running is counted in every
                                   minute it spans)
 ================================  =================================================================
 

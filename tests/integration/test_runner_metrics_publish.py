@@ -9,6 +9,7 @@ server), answering as CloudWatch answers botocore's JSON 1.0 requests.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -132,3 +133,50 @@ def test_a_refused_put_shows_in_the_local_stack_s_recent_errors(aws_env: None, t
     rows = [row for row in _rows_errors(stack) if row["where"] == "AWS/Lambda metrics"]
     assert len(rows) == 1
     assert "Throttling" in rows[0]["error"]
+
+
+def test_a_cold_start_s_init_counts_as_in_flight_and_a_throttle_does_not(aws_env: None, tmp_path: Any) -> None:
+    # Given a runner counting metrics (never put here: drain() reads them) and a function whose init waits
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+
+    from emulator.lambda_runner import FunctionSpec, LambdaRunner
+    from emulator.runner_model import Throttled
+
+    root = str(Path(__file__).resolve().parents[2])
+    gate = tmp_path / "open"
+    metrics = LambdaMetrics(interval_s=600)
+    with LambdaRunner(metrics=metrics) as runner:
+        runner.add_function(
+            FunctionSpec(
+                name="slowinit",
+                handler="tests.functions.gate_init.handler",
+                code_paths=[root],
+                environment={"GATE_INIT": str(gate)},
+                timeout_s=30,
+                reserved_concurrency=2,
+            )
+        )
+        with ThreadPoolExecutor(2) as executor:
+            # When two cold starts are in their init phase together, and a third request is throttled
+            started = [executor.submit(runner.invoke, "slowinit", b"{}") for _ in range(2)]
+            for _ in range(400):  # a bounded wait (liveness, not speed) for both environments to be starting
+                if sum(env["state"] == "starting" for env in runner.environments("slowinit")) == 2:
+                    break
+                time.sleep(0.025)
+            with pytest.raises(Throttled):
+                runner.invoke("slowinit", b"{}")
+            during = metrics.drain()
+            gate.touch()
+            results = [future.result(timeout=60) for future in started]
+    assert [r.function_error for r in results] == [None, None]
+
+    # Then during init both were in flight (Lambda counts init), and nothing had been invoked yet
+    fn = [{"Name": "FunctionName", "Value": "slowinit"}]
+    peaks = [d["Value"] for d in during if d["MetricName"] == "ConcurrentExecutions" and d["Dimensions"] == fn]
+    assert max(peaks) == 2  # (two datapoints if a minute began between the two starts)
+    assert sum(d["Value"] for d in during if d["MetricName"] == "Throttles" and d["Dimensions"] == fn) == 1
+    assert not [d for d in during if d["MetricName"] == "Invocations"]
+    # And once they ended, both invocations are counted
+    after = metrics.drain()
+    assert sum(d["Value"] for d in after if d["MetricName"] == "Invocations" and d["Dimensions"] == fn) == 2
