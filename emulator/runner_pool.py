@@ -116,9 +116,7 @@ class EnvironmentPool:
 
     # -- invocations -----------------------------------------------------------------------------
 
-    def acquire(
-        self, config: VersionConfig, reserved: int | None, admitted: Callable[[], None] | None = None
-    ) -> Lease:
+    def acquire(self, config: VersionConfig, reserved: int | None, admitted: Callable[[], None] | None = None) -> Lease:
         """Take an environment for one invocation of ``config`` (starting one if none is idle).
 
         Raises :class:`Throttled` above reserved or account concurrency. On a cold start whose init
