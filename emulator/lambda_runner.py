@@ -44,6 +44,7 @@ from domain.errors import Unavailable
 from emulator.runner_env import SNAP_START, ExecutionEnvironment, LogSink, WorkerReply, send_to_sink
 from emulator.runner_events import EventQueue
 from emulator.runner_invoke import Context, InvokeResult, check_request, run_on
+from emulator.runner_metrics import InFlight, LambdaMetrics
 from emulator.runner_model import (
     DEFAULT_ACCOUNT,
     LATEST,
@@ -95,6 +96,8 @@ class LambdaRunner:
 
     ``log_sink(function, version, line)`` receives every line a worker prints and the runner's
     own ``START``/``END``/``REPORT`` lines, from many threads; it must not block for long.
+    ``metrics`` (:class:`emulator.runner_metrics.LambdaMetrics`) counts what Lambda puts into
+    CloudWatch's ``AWS/Lambda`` namespace; the caller starts and stops its flusher.
     """
 
     def __init__(
@@ -116,6 +119,7 @@ class LambdaRunner:
         parent_env: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        metrics: LambdaMetrics | None = None,
     ) -> None:
         if idle_timeout_s <= 0 or account_concurrency < 1 or init_timeout_s <= 0:
             raise InvalidParameter("idle_timeout_s and init_timeout_s must be > 0, account_concurrency >= 1")
@@ -123,6 +127,8 @@ class LambdaRunner:
         self.region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         self.account_id = account_id
         self.log_sink = log_sink
+        #: Where invocations, errors, throttles, durations and concurrency are counted (None: nowhere).
+        self.metrics = metrics
         self._requested_port = port
         self._python = python
         self._parent_env = dict(parent_env if parent_env is not None else os.environ)
@@ -450,8 +456,43 @@ class LambdaRunner:
     def _run(self, config: VersionConfig, executed_version: str, text: str, context: Context) -> InvokeResult:
         request_id = str(uuid.uuid4())
         reserved = self.registry.function(config.function).reserved
-        lease = self.pool.acquire(config, reserved)
+        metrics = self.metrics
+        if metrics is None:
+            lease = self.pool.acquire(config, reserved)
+            try:
+                return run_on(lease, config, executed_version, request_id, text, context, self._clock)
+            finally:
+                self.pool.release(lease)
+        qualifier = _qualifier_of(context.invoked_arn)
+        admitted: list[InFlight] = []
         try:
-            return run_on(lease, config, executed_version, request_id, text, context, self._clock)
+            # In flight from admission on: a cold start's init counts, as it does in Lambda.
+            lease = self.pool.acquire(
+                config, reserved, lambda: admitted.append(metrics.begin(config.function, qualifier, executed_version))
+            )
+        except Throttled:
+            metrics.throttled(config.function, qualifier)
+            raise
+        except BaseException:
+            for running in admitted:
+                metrics.end(running, duration_ms=None, error=True)
+            raise
+        result: InvokeResult | None = None
+        try:
+            result = run_on(lease, config, executed_version, request_id, text, context, self._clock)
+            return result
         finally:
             self.pool.release(lease)
+            ran = result is not None and not (lease.init is not None and not lease.init.ok)
+            for running in admitted:
+                metrics.end(
+                    running,
+                    duration_ms=result.duration_ms if ran and result is not None else None,
+                    error=result is None or result.function_error is not None,
+                )
+
+
+def _qualifier_of(invoked_arn: str) -> str | None:
+    """The qualifier an invocation named (``arn:aws:lambda:R:A:function:NAME[:QUALIFIER]``), if any."""
+    parts = invoked_arn.split(":")
+    return parts[7] if len(parts) > 7 and parts[7] else None

@@ -116,12 +116,13 @@ class EnvironmentPool:
 
     # -- invocations -----------------------------------------------------------------------------
 
-    def acquire(self, config: VersionConfig, reserved: int | None) -> Lease:
+    def acquire(self, config: VersionConfig, reserved: int | None, admitted: Callable[[], None] | None = None) -> Lease:
         """Take an environment for one invocation of ``config`` (starting one if none is idle).
 
         Raises :class:`Throttled` above reserved or account concurrency. On a cold start whose init
         failed, the lease carries the failed reply and the environment is already gone; the caller
-        still calls :meth:`release`.
+        still calls :meth:`release`. ``admitted`` is called once the invocation counts against the
+        concurrency (before a cold start's init runs), as Lambda counts it.
         """
         victim: PooledEnvironment | None = None
         with self._lock:
@@ -146,6 +147,8 @@ class EnvironmentPool:
                 cold = False
             self._in_flight[function] = self._in_flight.get(function, 0) + 1
             self._total_in_flight += 1
+        if admitted is not None:
+            admitted()
         if victim is not None:
             self._stop([victim])
         if not cold:

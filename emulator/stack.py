@@ -8,7 +8,9 @@
   through ``AWS_ENDPOINT_URL_EVENTBRIDGE``;
 * the CodeDeploy lifecycle (hooks, verdicts, alias shift): :mod:`emulator.codedeploy`, through
   ``AWS_ENDPOINT_URL_CODEDEPLOY``;
-* function logs, EMF telemetry included: :mod:`emulator.log_forwarder` → moto's CloudWatch Logs.
+* function logs, EMF telemetry included: :mod:`emulator.log_forwarder` → moto's CloudWatch Logs;
+* Lambda's own metrics (``AWS/Lambda``: invocations, errors, throttles, duration, concurrency, per
+  function, version and alias, each minute): :mod:`emulator.runner_metrics` → moto's CloudWatch.
 
 Functions come from ``serverless/template.yaml`` (handler, environment, timeout, memory, rules,
 schedules) plus the demo targets of ``serverless/examples/targets``. Every boto3 client, in this
@@ -39,6 +41,7 @@ from emulator.codedeploy import LocalCodeDeploy
 from emulator.event_router import EventRouter
 from emulator.lambda_runner import FunctionSpec, LambdaRunner
 from emulator.log_forwarder import LogForwarder
+from emulator.runner_metrics import DEFAULT_INTERVAL_S, LambdaMetrics
 from emulator.template import LocalFunction, Template, load_template
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +55,8 @@ STACK_NAME = "thermostat-local"
 TABLE = "thermostat-local"
 PAYLOAD_BUCKET = "thermostat-local-payloads"
 WARM_TAG = "thermostat:warm"
+#: Seconds between two puts of the local runner's ``AWS/Lambda`` metrics (Lambda's own: 60).
+METRICS_INTERVAL_VARIABLE = "THERMOSTAT_LOCAL_METRICS_INTERVAL"
 
 #: The variables the stack sets while it runs (and restores after).
 _MANAGED = (
@@ -119,8 +124,16 @@ class LocalStack:
         state_file: Path | None = STATE_FILE,
         hook_timeout_s: float = 60.0,
         state_dir: Path | None = None,
+        metrics_interval_s: float | None = None,
     ) -> None:
         self.template_path = template_path
+        #: How often the runner's ``AWS/Lambda`` metrics are put (checked now: a bad value starts nothing).
+        self.metrics_interval_s = (
+            metrics_interval_s if metrics_interval_s is not None else metrics_interval_from_environment()
+        )
+        if not self.metrics_interval_s > 0:
+            raise InvalidInput(f"metrics_interval_s must be > 0 seconds, got {self.metrics_interval_s!r}")
+        self.metrics: LambdaMetrics | None = None
         self.idle_timeout_s = idle_timeout_s
         self.with_demo_targets = demo_targets
         self.run_schedules = run_schedules
@@ -215,8 +228,14 @@ class LocalStack:
         runner_port = _free_port()
         os.environ["AWS_ENDPOINT_URL_LAMBDA"] = f"http://127.0.0.1:{runner_port}"
         self.logs.start()
+        self.metrics = LambdaMetrics(interval_s=self.metrics_interval_s).start()
         self.runner = LambdaRunner(
-            port=runner_port, idle_timeout_s=self.idle_timeout_s, log_sink=self.logs, region=REGION, account_id=ACCOUNT
+            port=runner_port,
+            idle_timeout_s=self.idle_timeout_s,
+            log_sink=self.logs,
+            region=REGION,
+            account_id=ACCOUNT,
+            metrics=self.metrics,
         )
         self.runner.start()
         self._seed()
@@ -293,6 +312,10 @@ class LocalStack:
                 except Exception:  # noqa: BLE001, S110 - stopping the others matters more
                     pass
         self.router = self.codedeploy = self.runner = None
+        if self.metrics is not None:
+            # After the runner (every invocation has ended), before moto: the last minute is put.
+            self.metrics.stop()
+            self.metrics = None
         self.logs.stop()
         if self.moto is not None:
             try:
@@ -381,6 +404,23 @@ class LocalStack:
             "state_dir": None if self.state_dir is None else str(self.state_dir),
         }
         self.state_file.write_text(json.dumps(state, indent=2))
+
+
+def metrics_interval_from_environment() -> float:
+    """``THERMOSTAT_LOCAL_METRICS_INTERVAL`` in seconds (default 60); ``InvalidInput`` says what to fix."""
+    raw = os.environ.get(METRICS_INTERVAL_VARIABLE, "").strip()
+    if not raw:
+        return DEFAULT_INTERVAL_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise InvalidInput(
+            f"{METRICS_INTERVAL_VARIABLE}={raw!r} is not a number of seconds > 0; e.g. 60 (Lambda's own "
+            "interval) or 1 to see the local runner's AWS/Lambda metrics sooner"
+        )
+    return value
 
 
 class TargetFailed(Exception):

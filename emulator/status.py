@@ -95,7 +95,7 @@ def _rows_events(stack: LocalStack, count: int = 5) -> list[dict[str, Any]]:
 
 
 def _rows_errors(stack: LocalStack, count: int = 5) -> list[dict[str, Any]]:
-    """The last failed deliveries (schedules included), failed deployments' reasons, log forwarding errors."""
+    """The last failed deliveries (schedules included), failed deployments, log forwarding and metric puts."""
     rows: list[dict[str, Any]] = []
     if stack.router is not None:
         rows.extend(
@@ -110,6 +110,8 @@ def _rows_errors(stack: LocalStack, count: int = 5) -> list[dict[str, Any]]:
             if d.error is not None
         )
     rows.extend({"where": "log forwarder", "error": error} for error in list(stack.logs.errors))
+    if stack.metrics is not None:
+        rows.extend({"where": "AWS/Lambda metrics", "error": error} for error in list(stack.metrics.errors))
     return rows[-count:]
 
 

@@ -456,6 +456,13 @@ class ThermostatControlPlane(Construct):
                 conditions={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["TARGETS"]}},
             )
         )
+        keep_warm.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReadConcurrencyMetrics",  # auto sizing: GetMetricData has no resource types, "*" is the least
+                actions=["cloudwatch:GetMetricData"],
+                resources=["*"],
+            )
+        )
         lookups = [
             "lambda:GetFunctionConfiguration",
             "lambda:GetFunctionConcurrency",
