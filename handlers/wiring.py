@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from domain.platform_report import TargetRounds
     from domain.targets import TargetStore
     from infra.bucket_registry import DynamoBucketRegistry
+    from infra.concurrency_history import CloudWatchConcurrency
     from infra.lambda_config import BotoLambdaConfig
     from infra.lambda_invoker import BotoFunctionInvoker
     from infra.platform_concurrency import PlatformRecordsConcurrency
@@ -263,21 +264,12 @@ def round_lookups(of: Settings, wait_s: float) -> LambdaConfig:
     return container_facts(of).for_round(lambda_config(of.max_in_flight), wait_s)
 
 
-#: h-metrics's CloudWatch ``ConcurrentExecutions`` adapter (issue 17). LEAD: at merge, when
-#: ``infra/concurrency_history.py`` is on main, it is found by name below; nothing else to change.
-CLOUDWATCH_CONCURRENCY = ("infra.concurrency_history", "CloudWatchConcurrency")
+@_once()
+def cloudwatch_concurrency() -> CloudWatchConcurrency:
+    """CloudWatch's ``ConcurrentExecutions`` for a function qualifier (it counts keep-warm's pings too)."""
+    from infra.concurrency_history import CloudWatchConcurrency
 
-
-def _cloudwatch_concurrency() -> ConcurrencyHistory | None:
-    import importlib
-
-    module, name = CLOUDWATCH_CONCURRENCY
-    try:
-        found = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
-    adapter: ConcurrencyHistory = found()
-    return adapter
+    return CloudWatchConcurrency()
 
 
 @_once()
@@ -289,12 +281,16 @@ def platform_concurrency() -> PlatformRecordsConcurrency:
 
 
 def concurrency_history() -> ConcurrencyHistory:
-    """CloudWatch's ``ConcurrentExecutions`` first, the platform records when it has no data."""
+    """The platform records first, CloudWatch's ``ConcurrentExecutions`` when the logs hold no request.
+
+    The records come first because they tell keep-warm's pings from real requests (the runtime
+    module's line names a ping); the metric counts the pings as concurrency, so an auto target
+    sized from it alone would keep the N it warms for ever. The metric is the fallback for a
+    function whose logs are gone or not readable.
+    """
     from domain.keep_warm.auto import FirstWithData
 
-    platform = platform_concurrency()
-    cloudwatch = _cloudwatch_concurrency()
-    return platform if cloudwatch is None else FirstWithData(cloudwatch, platform)
+    return FirstWithData(platform_concurrency(), cloudwatch_concurrency())
 
 
 @_once()

@@ -19,7 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.errors import Unavailable
-from domain.keep_warm.platform_concurrency import cold_real_requests, peak_concurrency, request_intervals
+from domain.keep_warm.platform_concurrency import (
+    cold_real_requests,
+    peak_concurrency,
+    request_intervals,
+    with_quiet_periods,
+)
 from domain.keep_warm.sizing import ConcurrencySample
 from domain.platform_report import PlatformRecord, start_kinds
 from infra.platform_source import DEFAULT_PREFIX, CloudWatchLogsPlatform
@@ -79,10 +84,12 @@ class PlatformRecordsConcurrency:
     def peaks(
         self, function: str, qualifier: str, start_ms: int, end_ms: int, period_s: int = 3600
     ) -> list[ConcurrencySample]:
-        """Per-period peaks of real requests over ``[start_ms, end_ms)`` (``[]``: no traffic)."""
+        """Per-period peaks of real requests over ``[start_ms, end_ms)``: a zero peak for a period
+        with only pings, ``[]`` when the logs hold no request at all (no data)."""
         read = self._read(function, start_ms, end_ms)
         intervals = request_intervals(read.records, function, qualifier, read.kinds)
-        return peak_concurrency(intervals, start_ms, end_ms, period_s)
+        samples = peak_concurrency(intervals, start_ms, end_ms, period_s)
+        return with_quiet_periods(samples, read.records, function, qualifier, start_ms, end_ms, period_s)
 
     def cold_requests(self, function: str, qualifier: str, start_ms: int, end_ms: int) -> int:
         """Real requests that started cold in ``[start_ms, end_ms)``."""

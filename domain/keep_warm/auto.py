@@ -207,7 +207,7 @@ def decide(
 
 
 class FirstWithData:
-    """A :class:`ConcurrencyHistory` that asks ``primary`` first (CloudWatch's metric) and ``fallback``
+    """A :class:`ConcurrencyHistory` that asks ``primary`` first and ``fallback``
     (the platform records) when the primary has no data (``[]``) or cannot be read."""
 
     def __init__(self, primary: ConcurrencyHistory, fallback: ConcurrencyHistory) -> None:

@@ -79,6 +79,38 @@ def peak_concurrency(
     ]
 
 
+def with_quiet_periods(
+    samples: list[ConcurrencySample],
+    records: Iterable[PlatformRecord],
+    function: str,
+    qualifier: str,
+    start_ms: int,
+    end_ms: int,
+    period_s: int = 3600,
+) -> list[ConcurrencySample]:
+    """``samples`` plus a zero peak for every period in which only pings ran.
+
+    A period whose records are all keep-warm's pings is known to have had no traffic, which is
+    not the same as no data: a caller falling back to another source on ``[]`` (CloudWatch's
+    ``ConcurrentExecutions``, which counts the pings) would otherwise read the pings as traffic
+    and keep N up forever.
+    """
+    period = period_s * 1000
+    first_period = start_ms - start_ms % period
+    busy = {sample.start_ms for sample in samples}
+    quiet = {
+        record.timestamp_ms - record.timestamp_ms % period
+        for record in records
+        if record.kind == "report" and matches(record, function, qualifier)
+    }
+    zeros = [
+        ConcurrencySample(start_ms=boundary, period_s=period_s, peak=0, source=SOURCE)
+        for boundary in quiet - busy
+        if first_period <= boundary < end_ms
+    ]
+    return sorted([*samples, *zeros], key=lambda sample: sample.start_ms)
+
+
 def cold_real_requests(
     records: Iterable[PlatformRecord],
     function: str,

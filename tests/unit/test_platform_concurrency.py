@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import pytest
 
-from domain.keep_warm.platform_concurrency import cold_real_requests, peak_concurrency, request_intervals
+from domain.keep_warm.platform_concurrency import (
+    cold_real_requests,
+    peak_concurrency,
+    request_intervals,
+    with_quiet_periods,
+)
+from domain.keep_warm.sizing import choose_concurrency
 from domain.platform_report import PlatformRecord, parse_platform_message
 
 pytestmark = pytest.mark.unit
@@ -97,3 +103,25 @@ def test_cold_real_requests_leave_pings_out_and_prefer_thermostat_s_own_kind() -
     kinds = {"ping": "warm_ping", "restored": "restore"}
     # Then two real requests started cold in the window
     assert cold_real_requests(records, "orders", "live", kinds, T0, T0 + HOUR) == 2
+
+
+def test_an_hour_of_pings_only_is_known_quiet_not_missing_and_sizes_to_min() -> None:
+    # Given an hour in which only keep-warm's pings ran (5 overlapping), and an hour with one real request
+    pings = [report(f"p{i}", T0 + 1_000 + i, 500.0) for i in range(5)]
+    real = [report("r", T0 + HOUR + 1_000, 100.0)]
+    kinds = {f"p{i}": "warm_ping" for i in range(5)}
+    records = [*pings, *real]
+    busy = peak_concurrency(request_intervals(records, "orders", "live", kinds), T0, T0 + 2 * HOUR)
+    # When the quiet periods are added
+    samples = with_quiet_periods(busy, records, "orders", "live", T0, T0 + 2 * HOUR)
+    # Then the pings' hour is a zero peak (no traffic, which is data), the other its real peak
+    assert [(s.start_ms, s.peak) for s in samples] == [(T0, 0), (T0 + HOUR, 1)]
+    # And a window holding only the pings' hour sizes to min: a fallback to CloudWatch (which counts
+    # the pings) is never asked, since the answer is not empty
+    quiet = with_quiet_periods([], pings, "orders", "live", T0, T0 + HOUR)
+    assert [s.peak for s in quiet] == [0]
+    decision = choose_concurrency(quiet, T0 + HOUR - 1, minimum=1, maximum=10)
+    assert decision.n == 1
+    assert "no traffic" in decision.reason
+    # And a window with no record at all is no data: []
+    assert with_quiet_periods([], [], "orders", "live", T0, T0 + HOUR) == []
