@@ -29,7 +29,6 @@ Pure: records, prices and numbers in, frozen values out.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -195,15 +194,18 @@ def auto_schedule(
     """N for every hour of the week after ``from_ms``, as ``choose_concurrency`` sizes it; and one reason."""
     schedule = [minimum] * costs.HOURS_PER_WEEK
     start = from_ms - from_ms % HOUR_MS + HOUR_MS
-    reasons: dict[str, int] = defaultdict(int)
+    busiest: tuple[int, str] = (-1, "")
     for step in range(costs.HOURS_PER_WEEK):
         now = start + step * HOUR_MS
         decision = choose_concurrency(samples, now, minimum=minimum, maximum=maximum)
         schedule[hour_of_week(now)] = decision.n
-        reasons[decision.reason.split(" = ")[0] if " = " in decision.reason else decision.reason] += 1
-    busiest = max(schedule)
-    common = max(reasons.items(), key=lambda item: item[1])[0]
-    return schedule, f"N {min(schedule)}-{busiest} over the week (mostly: {common})"
+        if decision.n > busiest[0]:
+            busiest = (decision.n, decision.reason)
+    warmed = sum(1 for n in schedule if n > 0)
+    return schedule, (
+        f"N {min(schedule)}-{max(schedule)} over the week, above 0 in {warmed} of {costs.HOURS_PER_WEEK} hours; "
+        f"busiest hour: {busiest[1]}"
+    )
 
 
 def advise(
