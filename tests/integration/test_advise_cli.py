@@ -169,3 +169,18 @@ def test_without_a_table_functions_must_be_named(
     (advice,) = document["targets"]
     assert advice["requests"] == requests
     assert advice["costs"]["keep_warm_fixed"] is None  # not a target: no fixed N to price
+
+
+def test_missing_function_bad_name_and_unpriced_region(
+    moto_server: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("THERMOSTAT_TABLE", raising=False)
+    assert main(["advise", "--function", "billing:live"]) == 1
+    assert "function billing:live does not exist (GetFunctionConfiguration)" in capsys.readouterr().err
+    assert main(["advise", "--function", "not a name"]) == 2
+    assert "--function 'not a name': expected a Lambda function name" in capsys.readouterr().err
+    assert main(["advise", "--function", "orders", "--min", "3", "--max", "2"]) == 2
+    assert "need 0 <= min <= max" in capsys.readouterr().err
+    _function()
+    assert main(["advise", "--function", "orders:live", "--region", "ap-south-2"]) == 2
+    assert "no prices for region 'ap-south-2'" in capsys.readouterr().err
