@@ -29,7 +29,7 @@ Pure: records, prices and numbers in, frozen values out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -217,7 +217,7 @@ def advise(
     prices: costs.ArchitecturePrices,
     warmer_prices: costs.ArchitecturePrices,
     warmer: costs.WarmerShare,
-    pings: set[str] = frozenset(),  # type: ignore[assignment]
+    pings: Collection[str] = frozenset(),
     layered: bool = True,
     minimum: int = 0,
     maximum: int = 1000,
