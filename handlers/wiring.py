@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from mypy_boto3_lambda import LambdaClient
 
+    from domain.costs import PriceTable
     from domain.deadline import Clock
     from domain.invocation import FunctionInvoker
     from domain.keep_warm import Dispatcher, LambdaConfig, PayloadLoader
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from domain.targets import TargetStore
     from infra.bucket_registry import DynamoBucketRegistry
     from infra.concurrency_history import CloudWatchConcurrency
+    from infra.function_shape import BotoFunctionShapes
     from infra.lambda_config import BotoLambdaConfig
     from infra.lambda_invoker import BotoFunctionInvoker
     from infra.platform_concurrency import PlatformRecordsConcurrency
@@ -418,3 +420,21 @@ def rule_reader() -> EventBridgeRuleReader:
     from infra.eventbridge import EventBridgeRuleReader
 
     return EventBridgeRuleReader()
+
+
+# -- advise (costs and recommendations) ----------------------------------------------------------
+
+
+def function_shapes() -> BotoFunctionShapes:
+    """Memory, architecture and runtime of the functions ``thermostat advise`` prices (one per command)."""
+    from infra.function_shape import BotoFunctionShapes
+
+    return BotoFunctionShapes()
+
+
+def price_table(path: str | None = None) -> PriceTable:
+    """The price table at ``path``, else ``THERMOSTAT_PRICES_FILE``'s, else the one shipped (validated)."""
+    from infra.prices import load_price_table
+    from infra.settings import load_settings
+
+    return load_price_table(path or load_settings(only=("prices_file",)).prices_file)

@@ -110,6 +110,8 @@ class Settings(BaseModel):
     region: Annotated[str, Field(alias="AWS_REGION", min_length=1)] = "us-east-1"
     #: Set by Lambda: the function this code runs as (the hook never warms itself).
     function_name: Annotated[str | None, Field(alias="AWS_LAMBDA_FUNCTION_NAME", min_length=1)] = None
+    #: A price table of one's own for `thermostat advise` (domain/costs.py); None: the shipped one.
+    prices_file: Annotated[str | None, Field(alias="THERMOSTAT_PRICES_FILE", min_length=1)] = None
     service_name: Annotated[str, Field(alias="POWERTOOLS_SERVICE_NAME")] = "thermostat"
     #: Everything thermostat emits goes here; ``POWERTOOLS_METRICS_NAMESPACE`` is left to Powertools.
     metrics_namespace: Annotated[str, Field(alias="THERMOSTAT_METRICS_NAMESPACE", min_length=1, max_length=255)] = (

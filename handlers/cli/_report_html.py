@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import time
 from html import escape
+from typing import Any
 
+from domain.advice import TargetAdvice
 from domain.report import START_KINDS, FleetReport, FunctionStarts
 
 _KIND_COLOURS = {
@@ -284,5 +286,94 @@ dl.meta dt {{ color: #666; }} dl.meta dd {{ margin: 0; overflow-wrap: anywhere; 
 {_legend(warm_keys)}
 {_stacked_bars(hooks, "Pre-traffic hook verdicts")}
 {_legend(hook_keys)}
+</main></body></html>
+"""
+
+
+# -- thermostat advise --html ----------------------------------------------------------------------
+
+
+def _money(option: Any) -> str:
+    from domain.costs import dollars
+
+    return "-" if option is None else dollars(option.total)
+
+
+def _profile_svg(per_hour: list[float], title: str) -> str:
+    """24 vertical bars: real requests per hour of the day (UTC)."""
+    height, base, bar = 90, 70, _WIDTH // 24
+    top = max(per_hour, default=0.0) or 1.0
+    bars = []
+    for hour, value in enumerate(per_hour):
+        tall = round(value / top * (base - 10))
+        x = hour * bar
+        bars.append(
+            f'<rect x="{x + 2}" y="{base - tall}" width="{bar - 4}" height="{tall}" fill="#1f77b4">'
+            f"<title>{hour:02d}:00 UTC: {value:.2f} requests/hour</title></rect>"
+            f'<text x="{x + bar / 2}" y="{base + 14}" font-size="10" text-anchor="middle">{hour:02d}</text>'
+        )
+    return _svg_open(title, height) + "".join(bars) + "</svg>"
+
+
+def advice_section(advices: list[TargetAdvice]) -> str:
+    """The advice as an HTML fragment: one table, then per target its reason and traffic profile."""
+    if not advices:
+        return "<section id='advice'><h2>Advice</h2><p class='empty'>No targets to advise on.</p></section>"
+    head = (
+        "<tr><th>target</th><th>requests</th><th>cold rate</th><th>p95 init ms</th><th>keep-warm auto</th>"
+        "<th>keep-warm fixed</th><th>provisioned (hours)</th><th>provisioned (always)</th><th>SnapStart</th>"
+        "<th>advice</th></tr>"
+    )
+    body = "".join(
+        "<tr>"
+        f"<td>{escape(a.target)}</td><td>{a.requests}</td>"
+        f"<td>{'-' if a.cold_rate is None else f'{a.cold_rate * 100:.1f}%'}</td>"
+        f"<td>{'-' if a.p95_init_ms is None else f'{a.p95_init_ms:.0f}'}</td>"
+        + "".join(
+            f"<td>{escape(_money(a.costs[key]))}</td>"
+            for key in (
+                "keep_warm_auto",
+                "keep_warm_fixed",
+                "provisioned_scheduled",
+                "provisioned_always_on",
+                "snapstart",
+            )
+        )
+        + f"<td>{escape(a.recommendation)}</td></tr>"
+        for a in advices
+    )
+    details = "".join(
+        f"<h3>{escape(a.target)}: {escape(a.recommendation)}</h3><p>{escape(a.reason)}</p>"
+        f"<p class='note'>auto: {escape(a.auto_reason)}</p>"
+        + "".join(f"<p class='note'>{escape(note)}</p>" for note in a.notes)
+        + _profile_svg(a.requests_per_hour, f"{a.target}: real requests per hour of the day (UTC)")
+        for a in advices
+    )
+    return (
+        "<section id='advice'><h2>Advice: cold starts and what each remedy costs a month</h2>"
+        f"<table><thead>{head}</thead><tbody>{body}</tbody></table>{details}</section>"
+    )
+
+
+def render_advice_html(advices: list[TargetAdvice], document: dict[str, Any]) -> str:
+    """``thermostat advise --html``: a page with the advice section and where the prices came from."""
+    prices = document["prices"]
+    window = document["window"]
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>thermostat advise</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 0 auto; padding: 12px 20px; max-width: 900px; color: #222; }}
+h2 {{ font-size: 18px; border-bottom: 1px solid #ddd; }} h3 {{ font-size: 14px; margin: 14px 0 4px; }}
+table {{ border-collapse: collapse; width: 100%; font-size: 12px; }}
+th, td {{ border: 1px solid #ccc; padding: 3px 4px; text-align: right; overflow-wrap: anywhere; }}
+td:first-child, th:first-child {{ text-align: left; }}
+svg {{ display: block; max-width: 100%; height: auto; }} .empty, .note {{ color: #777; font-size: 13px; }}
+</style></head><body><main>
+<h1>thermostat advise</h1>
+<p class="note">{escape(_utc(window["since_ms"]))} to {escape(_utc(window["until_ms"]))}; region
+{escape(str(document["region"]))}; prices as of {escape(str(prices["as_of"]))} from {escape(str(prices["source"]))}
+({escape(", ".join(prices["unconfirmed"]) or "nothing")} not confirmed);
+months of {document["month_hours"]} h.</p>
+{advice_section(advices)}
 </main></body></html>
 """

@@ -43,6 +43,7 @@ def test_make_dist_builds_the_wheel_and_the_layer_zip(tmp_path: Path) -> None:
         entry_points = archive.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
         meta = archive.read(metadata).decode()
     assert {"handlers/cli/__init__.py", "domain/report.py", "thermostat_runtime/__init__.py"} <= names
+    assert "domain/prices/lambda-prices.json" in names  # the price table `thermostat advise` reads
     assert not any(name.startswith("tests/") for name in names)
     assert "thermostat = handlers.cli:main" in entry_points
     assert "Provides-Extra: cli" in meta
