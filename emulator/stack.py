@@ -227,6 +227,9 @@ class LocalStack:
         os.environ["AWS_ENDPOINT_URL_EVENTBRIDGE"] = self.router.start(run_schedules=self.run_schedules)
         runner_port = _free_port()
         os.environ["AWS_ENDPOINT_URL_LAMBDA"] = f"http://127.0.0.1:{runner_port}"
+        from infra import aws
+
+        aws.forget_sessions()  # clients (pynamodb's models too) follow the endpoints just set
         self.logs.start()
         self.metrics = LambdaMetrics(interval_s=self.metrics_interval_s).start()
         self.runner = LambdaRunner(
@@ -331,6 +334,9 @@ class LocalStack:
             else:
                 os.environ[name] = value
         self._saved_env = {}
+        from infra import aws
+
+        aws.forget_sessions()  # nothing keeps a client of the endpoints that just stopped
 
     def __enter__(self) -> LocalStack:
         return self.start()

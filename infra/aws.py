@@ -182,6 +182,20 @@ def forget_sessions() -> None:
     with _lock:
         _sessions.clear()
         _bounded.clear()
+        hooks = list(_on_forget)
+    for hook in hooks:
+        hook()
+
+
+#: What else holds clients of the forgotten session process-wide (``infra.table``'s models).
+_on_forget: list[Callable[[], None]] = []
+
+
+def on_forget(hook: Callable[[], None]) -> None:
+    """Call ``hook`` whenever :func:`forget_sessions` runs (for clients held in module or class state)."""
+    with _lock:
+        if hook not in _on_forget:
+            _on_forget.append(hook)
 
 
 def client_lock() -> threading.RLock:

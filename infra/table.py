@@ -105,6 +105,18 @@ def bind_table(table_name: str, region: str | None = None) -> None:
                 model._connection = None  # the next call reconnects to the bound table
 
 
+def _drop_connections() -> None:
+    """Forget every model's connection: its client came from a session that is gone (and, in tests
+    and the local stack, perhaps from an endpoint that is gone too)."""
+    models: list[type[Model]] = [TableModel, *_all_models(TableModel)]
+    with _bind_lock:
+        for model in models:
+            model._connection = None
+
+
+aws.on_forget(_drop_connections)
+
+
 def create_table(table_name: str, region: str | None = None, wait: bool = True) -> bool:
     """Create the table if missing (dev, tests, local stack). Returns True when it was created.
 
