@@ -110,6 +110,8 @@ def synthesized(k: Cdk, tmp_path_factory: pytest.TempPathFactory) -> Synthesized
         payload_buckets=["warm-payloads"],
         alarm_email="ops@example.com",
         sweep_delete=True,  # every optional statement on, as the comparison reads both branches of SAM's ifs
+        organization_id="o-a1b2c3d4e5",
+        spoke_external_id="xid-org",
     )
 
     def thermostat(stack: Any, alias: Any) -> None:
