@@ -93,10 +93,12 @@ def test_the_forwarding_rules_match_what_the_registry_s_rules_match() -> None:
     events = validate.load_template(TEMPLATE)["Resources"]["DeploymentEventsFunction"]["Properties"]["Events"]
 
     # Then each forwarded pattern is exactly the pattern its receiving rule listens for
-    assert spoke["ForwardDeploymentRequested"]["Properties"]["EventPattern"] == (
-        events["DeploymentRequested"]["Properties"]["Pattern"]
+    assert (
+        spoke["ForwardDeploymentRequested"]["Properties"]["EventPattern"]
+        == (events["DeploymentRequested"]["Properties"]["Pattern"])
     )
-    assert spoke["ForwardCreateBucket"]["Properties"]["EventPattern"] == events["BucketCreated"]["Properties"]["Pattern"]
+    forwarded = spoke["ForwardCreateBucket"]["Properties"]["EventPattern"]
+    assert forwarded == events["BucketCreated"]["Properties"]["Pattern"]
     # And the receiving rules do not filter on the account: other accounts' events reach the handler
     for event in events.values():
         assert "account" not in event["Properties"]["Pattern"]
