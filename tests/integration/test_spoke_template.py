@@ -199,3 +199,52 @@ def test_each_widening_of_the_spoke_fails_least_privilege(
     assert re.search(r"^\s+policies\s+FAILED$", section, re.MULTILINE), section
     assert expected in section, section
     assert run.code == 1
+
+
+def test_the_control_plane_opens_to_the_organization_only_when_asked() -> None:
+    # Given the control plane's template
+    validate = validate_module()
+    plane = validate.load_template(TEMPLATE)
+    resources = plane["Resources"]
+
+    # Then both bus policies exist only with an OrganizationId, and admit that Organization only
+    for name, bus in (
+        ("OrganizationDeploymentEvents", {"Ref": "EventBusName"}),
+        ("OrganizationCloudTrailEvents", "default"),
+    ):
+        policy = resources[name]
+        assert policy["Type"] == "AWS::Events::EventBusPolicy"
+        assert policy["Condition"] == "HasOrganization"
+        assert policy["Properties"]["EventBusName"] == bus
+        statement = policy["Properties"]["Statement"]
+        assert statement["Action"] == "events:PutEvents"
+        assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}}
+    assert plane["Conditions"]["HasOrganization"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "OrganizationId"}, ""]}]}
+    # And the registry and the sweeper may assume the spoke role only then, and nothing broader
+    for function in ("DeploymentEventsFunction", "SweeperFunction"):
+        statements = resources[function]["Properties"]["Policies"][0]["Statement"]
+        [conditional] = [s for s in statements if "Fn::If" in s and s["Fn::If"][1].get("Sid") == "AssumeSpokeRoles"]
+        condition, granted, otherwise = conditional["Fn::If"]
+        assert condition == "HasOrganization"
+        assert otherwise == {"Ref": "AWS::NoValue"}
+        assert granted["Action"] == "sts:AssumeRole"
+        assert granted["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${SpokeRoleName}"}
+        variables = resources[function]["Properties"]["Environment"]["Variables"]
+        assert variables["THERMOSTAT_SPOKE_ROLE"] == {"Ref": "SpokeRoleName"}
+        assert variables["THERMOSTAT_SPOKE_EXTERNAL_ID"] == {"Ref": "SpokeExternalId"}
+
+
+def test_aws_s_create_bucket_sample_is_forwarded_and_received() -> None:
+    # Given AWS's CloudTrail CreateBucket sample as EventBridge delivers it (tests/fixtures/cloudtrail/README.md)
+    import json
+
+    from moto.events.models import EventPattern
+
+    fixture = ROOT / "tests" / "fixtures" / "cloudtrail" / "create-bucket-account-111111111111.json"
+    event = json.loads(fixture.read_text(encoding="utf-8"))
+    validate = validate_module()
+    forward = validate.load_template(SPOKE)["Resources"]["ForwardCreateBucket"]["Properties"]["EventPattern"]
+    # Then the spoke's rule forwards it, and a failed call is not forwarded
+    assert EventPattern.load(json.dumps(forward)).matches_event(event)
+    failed = {**event, "detail": {**event["detail"], "errorCode": "AccessDenied"}}
+    assert not EventPattern.load(json.dumps(forward)).matches_event(failed)
