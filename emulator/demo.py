@@ -4,6 +4,9 @@ Every step goes through boto3 to the local endpoints, exactly as it would agains
 
 1. three ``Deployment Requested`` events for one project/stage (two of them concurrent) →
    one bucket, created once and reused;
+1b. a ``Deployment Requested`` sent from another account of the local Organization (111111111111,
+   credentials from AssumeRole: moto serves many accounts) → its bucket is created in THAT account,
+   through the spoke role, and not in the control plane's;
 2. a keep-warm round at concurrency 5 → 5 distinct environments proven; a second round → all warm;
 3. a pre-traffic hook on a good new version → Succeeded, the alias moves; on a broken version →
    Failed, the alias stays;
@@ -21,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulator.stack import DEMO_TARGETS, REGION, TABLE, LocalStack
+from emulator.stack import ACCOUNT, DEMO_TARGETS, REGION, TABLE, LocalStack
 from infra import aws
 
 Say = Callable[[str], None]
@@ -117,6 +120,50 @@ def step_buckets(stack: LocalStack, say: Say, table: Table, result: DemoResult) 
         "created once, then reused",
         sorted(bool(d.get("reused")) for d in resolved) == [False, True, True],
         f"reused flags={[d.get('reused') for d in resolved]}",
+    )
+
+
+SPOKE_ACCOUNT = "111111111111"
+
+
+def spoke_client(service: str, account: str = SPOKE_ACCOUNT) -> Any:
+    """A client acting in ``account`` of the local Organization (moto: assumed-role credentials select it)."""
+    from infra.spokes import SpokeSessions
+
+    # The deploy tool over there is just a client with that account's credentials.
+    return SpokeSessions(ACCOUNT, role_name="deployer").client(service, account, REGION)
+
+
+def step_other_account(stack: LocalStack, say: Say, table: Table, result: DemoResult) -> None:
+    """A deploy in another account of the Organization gets its bucket in that account."""
+    say(f"1b. Another account: `Deployment Requested` for {PROJECT}/{STAGE} sent from account {SPOKE_ACCOUNT}")
+    before = len(_resolved_events(stack))
+    answer = spoke_client("events").put_events(
+        Entries=[
+            {
+                "Source": "thermostat.deployments",
+                "DetailType": "Deployment Requested",
+                "Detail": json.dumps({"project": PROJECT, "stage": STAGE}),
+            }
+        ]
+    )
+    if answer.get("FailedEntryCount"):
+        raise RuntimeError(f"PutEvents refused the entry: {answer['Entries']}")
+    say("   sent, waiting for `Deployment Bucket Resolved` ...")
+    _wait(lambda: len(_resolved_events(stack)) > before)
+    resolved = [e["detail"] for e in _resolved_events(stack)[before:]]
+    bucket = resolved[0].get("bucket") if resolved else None
+    theirs = [b["Name"] for b in spoke_client("s3").list_buckets().get("Buckets", [])]
+    ours = [b["Name"] for b in aws.client("s3").list_buckets().get("Buckets", [])]
+    table(
+        [{"account": SPOKE_ACCOUNT, "bucket": bucket, "in that account": bucket in theirs, "in ours": bucket in ours}],
+        "the other account's deployment bucket",
+    )
+    result.check("another account's deploy resolved", len(resolved) == 1, f"{len(resolved)} resolved")
+    result.check(
+        "its bucket is in that account, not ours",
+        bucket is not None and bucket in theirs and bucket not in ours,
+        f"bucket={bucket}, {SPOKE_ACCOUNT}: {theirs}",
     )
 
 
@@ -239,7 +286,7 @@ def step_telemetry(stack: LocalStack, say: Say, table: Table, result: DemoResult
 def run_demo(stack: LocalStack, say: Say, table: Table) -> DemoResult:
     """Run every step; an exception in one step is recorded and the next still runs."""
     result = DemoResult()
-    for step in (step_buckets, step_keep_warm, step_hook, step_telemetry):
+    for step in (step_buckets, step_other_account, step_keep_warm, step_hook, step_telemetry):
         try:
             step(stack, say, table, result)
         except Exception as exc:  # noqa: BLE001 - the demo reports every step, whatever breaks

@@ -10,6 +10,7 @@ EventBridge does. Every other EventBridge call is forwarded to the moto server u
 from __future__ import annotations
 
 import json
+import re
 import threading
 import urllib.error
 import urllib.request
@@ -35,6 +36,8 @@ DeliverAndWait = Callable[[str, Any], Any]
 WAIT_HEADER = "X-Thermostat-Wait"
 MAX_ENTRIES = 10
 MAX_ENTRY_BYTES = 256 * 1024
+#: The access key in a SigV4 ``Authorization`` header.
+_CREDENTIAL = re.compile(r"Credential=([A-Z0-9]{16,128})/")
 
 
 @dataclass
@@ -92,6 +95,7 @@ class EventRouter:
         now: Callable[[], datetime] | None = None,
         max_workers: int = 8,
         deliver_and_wait: DeliverAndWait | None = None,
+        account_of: Callable[[str], str | None] | None = None,
     ) -> None:
         from moto.events.models import EventPattern
 
@@ -118,6 +122,9 @@ class EventRouter:
         self.deliver_and_wait = deliver_and_wait
         self.upstream_url = upstream_url
         self.account = account
+        #: The account of a caller's access key (moto's, for keys of assumed roles): EventBridge
+        #: stamps ``account`` with the sender's account, so another account's events say so.
+        self.account_of = account_of
         self.region = region
         self.state = RouterState()
         self._lock = threading.Lock()
@@ -128,8 +135,8 @@ class EventRouter:
 
     # --- events -------------------------------------------------------------------------
 
-    def envelope(self, entry: dict[str, Any]) -> dict[str, Any]:
-        """Turn a PutEvents entry into the event a target receives."""
+    def envelope(self, entry: dict[str, Any], account: str | None = None) -> dict[str, Any]:
+        """Turn a PutEvents entry into the event a target receives (sent by ``account``, default: the stack's)."""
         for required in ("Source", "DetailType", "Detail"):
             if not entry.get(required):
                 raise InvalidInput(f"PutEvents entry is missing {required}")
@@ -145,7 +152,7 @@ class EventRouter:
             "id": str(uuid.uuid4()),
             "detail-type": entry["DetailType"],
             "source": entry["Source"],
-            "account": self.account,
+            "account": account or self.account,
             "time": when,
             "region": self.region,
             "resources": list(entry.get("Resources") or []),
@@ -207,7 +214,16 @@ class EventRouter:
                 future.result()
         return deliveries
 
-    def put_entries(self, entries: list[dict[str, Any]], wait: bool = False) -> dict[str, Any]:
+    def caller_account(self, authorization: str | None) -> str:
+        """The account of the access key that signed a request (SigV4 ``Credential=KEY/...``), else the stack's."""
+        match = _CREDENTIAL.search(authorization or "")
+        if match is None or self.account_of is None:
+            return self.account
+        return self.account_of(match.group(1)) or self.account
+
+    def put_entries(
+        self, entries: list[dict[str, Any]], wait: bool = False, account: str | None = None
+    ) -> dict[str, Any]:
         """The PutEvents API: per-entry results, failures reported per entry as AWS does."""
         if not entries or len(entries) > MAX_ENTRIES:
             raise InvalidInput(f"PutEvents takes 1 to {MAX_ENTRIES} entries, got {len(entries)}")
@@ -218,7 +234,7 @@ class EventRouter:
             try:
                 if len(json.dumps(entry)) > MAX_ENTRY_BYTES:
                     raise InvalidInput("entry is larger than 256 KB")
-                event = self.envelope(entry)
+                event = self.envelope(entry, account)
             except InvalidInput as exc:
                 failed += 1
                 results.append({"ErrorCode": "MalformedDetail", "ErrorMessage": str(exc)})
@@ -349,7 +365,8 @@ class EventRouter:
                     if not isinstance(request, dict):
                         raise InvalidInput("the request body must be a JSON object")
                     wait = self.headers.get(WAIT_HEADER, "") == "1"
-                    answer = router.put_entries(list(request.get("Entries") or []), wait=wait)
+                    sender = router.caller_account(self.headers.get("Authorization"))
+                    answer = router.put_entries(list(request.get("Entries") or []), wait=wait, account=sender)
                 except (InvalidInput, AttributeError, TypeError) as exc:
                     self._error(400, "ValidationException", str(exc))
                     return

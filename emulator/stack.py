@@ -223,6 +223,7 @@ class LocalStack:
             upstream_url=os.environ["AWS_ENDPOINT_URL"],
             account=ACCOUNT,
             region=REGION,
+            account_of=_moto_account_of,
         )
         os.environ["AWS_ENDPOINT_URL_EVENTBRIDGE"] = self.router.start(run_schedules=self.run_schedules)
         runner_port = _free_port()
@@ -561,3 +562,15 @@ def local_stack(**options: Any) -> Iterator[LocalStack]:
         yield stack
     finally:
         stack.stop()
+
+
+def _moto_account_of(access_key: str) -> str:
+    """The account moto issued ``access_key`` in (an assumed role's account; moto's default for others).
+
+    moto serves many accounts at once: credentials from ``AssumeRole`` into
+    ``arn:aws:iam::111111111111:role/…`` act as 111111111111, so a deploy tool "in another account"
+    of the local Organization is just a client with such credentials.
+    """
+    from moto.iam.models import get_account_id_from
+
+    return str(get_account_id_from(access_key))

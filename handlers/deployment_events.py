@@ -5,6 +5,11 @@
 * A successful CloudTrail ``CreateBucket`` whose name matches ``THERMOSTAT_STRAY_PATTERNS`` is
   recorded as a stray.
 
+The account is the event's (its envelope's ``account``, CloudTrail's ``recipientAccountId``), not
+this function's: a spoke account's forwarded event resolves a bucket in that account, through its
+spoke role (``THERMOSTAT_SPOKE_ROLE``, ``THERMOSTAT_SPOKE_EXTERNAL_ID``). The role is assumed before
+anything is claimed, so a role that refuses leaves the registry as it was.
+
 Each event id has one effect, however often EventBridge delivers it: the answer is recorded in the
 event's receipt before it is announced, so a redelivery finds it (see :func:`domain.buckets.run_once`);
 each announcement carries ``resolution_id``, the same for every delivery of one event.
@@ -28,6 +33,7 @@ from domain.buckets import (
     Resolution,
     announce_resolution,
     describe_validation_error,
+    event_account,
     matching_pattern,
     note_created_bucket,
     resolve_deployment,
@@ -110,7 +116,8 @@ def on_deployment_requested(envelope: EventEnvelope, context: Any) -> dict[str, 
     """Resolve the key's bucket (reuse or create) and publish the answer, once per event id."""
     request = parse_detail(DeploymentRequest, envelope)
     settings = wiring.settings()
-    account = current_account(context)
+    own = current_account(context)
+    account = event_account(envelope.account, otherwise=lambda: own)
     key = BucketKey.of(
         account=account, region=request.region or settings.region, project=request.project, stage=request.stage
     )
@@ -118,11 +125,13 @@ def on_deployment_requested(envelope: EventEnvelope, context: Any) -> dict[str, 
     wait_s = DEFAULT_WAIT_S if remaining is None else min(DEFAULT_WAIT_S, max(1.0, remaining - SAFETY_S))
 
     def resolve() -> dict[str, Any]:
+        # Another account's store assumes its spoke role here, before the registry is touched.
+        store = wiring.bucket_store(account, key.region, own_account=own)
         resolution = resolve_deployment(
             request,
             key,
             registry=wiring.bucket_registry(),
-            store=wiring.bucket_store(account, key.region),
+            store=store,
             clock=time.time,
             sleep=time.sleep,
             rng=wiring.bucket_rng(),
@@ -148,10 +157,13 @@ def on_create_bucket(envelope: EventEnvelope, context: Any) -> dict[str, Any]:
     """Record a stray ``CreateBucket`` (pattern-matched, successful), once per event id."""
     call = parse_detail(CreateBucketCall, envelope)
     patterns = wiring.settings().stray_patterns
+    account = event_account(
+        envelope.account, recipient=call.recipient_account, otherwise=lambda: current_account(context)
+    )
 
     def note() -> dict[str, Any]:
         outcome = note_created_bucket(
-            call, account=envelope.account, registry=wiring.bucket_registry(), stray_patterns=patterns, clock=time.time
+            call, account=account, registry=wiring.bucket_registry(), stray_patterns=patterns, clock=time.time
         )
         if outcome.get("stray"):
             get_metrics().add_metric(name="StrayBuckets", unit=MetricUnit.Count, value=1)

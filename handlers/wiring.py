@@ -146,9 +146,23 @@ def s3_client(region: str) -> Any:
     return aws.client("s3", region_name=region)
 
 
+def bucket_store(account: str, region: str, own_account: str | None = None) -> S3BucketStore:
+    """The bucket store of ``account`` in ``region``.
+
+    With ``own_account`` (the account this process runs as) and another ``account``, the store's
+    client acts through that account's spoke role (:func:`spokes`): ``AccessDenied`` here, before
+    anything is claimed or recorded, when the role is missing or refuses. Such a store is not
+    cached (its credentials are renewed by the spoke sessions, which cache the clients).
+    """
+    if own_account is None or account == own_account:
+        return _own_bucket_store(account, region)
+    from infra.s3_buckets import S3BucketStore
+
+    return S3BucketStore(account, client=spokes(own_account).client("s3", account, region), region=region)
+
+
 @_once()
-def bucket_store(account: str, region: str) -> S3BucketStore:
-    """The bucket store of ``account`` in ``region``."""
+def _own_bucket_store(account: str, region: str) -> S3BucketStore:
     from infra.s3_buckets import S3BucketStore
 
     return S3BucketStore(account, client=s3_client(region), region=region)

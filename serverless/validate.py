@@ -5,7 +5,9 @@ Usage::
 
     .venv-sam/bin/python serverless/validate.py [--translated-dir DIR] [TEMPLATE ...]
 
-With no TEMPLATE it checks ``serverless/template.yaml`` and ``serverless/examples/app.yaml``.
+With no TEMPLATE it checks ``serverless/template.yaml``, ``serverless/spoke.yaml`` (the role and forwarding
+rules of every other account; plain CloudFormation, so "translate" only parses it) and
+``serverless/examples/app.yaml``.
 Each template goes through four stages, and any failure exits 1 with what failed and where:
 
 1. **translate** with aws-sam-translator, offline: managed-policy ARNs are never looked up (the
@@ -16,11 +18,13 @@ Each template goes through four stages, and any failure exits 1 with what failed
    ``rate(5 minutez)``): cfn-lint only sees them once SAM has expanded the functions;
 3. **checkov** on the translated template;
 4. **policies**: thermostat's least-privilege rules, which neither tool enforces: no ``Resource:
-   "*"`` on ``lambda:InvokeFunction`` or on any write action; no Lambda action on every function
+   "*"`` on ``lambda:InvokeFunction``, on any write action, or on a read that has a resource type
+   (only the reads listed in ``READ_ACTIONS_WITHOUT_RESOURCE_TYPES`` may use it); no Lambda action on every function
    (``function:*``) without a condition; no S3 action on every bucket (``arn:…:s3:::*``, a bucket
    glob of wildcards only); no ``lambda:GetFunction`` (it returns a URL of the code, and needs
    ``lambda:ListTags`` on a tagged function: ``GetFunctionConfiguration`` reads the settings); no
-   ``NotAction``/``NotResource`` grants; and a ``SourceArn`` on every ``AWS::Lambda::Permission``.
+   ``NotAction``/``NotResource`` grants; a ``SourceArn`` on every ``AWS::Lambda::Permission``; and an
+   ``sts:ExternalId`` condition on every role that another account may assume (the spoke role).
    Resources are judged with the parameters' defaults substituted (``${DeploymentBucketPattern}``
    is judged as its default), and every role's statements are printed, one line each.
 
@@ -43,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_TEMPLATES = (HERE / "template.yaml", HERE / "examples" / "app.yaml")
+DEFAULT_TEMPLATES = (HERE / "template.yaml", HERE / "spoke.yaml", HERE / "examples" / "app.yaml")
 REGION = "us-east-1"
 PLACEHOLDER_BUCKET = "thermostat-offline-validation"
 
@@ -111,6 +115,11 @@ WRITE_ACTIONS_WITHOUT_RESOURCE_TYPES: dict[str, str] = {
     "cloudwatch:putmetricdata": "CloudWatch has no resource-level permissions for it (scope: cloudwatch:namespace)",
     "xray:puttracesegments": "X-Ray accepts trace segments only on Resource * (Lambda active tracing needs it)",
     "xray:puttelemetryrecords": "X-Ray accepts telemetry records only on Resource * (Lambda active tracing needs it)",
+}
+
+#: Reads that AWS offers only on Resource "*": allowed there; any other read must name its resources.
+READ_ACTIONS_WITHOUT_RESOURCE_TYPES: dict[str, str] = {
+    "s3:listallmybuckets": "ListBuckets has no resource type (the sweeper's listing)",
 }
 
 _READ_VERBS = ("get", "list", "describe", "head", "batchget", "query", "scan", "search", "lookup", "select")
@@ -373,6 +382,11 @@ def policy_problems(template: dict[str, Any]) -> list[str]:
                     problems.append(f'{name}: {action} on Resource "*"; name the functions (arn:…:function:NAME:*)')
                 elif star and not _is_read(action) and action not in WRITE_ACTIONS_WITHOUT_RESOURCE_TYPES:
                     problems.append(f'{name}: write action {action} on Resource "*"; name the resources')
+                elif star and _is_read(action) and action not in READ_ACTIONS_WITHOUT_RESOURCE_TYPES:
+                    problems.append(
+                        f'{name}: {action} on Resource "*", though it has a resource type; name the resources '
+                        "(a pattern such as arn:…:s3:::prefix-*)"
+                    )
                 if (
                     (_INVOKE.match(action) or action.startswith("lambda:"))
                     and "Condition" not in statement
@@ -390,11 +404,35 @@ def policy_problems(template: dict[str, Any]) -> list[str]:
                         f"{name}: {action} returns the code's URL and the environment (and needs lambda:ListTags "
                         "on a tagged function); grant lambda:GetFunctionConfiguration"
                     )
+    problems.extend(_trust_problems(template))
     for logical_id, resource in template["Resources"].items():
         if resource.get("Type") == "AWS::Lambda::Permission" and not (resource.get("Properties") or {}).get(
             "SourceArn"
         ):
             problems.append(f"{logical_id}: AWS::Lambda::Permission without SourceArn (anyone could use it)")
+    return problems
+
+
+def _trust_problems(template: dict[str, Any]) -> list[str]:
+    """Roles that an AWS principal (another account) may assume without an ``sts:ExternalId`` condition."""
+    problems = []
+    for logical_id, resource in template["Resources"].items():
+        if resource.get("Type") != "AWS::IAM::Role":
+            continue
+        document = (resource.get("Properties") or {}).get("AssumeRolePolicyDocument") or {}
+        for index, statement in enumerate(_as_list(document.get("Statement") or [])):
+            if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+                continue
+            principal = statement.get("Principal")
+            accounts = principal.get("AWS") if isinstance(principal, dict) else principal
+            if accounts is None:
+                continue  # a service principal: the service's own confused-deputy keys apply
+            conditions = json.dumps(statement.get("Condition") or {})
+            if "sts:ExternalId" not in conditions:
+                problems.append(
+                    f"{logical_id} trust statement {statement.get('Sid') or index}: another account may assume "
+                    "the role without an sts:ExternalId condition"
+                )
     return problems
 
 

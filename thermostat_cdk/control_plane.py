@@ -12,6 +12,7 @@ resources and every role's statements with the translated SAM template's.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,9 @@ class ThermostatControlPlane(Construct):
         alarm_email: str | None = None,
         cold_start_rate_threshold: float = 0.05,
         fleet_log_groups: Sequence[str] = (),
+        organization_id: str | None = None,
+        spoke_role_name: str = "thermostat-spoke",
+        spoke_external_id: str = "",
     ) -> None:
         super().__init__(scope, construct_id)
         if python_runtime not in PYTHON_RUNTIMES:
@@ -133,6 +137,10 @@ class ThermostatControlPlane(Construct):
             raise ValueError(f"hook_timeout {hook_timeout}: use 30-900 seconds")
         _bucket_glob(deployment_bucket_pattern, "deployment_bucket_pattern")
         _bucket_glob(stray_bucket_glob, "stray_bucket_glob")
+        if organization_id is not None and not re.fullmatch(r"o-[a-z0-9]{10,32}", organization_id):
+            raise ValueError(f"organization_id {organization_id!r}: an AWS Organizations id looks like o-a1b2c3d4e5")
+        if not re.fullmatch(r"[\w+=,.@-]{1,64}", spoke_role_name):
+            raise ValueError(f"spoke_role_name {spoke_role_name!r}: 1-64 of letters, digits, +=,.@_-")
         stack = cdk.Stack.of(self)
         partition, region, account = stack.partition, stack.region, stack.account
         self.metrics_namespace = metrics_namespace
@@ -264,7 +272,12 @@ class ThermostatControlPlane(Construct):
             handler="handlers.deployment_events.lambda_handler",
             description="Resolves one artifact bucket per (account, region, project, stage); records stray "
             "CreateBucket calls",
-            environment={"THERMOSTAT_EVENT_BUS": event_bus_name, "THERMOSTAT_STRAY_PATTERNS": stray_patterns},
+            environment={
+                "THERMOSTAT_EVENT_BUS": event_bus_name,
+                "THERMOSTAT_STRAY_PATTERNS": stray_patterns,
+                "THERMOSTAT_SPOKE_ROLE": spoke_role_name,
+                "THERMOSTAT_SPOKE_EXTERNAL_ID": spoke_external_id,
+            },
         )
         registry = self.deployment_events_function
         events.Rule(
@@ -336,6 +349,8 @@ class ThermostatControlPlane(Construct):
                 "THERMOSTAT_STRAY_PATTERNS": stray_patterns,
                 "THERMOSTAT_BUCKET_QUOTA": str(bucket_quota),
                 "THERMOSTAT_SWEEP_DELETE": "true" if sweep_delete else "false",
+                "THERMOSTAT_SPOKE_ROLE": spoke_role_name,
+                "THERMOSTAT_SPOKE_EXTERNAL_ID": spoke_external_id,
             },
         )
         sweeper = self.sweeper_function
@@ -385,6 +400,37 @@ class ThermostatControlPlane(Construct):
                     resources=[f"arn:{partition}:s3:::{stray_bucket_glob}"],
                 )
             )
+
+        # ------------------------------------------------------------ the Organization's events
+        if organization_id is not None:
+            # Other accounts' buckets, through the role serverless/spoke.yaml creates there.
+            for fn in (registry, sweeper):
+                fn.add_to_role_policy(
+                    iam.PolicyStatement(
+                        sid="AssumeSpokeRoles",
+                        actions=["sts:AssumeRole"],
+                        resources=[f"arn:{partition}:iam::*:role/{spoke_role_name}"],
+                    )
+                )
+            # The spokes forward `Deployment Requested` to the registry's bus and CloudTrail calls to
+            # the default bus; the rules carry no `account` key, so they match every account's events.
+            for policy_id, statement_id, bus_name in (
+                ("OrganizationDeploymentEvents", "thermostat-organization-deployments", event_bus_name),
+                ("OrganizationCloudTrailEvents", "thermostat-organization-cloudtrail", "default"),
+            ):
+                events.CfnEventBusPolicy(
+                    self,
+                    policy_id,
+                    event_bus_name=bus_name,
+                    statement_id=statement_id,
+                    statement={
+                        "Effect": "Allow",
+                        "Principal": "*",
+                        "Action": "events:PutEvents",
+                        "Resource": f"arn:{partition}:events:{region}:{account}:event-bus/{bus_name}",
+                        "Condition": {"StringEquals": {"aws:PrincipalOrgID": organization_id}},
+                    },
+                )
 
         # ------------------------------------------------------------ keep-warm
         buckets = ",".join(payload_buckets)

@@ -47,13 +47,22 @@ from domain.buckets.service import (
     DEPLOYMENT_REQUESTED,
     CreateBucketCall,
     announce_resolution,
+    event_account,
     note_created_bucket,
     resolution_id,
     resolve_deployment,
     resolved_event,
     run_once,
 )
-from domain.buckets.strays import StrayFinding, SweepReport, find_strays, matching_pattern, sweep
+from domain.buckets.strays import (
+    AccountRegistry,
+    StrayFinding,
+    SweepReport,
+    find_strays,
+    known_accounts,
+    matching_pattern,
+    sweep,
+)
 from domain.deadline import Clock
 
 __all__ = [
@@ -64,6 +73,7 @@ __all__ = [
     "DEPLOYMENT_REQUESTED",
     "MANAGED_BY",
     "MANAGED_BY_TAG",
+    "AccountRegistry",
     "BucketInfo",
     "BucketKey",
     "BucketNameUnavailable",
@@ -94,9 +104,11 @@ __all__ = [
     "check_stage",
     "describe_validation_error",
     "ensure_bucket",
+    "event_account",
     "find_strays",
     "generate_bucket_name",
     "is_valid_bucket_name",
+    "known_accounts",
     "matching_pattern",
     "note_created_bucket",
     "resolution_id",

@@ -9,13 +9,20 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from domain.buckets.model import BucketKey, DeploymentRequest, Resolution, StrayRecord, StraySource
+from domain.buckets.model import (
+    BucketKey,
+    DeploymentRequest,
+    Resolution,
+    StrayRecord,
+    StraySource,
+    check_account,
+)
 from domain.buckets.names import shown
 from domain.buckets.policy import DEFAULT_WAIT_S, ensure_bucket
 from domain.buckets.ports import BucketRegistry, BucketStore, EventPublisher, Sleeper
 from domain.buckets.strays import matching_pattern
 from domain.deadline import Clock
-from domain.errors import Conflict, ThermostatError
+from domain.errors import Conflict, InvalidInput, ThermostatError
 from domain.idempotency import ClaimState, IdempotencyStore
 
 DEPLOYMENT_REQUESTED = "Deployment Requested"
@@ -83,6 +90,8 @@ class CreateBucketCall(BaseModel):
     aws_region: str | None = Field(default=None, alias="awsRegion", max_length=32)
     error_code: str | None = Field(default=None, alias="errorCode")
     bucket: str | None = Field(default=None, alias="requestParameters")
+    #: The account whose bucket it is (the same as the envelope's for a call forwarded by a spoke).
+    recipient_account: str | None = Field(default=None, alias="recipientAccountId", max_length=32)
 
     @field_validator("bucket", mode="before")
     @classmethod
@@ -95,6 +104,22 @@ class CreateBucketCall(BaseModel):
         if not isinstance(name, str) or not name or len(name) > 255:
             raise ValueError("requestParameters.bucketName must be a bucket name")
         return name
+
+
+def event_account(envelope_account: str | None, *, recipient: str | None = None, otherwise: Callable[[], str]) -> str:
+    """The account an event is about: CloudTrail's ``recipientAccountId``, else the envelope's ``account``.
+
+    EventBridge sets the envelope's ``account`` to the account that put the event (a spoke's
+    forwarding rule keeps it), so another account cannot speak for a third. Both present and
+    different, or not an account id: :class:`InvalidInput`. Neither present: ``otherwise()``.
+    """
+    if recipient is not None and envelope_account is not None and recipient != envelope_account:
+        raise InvalidInput(
+            f"the event's account {shown(envelope_account)} and its CloudTrail recipientAccountId "
+            f"{shown(recipient)} differ: refusing to guess whose bucket it is"
+        )
+    account = recipient if recipient is not None else envelope_account
+    return check_account(otherwise() if account is None else account)
 
 
 def note_created_bucket(

@@ -5,10 +5,19 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from domain.buckets.model import MANAGED_BY, MANAGED_BY_TAG, PROJECT_TAG, STAGE_TAG, BucketState, StrayRecord
+from domain.buckets.model import (
+    MANAGED_BY,
+    MANAGED_BY_TAG,
+    PROJECT_TAG,
+    STAGE_TAG,
+    BucketRecord,
+    BucketState,
+    StrayRecord,
+)
 from domain.buckets.ports import BucketInfo, BucketRegistry, BucketStore, DeleteOutcome
 
 #: Quota use from which the summary flags the account as near its bucket quota.
@@ -152,8 +161,18 @@ def _made_here(
     return found
 
 
+class SweepRegistry(Protocol):
+    """What a sweep reads and writes of the registry (a :class:`BucketRegistry` is one)."""
+
+    def records(self) -> list[BucketRecord]: ...
+
+    def strays(self) -> list[StrayRecord]: ...
+
+    def forget_stray(self, bucket: str) -> None: ...
+
+
 def sweep(
-    registry: BucketRegistry,
+    registry: SweepRegistry,
     store: BucketStore,
     *,
     patterns: Iterable[str],
@@ -209,6 +228,43 @@ def sweep(
         deleted=deleted,
         missing_registered=missing,
     )
+
+
+class AccountRegistry:
+    """The registry as one account's sweep sees it: that account's records and strays only.
+
+    A stray recorded without an account (a record older than multi-account support) belongs to
+    ``own_account``. Bucket names are global, so forgetting a stray needs no account.
+    """
+
+    def __init__(self, registry: BucketRegistry, account: str, own_account: str) -> None:
+        self._registry = registry
+        self.account = account
+        self._own = account == own_account
+
+    def records(self) -> list[BucketRecord]:
+        """The account's registered buckets."""
+        return [record for record in self._registry.records() if record.key.account == self.account]
+
+    def strays(self) -> list[StrayRecord]:
+        """The account's recorded strays."""
+        return [
+            stray
+            for stray in self._registry.strays()
+            if stray.account == self.account or (stray.account is None and self._own)
+        ]
+
+    def forget_stray(self, bucket: str) -> None:
+        """Forget a deleted stray."""
+        self._registry.forget_stray(bucket)
+
+
+def known_accounts(registry: BucketRegistry, own_account: str) -> list[str]:
+    """The own account first, then every other account the registry has a bucket or a stray of."""
+    others = {record.key.account for record in registry.records()}
+    others |= {stray.account for stray in registry.strays() if stray.account is not None}
+    others.discard(own_account)
+    return [own_account, *sorted(others)]
 
 
 _ACTIONS = {

@@ -14,9 +14,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain.buckets import (
+    AccountRegistry,
     BucketKey,
     DeploymentRequest,
     Resolution,
+    check_account,
     describe_validation_error,
     resolve_deployment,
     sweep,
@@ -39,9 +41,9 @@ class BucketServices:
     account: str
     registry: DynamoBucketRegistry
 
-    def store(self, region: str) -> S3BucketStore:
-        """The account's store in ``region``."""
-        return wiring.bucket_store(self.account, region)
+    def store(self, region: str, account: str | None = None) -> S3BucketStore:
+        """The store of ``account`` (default: this one) in ``region``; another account's through its spoke role."""
+        return wiring.bucket_store(account or self.account, region, own_account=self.account)
 
 
 def services() -> BucketServices:
@@ -91,10 +93,14 @@ def register(commands: Any) -> None:
     )
     resolve.set_defaults(run=run_resolve)
 
-    listing = actions.add_parser("list", help="registered buckets and recorded strays")
+    listing = actions.add_parser("list", help="registered buckets and recorded strays (of this account)")
+    accounts = listing.add_mutually_exclusive_group()
+    accounts.add_argument("--account", help="another account's (12 digits; read from the registry, no role assumed)")
+    accounts.add_argument("--all-accounts", action="store_true", help="every account's, with an account column")
     listing.set_defaults(run=run_list)
 
     sweeping = actions.add_parser("sweep", help="find stray buckets and the bucket count vs the quota (dry run)")
+    sweeping.add_argument("--account", help="sweep another account (12 digits), through its spoke role")
     sweeping.add_argument(
         "--delete", action="store_true", help="delete EMPTY, pattern-matched, unregistered buckets (never registered)"
     )
@@ -130,9 +136,17 @@ def _when(epoch: float | None) -> str | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="seconds")
 
 
+def _accounts_wanted(args: argparse.Namespace, svc: BucketServices) -> str | None:
+    """The account ``--account`` names (validated), this one by default, None for ``--all-accounts``."""
+    if getattr(args, "all_accounts", False):
+        return None
+    return check_account(args.account) if getattr(args, "account", None) else svc.account
+
+
 def run_list(args: argparse.Namespace) -> int:
-    """Registered buckets, then recorded strays."""
+    """Registered buckets, then recorded strays (of one account, or of all with ``--all-accounts``)."""
     svc = services()
+    wanted = _accounts_wanted(args, svc)
     buckets = [
         {
             "project": r.key.project,
@@ -144,34 +158,42 @@ def run_list(args: argparse.Namespace) -> int:
             "ready_at": _when(r.ready_at),
         }
         for r in svc.registry.records()
+        if wanted is None or r.key.account == wanted
     ]
     registered = {row["bucket"] for row in buckets}
     strays = [
         {
             "bucket": s.bucket,
             "region": s.region,
+            "account": s.account or svc.account,  # a stray recorded without one is this account's
             "source": s.source.value,
             "seen_at": _when(s.seen_at),
             "reason": s.reason,
         }
         for s in svc.registry.strays()
-        if s.bucket not in registered
+        if s.bucket not in registered and (wanted is None or (s.account or svc.account) == wanted)
     ]
     if getattr(args, "json", False):
         emit(args, {"buckets": buckets, "strays": strays})
         return 0
-    print_table(buckets, columns=("project", "stage", "region", "bucket", "state", "ready_at"), title="registered")
+    account_column: tuple[str, ...] = ("account",) if wanted is None else ()
+    print_table(
+        buckets,
+        columns=(*account_column, "project", "stage", "region", "bucket", "state", "ready_at"),
+        title="registered" if wanted is None else f"registered in {wanted}",
+    )
     sys.stdout.write("\n")
-    print_table(strays, columns=("bucket", "region", "source", "seen_at", "reason"), title="strays")
+    print_table(strays, columns=(*account_column, "bucket", "region", "source", "seen_at", "reason"), title="strays")
     return 0
 
 
 def run_sweep(args: argparse.Namespace) -> int:
     """Report strays and the quota; delete empty strays only with ``--delete``."""
     svc = services()
+    account = check_account(args.account) if getattr(args, "account", None) else svc.account
     report = sweep(
-        svc.registry,
-        svc.store(svc.settings.region),
+        AccountRegistry(svc.registry, account, svc.account),
+        svc.store(svc.settings.region, account),
         patterns=svc.settings.stray_patterns,
         quota=svc.settings.bucket_quota,
         delete=bool(args.delete),

@@ -195,3 +195,83 @@ def test_zappa_pin_uses_the_stages_profile_name(
     code, out, err = run(capsys, "zappa", "pin", "--settings", str(present), "--stage", "dev", "--json")
     assert code == 0, err
     assert json.loads(out)["bucket"] in buckets()
+
+
+# -- other accounts (the registry is keyed by account; their buckets are reached through the spoke role)
+
+SPOKE = "111111111111"
+
+
+def _deploy_from(capsys: pytest.CaptureFixture[str], account: str, event_id: str) -> str:
+    from handlers import deployment_events, wiring
+
+    class Context:
+        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:thermostat-deployment-events"
+        aws_request_id = event_id
+
+        def get_remaining_time_in_millis(self) -> int:
+            return 60_000
+
+    wiring.reset()
+    event = {
+        "id": event_id,
+        "source": "thermostat.deployments",
+        "detail-type": "Deployment Requested",
+        "account": account,
+        "detail": {"project": "shop", "stage": "prod"},
+    }
+    bucket = str(deployment_events.lambda_handler(event, Context())["bucket"])
+    wiring.reset()
+    capsys.readouterr()  # the handler's log and EMF lines
+    return bucket
+
+
+def test_list_shows_one_account_or_all_of_them(cli: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # Given the same key registered in this account and in a spoke account
+    own = _deploy_from(capsys, "123456789012", "evt-own")
+    spoke = _deploy_from(capsys, SPOKE, "evt-spoke")
+
+    # Then `bucket list` shows this account's only, `--account` the other's, `--all-accounts` both
+    _, out, _ = run(capsys, "bucket", "list", "--json")
+    assert [(b["account"], b["bucket"]) for b in json.loads(out)["buckets"]] == [("123456789012", own)]
+    _, out, _ = run(capsys, "bucket", "list", "--account", SPOKE, "--json")
+    assert [(b["account"], b["bucket"]) for b in json.loads(out)["buckets"]] == [(SPOKE, spoke)]
+    code, out, _ = run(capsys, "bucket", "list", "--all-accounts")
+    assert code == 0
+    assert "ACCOUNT" in out.splitlines()[1]  # the table's header row gets an account column
+    assert own in out
+    assert spoke in out
+    assert f"{SPOKE}" in out
+
+
+def test_list_with_a_bad_account_exits_2_saying_what_an_account_is(
+    cli: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "bucket", "list", "--account", "1234")
+    assert code == 2
+    assert out == ""
+    assert "account must be a 12-digit AWS account id (got '1234')" in err
+    with pytest.raises(SystemExit) as usage:
+        run(capsys, "bucket", "list", "--account", SPOKE, "--all-accounts")
+    assert usage.value.code == 2
+    assert "argument --all-accounts: not allowed with argument --account" in capsys.readouterr().err
+
+
+def test_sweep_of_another_account_lists_that_account_s_buckets(cli: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a spoke account with its registered bucket and a stray, and a stray in this account
+    from handlers import wiring
+
+    spoke = _deploy_from(capsys, SPOKE, "evt-spoke")
+    wiring.spokes("123456789012").client("s3", SPOKE, "us-east-1").create_bucket(Bucket="zappa-spokestr1")
+    boto3.client("s3").create_bucket(Bucket="zappa-ownstray1")
+
+    # When the spoke account is swept from the CLI
+    code, out, _ = run(capsys, "bucket", "sweep", "--account", SPOKE, "--json")
+
+    # Then only its buckets are judged: its stray found, its registered bucket kept
+    assert code == 0
+    summary = json.loads(out)
+    assert [s["bucket"] for s in summary["strays"]] == ["zappa-spokestr1"]
+    assert summary["registered"] == 1
+    assert summary["bucket_count"] == 2
+    assert spoke not in [s["bucket"] for s in summary["strays"]]

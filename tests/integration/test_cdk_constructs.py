@@ -110,6 +110,8 @@ def synthesized(k: Cdk, tmp_path_factory: pytest.TempPathFactory) -> Synthesized
         payload_buckets=["warm-payloads"],
         alarm_email="ops@example.com",
         sweep_delete=True,  # every optional statement on, as the comparison reads both branches of SAM's ifs
+        organization_id="o-a1b2c3d4e5",
+        spoke_external_id="xid-org",
     )
 
     def thermostat(stack: Any, alias: Any) -> None:
@@ -434,3 +436,47 @@ def test_the_gate_reads_the_cdk_s_joined_arns() -> None:
     # Then the least-privilege stage sees through the join
     [problem] = validate_module().policy_problems(template)
     assert "on every function without a Condition" in problem
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"organization_id": "org-123"}, "organization_id 'org-123': an AWS Organizations id looks like o-"),
+        ({"organization_id": "o-a1b2c3d4e5", "spoke_role_name": "bad role"}, "spoke_role_name 'bad role'"),
+    ],
+)
+def test_a_bad_organization_option_is_refused_at_synth(
+    k: Cdk, tmp_path: Path, options: dict[str, str], message: str
+) -> None:
+    app = k.cdk.App(outdir=str(tmp_path / "out"))
+    stack = k.cdk.Stack(app, "one", env=k.env())
+    with pytest.raises(ValueError, match=message):
+        k.tc.ThermostatControlPlane(stack, "Thermostat", code=_bundle(k, tmp_path, "plane"), **options)
+
+
+def test_with_an_organization_the_plane_has_both_bus_policies(synthesized: Synthesized, k: Cdk, tmp_path: Path) -> None:
+    # Given the fixture's plane, which serves an Organization
+    resources = synthesized.control_plane.to_json()["Resources"]
+    policies = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Events::EventBusPolicy"]
+    assert sorted(p["StatementId"] for p in policies) == [
+        "thermostat-organization-cloudtrail",
+        "thermostat-organization-deployments",
+    ]
+    assert all(
+        p["Statement"]["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}} for p in policies
+    )
+    statements = [
+        s
+        for r in resources.values()
+        if r["Type"] == "AWS::IAM::Policy"
+        for s in r["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "AssumeSpokeRoles"
+    ]
+    assert len(statements) == 2  # the registry's and the sweeper's
+    # And a plane without one has neither the policies nor the statement
+    app = k.cdk.App(outdir=str(tmp_path / "out"))
+    stack = k.cdk.Stack(app, "single", env=k.env())
+    k.tc.ThermostatControlPlane(stack, "Thermostat", code=_bundle(k, tmp_path, "plane"))
+    single = json.dumps(k.assertions.Template.from_stack(stack).to_json())
+    assert "AWS::Events::EventBusPolicy" not in single
+    assert "AssumeSpokeRoles" not in single

@@ -437,3 +437,32 @@ def _wait_header(request: Any, **_: Any) -> None:
     from emulator.event_router import WAIT_HEADER
 
     request.headers[WAIT_HEADER] = "1"
+
+
+def test_an_event_put_with_another_account_s_credentials_says_that_account(moto_server: str) -> None:
+    # Given the local EventBridge reading the sender's account from moto (as `thermostat local` does)
+    from emulator.stack import _moto_account_of
+
+    recorder = Recorder()
+    events_router = EventRouter([DEPLOYMENTS], recorder, upstream_url=moto_server, account_of=_moto_account_of)
+    url = events_router.start(run_schedules=False)
+    creds = boto3.client("sts", endpoint_url=moto_server).assume_role(
+        RoleArn="arn:aws:iam::111111111111:role/deployer", RoleSessionName="router-test"
+    )["Credentials"]
+    theirs = boto3.client(
+        "events",
+        endpoint_url=url,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+    ours = boto3.client("events", endpoint_url=url)
+    entry = {"Source": "thermostat.deployments", "DetailType": "Deployment Requested", "Detail": "{}"}
+    try:
+        # When one event is put from the other account and one from ours
+        theirs.put_events(Entries=[entry])
+        ours.put_events(Entries=[entry])
+    finally:
+        events_router.stop()
+    # Then each event carries its sender's account, as EventBridge stamps it
+    assert sorted(event["account"] for _, event in recorder.calls) == ["111111111111", "123456789012"]

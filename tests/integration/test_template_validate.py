@@ -63,11 +63,11 @@ def test_the_application_and_the_example_pass_every_stage() -> None:
 
     # Then both pass all four stages
     assert run.code == 0, run.out + run.err
-    for path in (TEMPLATE, ROOT / "serverless" / "examples" / "app.yaml"):
+    for path in (TEMPLATE, ROOT / "serverless" / "spoke.yaml", ROOT / "serverless" / "examples" / "app.yaml"):
         section = run.section(path)
         for stage in ("translate", "cfn-lint", "checkov", "policies"):
             assert re.search(rf"^\s+{stage}\s+ok\b", section, re.MULTILINE), section
-    assert "2 template(s) passed" in run.out
+    assert "3 template(s) passed" in run.out
     # And every role's statements are printed: keep-warm reads its targets scoped like its pings
     section = run.section(TEMPLATE)
     assert (

@@ -44,10 +44,14 @@ SCOPED = {"Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::Account
 
 
 def test_a_scoped_template_is_clean() -> None:
-    # Given reads on "*", a scoped invoke, a tag-conditioned invoke and a scoped write
+    # Given a read that has no resource type on "*", scoped reads, a scoped invoke, a
+    # tag-conditioned invoke and a scoped write
     template = _role(
         _allow("s3:ListAllMyBuckets", "*"),
-        _allow(["dynamodb:GetItem", "dynamodb:Query"], "*"),
+        _allow(
+            ["dynamodb:GetItem", "dynamodb:Query"],
+            {"Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/thermostat"},
+        ),
         _allow("lambda:InvokeFunction", SCOPED),
         _allow(
             "lambda:InvokeFunction",
@@ -142,7 +146,7 @@ def test_both_branches_of_a_condition_are_checked_and_novalue_is_skipped() -> No
     # Given a statement behind Fn::If whose false branch is a wildcard invoke, and a NoValue one
     template = _role(
         {"Fn::If": ["Cond", _allow("lambda:InvokeFunction", SCOPED), _allow("lambda:InvokeFunction", "*")]},
-        {"Fn::If": ["Other", _allow("s3:GetObject", "*"), {"Ref": "AWS::NoValue"}]},
+        {"Fn::If": ["Other", _allow("s3:ListAllMyBuckets", "*"), {"Ref": "AWS::NoValue"}]},
     )
 
     # When the policies are checked
@@ -151,6 +155,21 @@ def test_both_branches_of_a_condition_are_checked_and_novalue_is_skipped() -> No
     # Then the hidden wildcard is found, and NoValue is not mistaken for a statement
     assert len(found) == 1
     assert 'lambda:invokefunction on Resource "*"' in found[0]
+
+
+@pytest.mark.parametrize("action", ["dynamodb:GetItem", "s3:GetBucketTagging", "lambda:GetFunctionConfiguration"])
+def test_a_read_on_star_that_could_name_its_resources_is_refused(action: str) -> None:
+    # Given a read that has a resource type, granted on "*" (the spoke's widening to guard against)
+    template = _role(_allow(action, "*"), _allow("s3:ListAllMyBuckets", "*"))
+
+    # When the policies are checked
+    found = problems(template)
+
+    # Then it is reported with what to do; ListAllMyBuckets, which has no resource type, is not
+    assert found == [
+        f'FnRole/inline statement 0: {action.lower()} on Resource "*", though it has a resource type; name the '
+        "resources (a pattern such as arn:…:s3:::prefix-*)"
+    ]
 
 
 def test_a_resource_from_a_parameter_defaulting_to_a_wildcard_is_refused() -> None:
