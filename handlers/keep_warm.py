@@ -179,7 +179,8 @@ def record_rounds(report: RoundReport, store: object, at_ms: int) -> int:
         if target.sent <= 0:
             continue
         try:
-            noted += bool(record(target.function, target.qualifier, report.group, at_ms))
+            place = {"account": target.account, "region": target.region} if target.account or target.region else {}
+            noted += bool(record(target.function, target.qualifier, report.group, at_ms, **place))
         except Exception as exc:  # noqa: BLE001 - the report matters more than the bookkeeping
             get_logger().warning(
                 "could not record the keep-warm round",

@@ -40,7 +40,7 @@ from domain.errors import AccessDenied, InvalidInput, NotFound, ThermostatError,
 from domain.keep_warm.peers import peer_fan_out
 from domain.keep_warm.ports import Dispatcher, Flight, FunctionFacts, LambdaConfig, PayloadLoader, PingBatch
 from domain.keep_warm.reports import RoundReport, Skip, Tally, TargetReport, count, finish
-from domain.targets import Target, TargetProblem, TargetStore, check_payload_bucket
+from domain.targets import Target, TargetProblem, TargetStore, check_payload_bucket, target_key
 from thermostat_runtime import DEFAULT_HOLD_MS_MAX, build_request
 from thermostat_runtime.names import SYNC_INVOKE_LIMIT_BYTES
 
@@ -96,7 +96,12 @@ class _Batch:
 
 def _new_report(target: Target | TargetProblem, concurrency: int) -> TargetReport:
     return TargetReport(
-        function=target.function, qualifier=target.qualifier, group=target.group, concurrency=concurrency
+        function=target.function,
+        qualifier=target.qualifier,
+        group=target.group,
+        concurrency=concurrency,
+        account=target.account,
+        region=target.region,
     )
 
 
@@ -334,7 +339,7 @@ def run_round(
     live: list[Target] = []
     ordered: list[TargetReport] = []
     for target in targets:
-        key = f"{target.group}#{target.function}#{target.qualifier}"
+        key = target_key(target.group, target.function, target.qualifier, target.account, target.region)
         if key in reports:
             continue
         if isinstance(target, TargetProblem):
