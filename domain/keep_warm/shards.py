@@ -63,6 +63,35 @@ class Shard(BaseModel):
         """``(account, region)`` of every target in the shard."""
         return self.account, self.region
 
+    def summary(self) -> ShardSummary:
+        """The shard without its keys (what the round's ledger keeps of the plan)."""
+        return ShardSummary(
+            index=self.index,
+            account=self.account,
+            region=self.region,
+            targets=len(self.keys),
+            pings=self.pings,
+            max_in_flight=self.max_in_flight,
+        )
+
+
+class ShardSummary(BaseModel):
+    """A planned shard, without its keys: what the aggregate needs to know of it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    account: str | None = None
+    region: str | None = None
+    targets: int = 0
+    pings: int = 0
+    max_in_flight: int = 1
+
+    @property
+    def place(self) -> Place:
+        """``(account, region)`` of the shard."""
+        return self.account, self.region
+
 
 class RoundPlan(BaseModel):
     """Every shard of one round, in place order then key order."""
