@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import zlib
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
 from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import PynamoDBException
@@ -45,8 +45,12 @@ def _pack(document: object) -> bytes:
     return zlib.compress(json.dumps(document, separators=(",", ":"), default=str).encode(), 6)
 
 
-def _unpack(data: bytes) -> object:
+def _unpack(data: bytes) -> Any:
     return json.loads(zlib.decompress(data))
+
+
+def _summaries(data: bytes) -> list[ShardSummary]:
+    return [ShardSummary.model_validate(item) for item in _unpack(data)]
 
 
 class RoundPlanRecord(TableModel):
@@ -109,7 +113,7 @@ class DynamoShardLedger:
             return None
         except PynamoDBException as exc:
             raise _unavailable(f"read the plan of round {round_id}", exc) from exc
-        return [ShardSummary.model_validate(item) for item in _unpack(record.shards)]  # type: ignore[union-attr]
+        return _summaries(record.shards)
 
     def is_recorded(self, round_id: str, index: int) -> bool:
         """True when shard ``index`` of ``round_id`` already has a report (a redelivery need not run)."""
@@ -149,7 +153,7 @@ class DynamoShardLedger:
             records = list(ShardRecord.query(f"ROUND#{round_id}", ShardRecord.sk.startswith("SHARD#")))
         except PynamoDBException as exc:
             raise _unavailable(f"read the shards of round {round_id}", exc) from exc
-        found = [ShardReport.model_validate(_unpack(record.body)) for record in records]  # type: ignore[arg-type]
+        found = [ShardReport.model_validate(_unpack(record.body)) for record in records]
         return {report.index: report for report in found}
 
     def finalise(self, group: str, round_id: str, *, now_ms: int, force: bool = False) -> ShardedRoundReport | None:
@@ -163,9 +167,9 @@ class DynamoShardLedger:
             return None
         except PynamoDBException as exc:
             raise _unavailable(f"read the plan of round {round_id}", exc) from exc
-        if plan.aggregated_at_ms is not None:
+        if plan.attribute_values.get("aggregated_at_ms") is not None:
             return None
-        planned = [ShardSummary.model_validate(item) for item in _unpack(plan.shards)]  # type: ignore[union-attr]
+        planned = _summaries(plan.shards)
         reports = self.reports(round_id)
         complete = all(shard.index in reports for shard in planned)
         if not (complete or force or now_ms >= int(plan.finalise_after_ms)):
@@ -212,7 +216,7 @@ class DynamoShardLedger:
                 limit=20,
             ):
                 stored = ShardRecord.get(f"ROUND#{record.sk}", AGGREGATE)
-                return ShardedRoundReport.model_validate(_unpack(stored.body))  # type: ignore[arg-type]
+                return ShardedRoundReport.model_validate(_unpack(stored.body))
         except ShardRecord.DoesNotExist:
             return None
         except PynamoDBException as exc:
