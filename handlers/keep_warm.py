@@ -225,6 +225,10 @@ def report_metric_documents(report: RoundReport) -> list[dict[str, Any]]:
         metrics.add_dimension(name="group", value=report.group)
         metrics.add_dimension(name="function", value=target.function)
         metrics.add_dimension(name="qualifier", value=target.qualifier)
+        if target.account or target.region:
+            # Only outside the own account and region: the own targets keep their metrics' identity.
+            metrics.add_dimension(name="account", value=target.account or "own")
+            metrics.add_dimension(name="region", value=target.region or settings.region)
         # What the round set out to prove (a field, not a metric): the report shows "2 of 2".
         metrics.add_metadata(key="planned", value=target.planned)
         for name, value in values.items():
@@ -276,7 +280,17 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     if changed is not None:
         return forget_facts(changed)
     request = parse_event(event)
-    report = run_keep_warm(request.group, function=request.target, deadline=_deadline(context, time.monotonic))
+    deadline = _deadline(context, time.monotonic)
+    settings = wiring.settings()
+    store: TargetStore | None = None
+    if settings.sharding != "off" and settings.table:
+        from handlers import keep_warm_worker as sharded
+
+        targets = sharded.load_round(validate_group(request.group), request.target, settings)
+        if sharded.sharding_applies(targets, settings, context):
+            return sharded.plan_and_send(request.group, targets, context=context, deadline=deadline)
+        store = sharded._ShardTargets(targets, wiring.target_store(settings))  # loaded once, not twice
+    report = run_keep_warm(request.group, function=request.target, deadline=deadline, store=store)
     log_report(report)
     publish_report_metrics(report)
     return report.to_dict()

@@ -2,10 +2,11 @@
 
 One item per target: pk ``TARGETS``, sk ``{group}#{function}#{qualifier}`` (the key design in
 ``infra/table.py``; ``@{account}@{region}`` appended for a target outside the control plane's own
-account or region, so stored keys of older versions keep their meaning), so one query reads a
-group (``begins_with(sk, "{group}#")``) or every target. Items are validated when read: a record that breaks a rule (written by hand, or by an
-older version) comes back as a :class:`~domain.targets.TargetProblem`, reported by the round and
-never pinged, instead of failing the whole group.
+account or region, so stored keys of older versions keep their meaning), so one query reads a group
+(``begins_with(sk, "{group}#")``) or every target. Items are validated when read: a record that
+breaks a rule (written by hand, or by an older version) comes back as a
+:class:`~domain.targets.TargetProblem`, reported by the round and never pinged, instead of failing
+the whole group.
 """
 
 from __future__ import annotations

@@ -189,7 +189,8 @@ def test_a_target_in_another_account_and_region(cli) -> None:
     code, out, _ = cli("targets", "list", "--account", "111111111111", "--json")
     assert [(t["function"], t["account"]) for t in json.loads(out)["targets"]] == [("api", "111111111111")]
     code, out, _ = cli("targets", "list")
-    assert "111111111111" in out and "eu-west-1" in out
+    assert "111111111111" in out
+    assert "eu-west-1" in out
     # When the other account's is removed, the own one stays
     code, _, err = cli(
         "targets", "remove", "api", "--qualifier", "live", "--account", "111111111111", "--region", "eu-west-1"

@@ -64,7 +64,8 @@ def test_a_shard_delivered_twice_is_counted_once_and_the_round_is_aggregated_onc
     assert ledger.finalise("default", plan.round_id, now_ms=2_000) is None
     assert ledger.record(_ran(third), at_ms=1_400) == 3
     report = ledger.finalise("default", plan.round_id, now_ms=2_000)
-    assert report is not None and report.complete
+    assert report is not None
+    assert report.complete
     # The first report was kept: 2 pings per target, 6 targets
     assert report.sent == 12
     assert [(p.account, p.shards, p.targets, p.sent) for p in report.places] == [
@@ -74,7 +75,8 @@ def test_a_shard_delivered_twice_is_counted_once_and_the_round_is_aggregated_onc
     # And a second finaliser (a late duplicate, the next scheduled round) does nothing
     assert ledger.finalise("default", plan.round_id, now_ms=3_000, force=True) is None
     latest = ledger.latest("default")
-    assert latest is not None and latest.round_id == plan.round_id and latest.sent == 12
+    assert latest is not None
+    assert (latest.round_id, latest.sent) == (plan.round_id, 12)
     assert latest.targets == []  # the aggregate item keeps the totals; the shards keep the targets
     assert ledger.unfinished("default") == []
 
@@ -90,7 +92,8 @@ def test_lost_failed_and_timed_out_shards_are_listed_in_the_one_round_report(led
     # Before the deadline: the lost shard may still come
     assert ledger.finalise("default", plan.round_id, now_ms=59_999) is None
     report = ledger.finalise("default", plan.round_id, now_ms=60_000)
-    assert report is not None and not report.complete
+    assert report is not None
+    assert not report.complete
     assert [(line.index, line.status) for line in report.shards] == [
         (0, ShardStatus.FAILED),
         (1, ShardStatus.TIMED_OUT),
