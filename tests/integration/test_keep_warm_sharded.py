@@ -20,6 +20,7 @@ from domain.targets import make_target
 from emulator.simulated_lambda import LambdaEndpoint, SimulatedFunction
 from emulator.sqs_source import SqsEventSource
 from handlers import keep_warm, keep_warm_worker, wiring
+from handlers.cli import main
 from infra.accounts import forget_account
 from infra.shard_ledger import DynamoShardLedger
 from infra.table import create_table
@@ -147,7 +148,12 @@ def _finalised(stack: Stack, result: dict[str, Any]):
     return report
 
 
-def test_a_multi_account_round_warms_every_account_whose_spoke_answers(stack: Stack) -> None:
+def test_a_multi_account_round_warms_every_account_whose_spoke_answers(stack: Stack, capsys) -> None:
+    def cli(*argv: str) -> tuple[int, str, str]:
+        code = main(list(argv))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
     # Given targets in the own account, in a spoke account, and in an account whose spoke role refuses us
     stack.add("own", 5)
     stack.add("far", 3, account=FAR)
@@ -184,6 +190,25 @@ def test_a_multi_account_round_warms_every_account_whose_spoke_answers(stack: St
     assume = [seen for seen in stack.proxy.seen(method="POST") if b"Action=AssumeRole" in seen.body]
     assert {FAR.encode() in seen.body or DENIED.encode() in seen.body for seen in assume} == {True}
     assert all(b"ExternalId=xid-test" in seen.body for seen in assume)
+
+    # And `thermostat report --account` shows that account's part of the round, as a table or JSON
+    capsys.readouterr()  # the handlers' log lines so far
+    code, out, err = cli("report", "--account", DENIED, "--json")
+    assert code == 0, err
+    document = json.loads(out)
+    assert [(p["account"], p["shards_failed"]) for p in document["places"]] == [(DENIED, 1)]
+    assert [s["status"] for s in document["shards"]] == ["failed"]
+    code, out, _ = cli("report", "--account", FAR)
+    assert code == 0
+    assert "Per account and region" in out
+    assert FAR in out
+    assert DENIED not in out
+    code, _, err = cli("report", "--account", "333333333333")
+    assert code == 1
+    assert "has no shard in account 333333333333 (accounts: 111111111111, 123456789012, 222222222222)" in err
+    code, _, err = cli("report", "--account", "12")
+    assert code == 2
+    assert "account '12' is not an AWS account id" in err
 
 
 def test_a_shard_delivered_twice_runs_and_counts_once(stack: Stack) -> None:
