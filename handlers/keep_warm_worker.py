@@ -107,12 +107,16 @@ def plan_and_send(
     *,
     context: Any = None,
     deadline: Deadline | None = None,
+    publish: bool = True,
 ) -> dict[str, Any]:
-    """Finalise the group's overdue rounds, plan this one, record it, and send (or run) its shards."""
+    """Finalise the group's overdue rounds, plan this one, record it, and send (or run) its shards.
+
+    ``publish``: log the round reports and write their EMF on stdout (the CLI records them itself).
+    """
     settings = wiring.settings()
     ledger = wiring.shard_ledger()
     now = _now_ms()
-    finalised = [report.round_id for report in finalise_overdue(group, now)]
+    finalised = [report.round_id for report in finalise_overdue(group, now, publish=publish)]
     own = wiring.own_account(context)
     plan = plan_round(new_round_id(now), group, targets, _policy(settings), own=(own, settings.region))
     ledger.open(plan, at_ms=now, finalise_after_ms=now + settings.shard_deadline_s * 1000)
@@ -125,7 +129,7 @@ def plan_and_send(
         "finalised": finalised,
     }
     if queue is None:
-        report = run_inline(plan, context=context, deadline=deadline)
+        report = run_inline(plan, context=context, deadline=deadline, publish=publish)
         return {**summary, "queue": None, "report": report.to_dict() if report is not None else None}
     try:
         sent = queue.send(plan.shards)
@@ -137,7 +141,9 @@ def plan_and_send(
     return {**summary, "queue": queue.queue_url, "sent": sent}
 
 
-def run_inline(plan: RoundPlan, *, context: Any = None, deadline: Deadline | None = None) -> ShardedRoundReport | None:
+def run_inline(
+    plan: RoundPlan, *, context: Any = None, deadline: Deadline | None = None, publish: bool = True
+) -> ShardedRoundReport | None:
     """Run every shard here, one after the other (no queue configured), and finalise the round."""
     ledger = wiring.shard_ledger()
     for shard in plan.shards:
@@ -147,24 +153,26 @@ def run_inline(plan: RoundPlan, *, context: Any = None, deadline: Deadline | Non
             report = ShardReport.failure(shard, str(exc))
         if report is not None:
             ledger.record(report, at_ms=_now_ms())
-    return finalise(plan.group, plan.round_id, force=True)
+    return finalise(plan.group, plan.round_id, force=True, publish=publish)
 
 
-def finalise_overdue(group: str, now_ms: int) -> list[ShardedRoundReport]:
+def finalise_overdue(group: str, now_ms: int, *, publish: bool = True) -> list[ShardedRoundReport]:
     """Finalise the group's rounds whose deadline has passed (their unreported shards listed missing)."""
     ledger = wiring.shard_ledger()
     done = []
     for round_id in ledger.unfinished(group):
-        report = finalise(group, round_id, now_ms=now_ms)
+        report = finalise(group, round_id, now_ms=now_ms, publish=publish)
         if report is not None:
             done.append(report)
     return done
 
 
-def finalise(group: str, round_id: str, *, now_ms: int | None = None, force: bool = False) -> ShardedRoundReport | None:
-    """Aggregate the round once (see the ledger), then log it and publish its EMF."""
+def finalise(
+    group: str, round_id: str, *, now_ms: int | None = None, force: bool = False, publish: bool = True
+) -> ShardedRoundReport | None:
+    """Aggregate the round once (see the ledger), then (``publish``) log it and write its EMF."""
     report = wiring.shard_ledger().finalise(group, round_id, now_ms=now_ms or _now_ms(), force=force)
-    if report is not None:
+    if report is not None and publish:
         log_round(report)
         publish_round_metrics(report)
     return report

@@ -326,3 +326,24 @@ def test_concurrent_shards_never_exceed_the_in_flight_budget_at_the_endpoint(
     [shard_reports] = [stack.ledger.reports(result["round_id"])]
     capped = [t for r in shard_reports.values() if r.report for t in r.report.targets]
     assert [(t.planned, t.capped_by) for t in capped] == [(2, "max_in_flight")] * 3
+
+
+def test_thermostat_warm_runs_the_shards_itself_without_a_queue(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    # Given targets in two accounts and no shard queue (the CLI's environment)
+    monkeypatch.delenv("THERMOSTAT_SHARD_QUEUE")
+    stack.add("own", 1)
+    stack.add("far", 1, account=FAR)
+    capsys.readouterr()
+    # When a round is run from the command line
+    code = main(["warm", "--json"])
+    out = capsys.readouterr().out
+    # Then both accounts were warmed in this process, with the far one's spoke credentials
+    assert code == 0
+    document = json.loads(out)  # one document: the round's log lines and EMF are not on stdout
+    assert document["queue"] is None
+    assert document["report"]["complete"]
+    assert sorted((p["account"], p["sent"]) for p in document["report"]["places"]) == [(FAR, 2), (OWN, 2)]
+    assert (stack.invocations("own"), stack.invocations("far")) == (2, 2)
+    assert stack.sqs.receive_message(QueueUrl=stack.queue_url).get("Messages") is None
