@@ -284,11 +284,12 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     settings = wiring.settings()
     store: TargetStore | None = None
     if settings.sharding != "off" and settings.table:
-        from handlers import keep_warm_worker as sharded
+        from handlers import keep_warm_shards as sharded
 
         targets = sharded.load_round(validate_group(request.group), request.target, settings)
         if sharded.sharding_applies(targets, settings, context):
-            return sharded.plan_and_send(request.group, targets, context=context, deadline=deadline)
+            rounds = sharded.Rounds(run=run_keep_warm, target_documents=report_metric_documents)
+            return sharded.plan_and_send(request.group, targets, rounds, context=context, deadline=deadline)
         store = sharded._ShardTargets(targets, wiring.target_store(settings))  # loaded once, not twice
     report = run_keep_warm(request.group, function=request.target, deadline=deadline, store=store)
     log_report(report)

@@ -89,14 +89,16 @@ def _known(args: argparse.Namespace) -> int:
 
 
 def _run_sharded(args: argparse.Namespace, targets: list[Any], deadline: Deadline | None) -> int:
-    from handlers import keep_warm_worker as sharded
+    from handlers import keep_warm_shards as sharded
+    from handlers.keep_warm import report_metric_documents, run_keep_warm
 
-    result = sharded.plan_and_send(args.group, targets, deadline=deadline, publish=False)
+    rounds = sharded.Rounds(run=run_keep_warm, target_documents=report_metric_documents)
+    result = sharded.plan_and_send(args.group, targets, rounds, deadline=deadline, publish=False)
     round_report = result.get("report")
     if round_report is not None:
         from domain.keep_warm.shard_reports import ShardedRoundReport
 
-        documents = sharded.round_metric_documents(ShardedRoundReport.model_validate(round_report))
+        documents = sharded.round_metric_documents(ShardedRoundReport.model_validate(round_report), rounds)
         record(args, documents, "keep-warm round")
     progress(args, f"sharded round {result['round_id']}: {result['shards']} shard(s) of {result['targets']} target(s)")
     rows = round_report["places"] if round_report else []
@@ -125,7 +127,7 @@ def run_warm(args: argparse.Namespace) -> int:
     which = f" ({args.target})" if args.target else ""
     progress(args, f"keep-warm round for group {args.group!r}{which}: pinging {count} target(s)…")
     deadline = None if args.timeout is None else Deadline.after(time.monotonic, args.timeout)
-    from handlers import keep_warm_worker as sharded
+    from handlers import keep_warm_shards as sharded
 
     settings = wiring.settings()
     targets = sharded.load_round(args.group, args.target, settings)

@@ -19,7 +19,7 @@ from domain.keep_warm.shard_reports import ShardStatus
 from domain.targets import make_target
 from emulator.simulated_lambda import LambdaEndpoint, SimulatedFunction
 from emulator.sqs_source import SqsEventSource
-from handlers import keep_warm, keep_warm_worker, wiring
+from handlers import keep_warm, keep_warm_shards, keep_warm_worker, wiring
 from handlers.cli import main
 from infra.accounts import forget_account
 from infra.shard_ledger import DynamoShardLedger
@@ -244,8 +244,8 @@ def test_a_lost_shard_is_listed_missing_by_the_next_round_after_the_deadline(sta
     # When the next scheduled round looks, past the deadline (THERMOSTAT_SHARD_DEADLINE, 900 s)
     lost = json.loads(message["Body"])["index"]
     deadline_ms = int(result["round_id"].split("-")[0]) + 900_000
-    assert keep_warm_worker.finalise_overdue("default", deadline_ms - 1) == []
-    [report] = keep_warm_worker.finalise_overdue("default", deadline_ms)
+    assert keep_warm_shards.finalise_overdue("default", deadline_ms - 1, keep_warm_worker.ROUNDS) == []
+    [report] = keep_warm_shards.finalise_overdue("default", deadline_ms, keep_warm_worker.ROUNDS)
     # Then one report lists it missing, with the other shard's pings counted
     assert not report.complete
     assert [(line.index, line.status) for line in report.shards if line.status is not ShardStatus.OK] == [
