@@ -164,6 +164,7 @@ class SqsEventSource:
         def loop() -> None:
             while not self._stop.is_set():
                 self.drain(max_polls=100, idle_polls=1)
+                self._stop.wait(0.5)  # an empty queue is polled twice a second, not in a hot loop
 
         self._thread = threading.Thread(target=loop, name="sqs-event-source", daemon=True)
         self._thread.start()

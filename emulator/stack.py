@@ -141,6 +141,8 @@ class LocalStack:
         #: What was loaded from ``state_dir`` at start (None: nothing was there).
         self.restored: dict[str, int] | None = None
         self._snapshot: dict[str, Any] | None = None
+        #: The SQS event sources (the keep-warm worker's shard queue), polling while the stack runs.
+        self.queue_sources: list[Any] = []
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -189,16 +191,18 @@ class LocalStack:
         host, port = self.moto.get_host_and_port()
         os.environ["AWS_ENDPOINT_URL"] = f"http://{host}:{port}"
 
-        self.template = load_template(
-            self.template_path,
-            {
-                "Table": TABLE,
-                "AWS::StackName": STACK_NAME,
-                "AWS::Region": REGION,
-                "AWS::AccountId": ACCOUNT,
-                "PayloadBuckets": PAYLOAD_BUCKET,
-            },
-        )
+        values = {
+            "Table": TABLE,
+            "AWS::StackName": STACK_NAME,
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "PayloadBuckets": PAYLOAD_BUCKET,
+        }
+        self.template = load_template(self.template_path, values)
+        # The queues of SQS event sources, in moto (a queue's Ref is its URL), then the template again.
+        queues = self._create_queues({queue for _, queue, _ in self.template.queue_sources()})
+        if queues:
+            self.template = load_template(self.template_path, {**values, **queues})
         self.functions = {fn.logical_id: fn for fn in self.template.functions()}
         self.codedeploy = LocalCodeDeploy(hook_timeout_s=self.hook_timeout_s)
         self.codedeploy.start()
@@ -220,11 +224,57 @@ class LocalStack:
         )
         self.runner.start()
         self._seed()
+        self._start_queue_sources(queues)
         if self.state_dir is not None and self._snapshot is not None:
             from emulator import persist
 
             self.restored = persist.load(self.state_dir, self._snapshot, TABLE)
         self._write_state()
+
+    def _create_queues(self, logical_ids: set[str]) -> dict[str, str]:
+        """Create each queue (and its redrive policy's DLQ) in moto; ``{logical id: URL}``."""
+        import json as _json
+
+        from infra import aws
+
+        assert self.template is not None
+        sqs = aws.client("sqs")
+        resources = self.template.resources("AWS::SQS::Queue")
+        urls: dict[str, str] = {}
+        for logical_id in sorted(logical_ids):
+            attributes: dict[str, str] = {}
+            redrive = (resources.get(logical_id, {}).get("Properties") or {}).get("RedrivePolicy")
+            if isinstance(redrive, dict):
+                target = redrive.get("deadLetterTargetArn") or {}
+                dlq = target.get("Fn::GetAtt", [f"{logical_id}Dlq"])[0] if isinstance(target, dict) else str(target)
+                dlq_url = sqs.create_queue(QueueName=f"{STACK_NAME}-{dlq}")["QueueUrl"]
+                dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]
+                urls[dlq] = dlq_url
+                attributes["RedrivePolicy"] = _json.dumps(
+                    {
+                        "deadLetterTargetArn": dlq_arn["QueueArn"],
+                        "maxReceiveCount": str(redrive.get("maxReceiveCount", 3)),
+                    }
+                )
+            urls[logical_id] = sqs.create_queue(QueueName=f"{STACK_NAME}-{logical_id}", Attributes=attributes)[
+                "QueueUrl"
+            ]
+        return urls
+
+    def _start_queue_sources(self, queues: dict[str, str]) -> None:
+        """Poll each SQS event source's queue and invoke its function through the local runner."""
+        from emulator.sqs_source import SqsEventSource
+
+        assert self.template is not None
+        for function, queue, batch in self.template.queue_sources():
+
+            def handler(event: dict[str, Any], _context: Any, logical_id: str = function) -> Any:
+                return self._deliver_and_wait(logical_id, event)
+
+            source = SqsEventSource(
+                queues[queue], handler, batch_size=min(max(batch, 1), 10), concurrency=2, retry_after_s=1
+            )
+            self.queue_sources.append(source.start())
 
     def _seed(self) -> None:
         from infra import aws
@@ -283,6 +333,9 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stop every part that started, then restore the environment (idempotent)."""
+        for source in self.queue_sources:
+            source.stop()
+        self.queue_sources = []
         if self.state_dir is not None and self.moto is not None and self.runner is not None:
             # Saved while moto still runs; a stack that failed to start (no runner) saves nothing.
             self.save()
