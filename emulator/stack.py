@@ -190,6 +190,9 @@ class LocalStack:
         self.moto.start()
         host, port = self.moto.get_host_and_port()
         os.environ["AWS_ENDPOINT_URL"] = f"http://{host}:{port}"
+        from infra.table import forget_connections
+
+        forget_connections()  # a table client of an earlier stack in this process points at its dead port
 
         values = {
             "Table": TABLE,

@@ -105,6 +105,15 @@ def bind_table(table_name: str, region: str | None = None) -> None:
                 model._connection = None  # the next call reconnects to the bound table
 
 
+def forget_connections() -> None:
+    """Drop every record model's connection (its client): the next call builds one for the endpoint
+    configured now (a restarted local stack listens on a new port under the same table name)."""
+    with _bind_lock:
+        models: list[type[Model]] = [TableModel, *_all_models(TableModel)]
+        for model in models:
+            model._connection = None
+
+
 def create_table(table_name: str, region: str | None = None, wait: bool = True) -> bool:
     """Create the table if missing (dev, tests, local stack). Returns True when it was created.
 

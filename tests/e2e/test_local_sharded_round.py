@@ -6,7 +6,9 @@ STS) and pings the demo targets; the ledger (moto's DynamoDB) holds one round re
 from __future__ import annotations
 
 import json
+import os
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -45,3 +47,7 @@ def test_a_sharded_multi_account_round_runs_in_the_local_stack(aws_env: None, tm
         places = {place.account: (place.shards, place.sent, place.environments) for place in report.places}
         assert places == {ACCOUNT: (1, 2, 2), FAR: (1, 1, 1)}
         assert json.loads(json.dumps(report.to_dict()))["shards"][0]["status"] == "ok"
+        # moto's state lives in this process beyond the stack: leave none for the next test
+        stack_moto = os.environ["AWS_ENDPOINT_URL"]
+        with urllib.request.urlopen(urllib.request.Request(f"{stack_moto}/moto-api/reset", method="POST"), timeout=10):
+            pass
