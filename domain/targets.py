@@ -29,6 +29,9 @@ DEFAULT_AUTO_MIN = 1
 DEFAULT_AUTO_MAX = 10
 
 _GROUP = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+_ACCOUNT = re.compile(r"\d{12}")
+#: A commercial, GovCloud or China region name (``us-east-1``, ``us-gov-west-1``, ``cn-north-1``).
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 _GROUP_RULE = "use 1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit"
 
 
@@ -37,6 +40,20 @@ def validate_group(group: str) -> str:
     if not isinstance(group, str) or not _GROUP.fullmatch(group):
         raise InvalidInput(f"group {group!r} is not valid: {_GROUP_RULE} (e.g. 'default', 'office-hours')")
     return group
+
+
+def validate_account(account: str) -> str:
+    """An AWS account id is 12 digits; anything else is refused with the rule (``InvalidInput``)."""
+    if not isinstance(account, str) or not _ACCOUNT.fullmatch(account):
+        raise InvalidInput(f"account {account!r} is not an AWS account id (12 digits, e.g. 123456789012)")
+    return account
+
+
+def validate_region(region: str) -> str:
+    """An AWS region name (``eu-west-1``); anything else is refused with the rule (``InvalidInput``)."""
+    if not isinstance(region, str) or not _REGION.fullmatch(region):
+        raise InvalidInput(f"region {region!r} is not an AWS region name (e.g. us-east-1, eu-west-1)")
+    return region
 
 
 def _check_function(function: str) -> str:
@@ -134,6 +151,10 @@ class Target(BaseModel):
     payload: Any = None
     payload_s3: str | None = Field(default=None, alias="payloadS3")
     enabled: bool = True
+    #: Where the function lives; None: the control plane's own account (region). Another account is
+    #: reached through its spoke role (``infra.spokes``).
+    account: str | None = None
+    region: str | None = None
 
     @field_validator("function")
     @classmethod
@@ -155,6 +176,20 @@ class Target(BaseModel):
     def _group(cls, value: str) -> str:
         if not _GROUP.fullmatch(value):
             raise ValueError(f"group {value!r} is not valid: {_GROUP_RULE}")
+        return value
+
+    @field_validator("account")
+    @classmethod
+    def _account(cls, value: str | None) -> str | None:
+        if value is not None and not _ACCOUNT.fullmatch(value):
+            raise ValueError(f"account {value!r} is not an AWS account id (12 digits, e.g. 123456789012)")
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is not None and not _REGION.fullmatch(value):
+            raise ValueError(f"region {value!r} is not an AWS region name (e.g. us-east-1, eu-west-1)")
         return value
 
     @field_validator("payload_s3")
@@ -188,6 +223,16 @@ class Target(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _place_matches_arn(self) -> Target:
+        # An ARN already names its account and region: a different --account/--region is a mistake.
+        ref = names.parse_function_ref(self.function)
+        if ref is not None and ref.account and self.account and ref.account != self.account:
+            raise ValueError(f"account {self.account} differs from the account {ref.account} in the function's ARN")
+        if ref is not None and ref.region and self.region and ref.region != self.region:
+            raise ValueError(f"region {self.region} differs from the region {ref.region} in the function's ARN")
+        return self
+
+    @model_validator(mode="after")
     def _payload_xor(self) -> Target:
         if self.payload is not None and self.payload_s3 is not None:
             raise ValueError("give either payload or payloadS3, not both")
@@ -205,8 +250,17 @@ class Target(BaseModel):
 
     @property
     def key(self) -> str:
-        """The record's sort key: ``{group}#{function}#{qualifier}``."""
-        return f"{self.group}#{self.function}#{self.qualifier}"
+        """The record's sort key: ``{group}#{function}#{qualifier}``, then ``@{account}@{region}`` when either is set.
+
+        A target in the control plane's own account and region keeps the key it always had; two
+        functions of one name in two accounts (or regions) are two targets.
+        """
+        return target_key(self.group, self.function, self.qualifier, self.account, self.region)
+
+    @property
+    def place(self) -> tuple[str | None, str | None]:
+        """``(account, region)``: None for either means the control plane's own."""
+        return self.account, self.region
 
     @property
     def auto(self) -> bool:
@@ -251,6 +305,8 @@ class Target(BaseModel):
             "payload": self.payload,
             "payloadS3": self.payload_s3,
             "enabled": self.enabled,
+            "account": self.account,
+            "region": self.region,
         }
         if self.auto:
             record.update(
@@ -261,6 +317,23 @@ class Target(BaseModel):
                 auto_at_ms=self.auto_at_ms,
             )
         return record
+
+
+def target_key(group: str, function: str, qualifier: str, account: str | None = None, region: str | None = None) -> str:
+    """A target's sort key (see :attr:`Target.key`)."""
+    base = f"{group}#{function}#{qualifier}"
+    if account is None and region is None:
+        return base
+    return f"{base}@{account or ''}@{region or ''}"
+
+
+def split_target_key(key: str) -> tuple[str, str, str, str | None, str | None]:
+    """``(group, function, qualifier, account, region)`` of a sort key written by :func:`target_key`."""
+    base, _, place = key.partition("@")
+    account, _, region = place.partition("@")
+    group, _, rest = base.partition("#")
+    function, _, qualifier = rest.rpartition("#")
+    return group, function, qualifier, account or None, region or None
 
 
 def _friendly(exc: ValidationError) -> str:
@@ -293,6 +366,8 @@ class TargetProblem(BaseModel):
     function: str
     qualifier: str
     error: str
+    account: str | None = None
+    region: str | None = None
 
 
 def check_payload_bucket(uri: str, allowed_buckets: frozenset[str] | set[str] | tuple[str, ...]) -> None:
@@ -317,6 +392,8 @@ class TargetStore(Protocol):
         """Create or replace a target."""
         ...
 
-    def delete(self, function: str, qualifier: str, group: str) -> bool:
-        """Remove one target; False when it did not exist."""
+    def delete(
+        self, function: str, qualifier: str, group: str, account: str | None = None, region: str | None = None
+    ) -> bool:
+        """Remove one target (of ``account`` and ``region``: None is the own); False when it did not exist."""
         ...

@@ -86,6 +86,9 @@ class LambdaEndpoint:
         self.operations: Counter[str] = Counter()
         #: per function, when each Invoke arrived (monotonic seconds, in order): a burst's send spread
         self.arrivals: dict[str, list[float]] = {}
+        #: environments busy at once across every function, now and at most (a fleet-wide in-flight cap)
+        self.busy = 0
+        self.peak_busy = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -137,6 +140,7 @@ class LambdaEndpoint:
             return {
                 "total_requests": self.total_requests,
                 "connections": self.connections,
+                "peak_busy": self.peak_busy,
                 "operations": dict(self.operations),
                 "functions": {
                     name: {
@@ -159,6 +163,7 @@ class LambdaEndpoint:
             self.connections = 0
             self.operations.clear()
             self.arrivals.clear()
+            self.busy = self.peak_busy = 0
 
     # -- routing -----------------------------------------------------------------------------
 
@@ -247,6 +252,8 @@ class LambdaEndpoint:
                 cold = True
             state.busy += 1
             state.peak_busy = max(state.peak_busy, state.busy)
+            self.busy += 1
+            self.peak_busy = max(self.peak_busy, self.busy)
             state.invocations += 1
             env.invocations += 1
             return env, cold
@@ -254,6 +261,7 @@ class LambdaEndpoint:
     def _release(self, state: SimulatedFunctionState, env: SimulatedEnvironment) -> None:
         with self._lock:
             state.busy -= 1
+            self.busy -= 1
             state.idle.setdefault(env.version, []).append(env)
 
     async def invoke(self, name: str, qualifier: str | None, body: bytes) -> Response:

@@ -105,6 +105,15 @@ DEMO_TARGETS = (
 )
 
 
+def _reset_moto(url: str) -> None:
+    """Empty every moto backend (moto's own ``POST /moto-api/reset``)."""
+    import urllib.request
+
+    reset = urllib.request.Request(f"{url}/moto-api/reset", method="POST")  # noqa: S310 - our own http:// moto
+    with urllib.request.urlopen(reset, timeout=10):  # noqa: S310 - the same
+        pass
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -154,6 +163,8 @@ class LocalStack:
         #: What was loaded from ``state_dir`` at start (None: nothing was there).
         self.restored: dict[str, int] | None = None
         self._snapshot: dict[str, Any] | None = None
+        #: The SQS event sources (the keep-warm worker's shard queue), polling while the stack runs.
+        self.queue_sources: list[Any] = []
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -201,17 +212,25 @@ class LocalStack:
         self.moto.start()
         host, port = self.moto.get_host_and_port()
         os.environ["AWS_ENDPOINT_URL"] = f"http://{host}:{port}"
+        # moto's state is per process, not per server: a stack started after another in the same
+        # process (tests do) would find the last one's table, targets and buckets. A new stack is empty.
+        _reset_moto(os.environ["AWS_ENDPOINT_URL"])
+        from infra import aws
 
-        self.template = load_template(
-            self.template_path,
-            {
-                "Table": TABLE,
-                "AWS::StackName": STACK_NAME,
-                "AWS::Region": REGION,
-                "AWS::AccountId": ACCOUNT,
-                "PayloadBuckets": PAYLOAD_BUCKET,
-            },
-        )
+        aws.forget_sessions()  # a client of an earlier stack in this process (a table's too) points at its dead port
+
+        values = {
+            "Table": TABLE,
+            "AWS::StackName": STACK_NAME,
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "PayloadBuckets": PAYLOAD_BUCKET,
+        }
+        self.template = load_template(self.template_path, values)
+        # The queues of SQS event sources, in moto (a queue's Ref is its URL), then the template again.
+        queues = self._create_queues({queue for _, queue, _ in self.template.queue_sources()})
+        if queues:
+            self.template = load_template(self.template_path, {**values, **queues})
         self.functions = {fn.logical_id: fn for fn in self.template.functions()}
         self.codedeploy = LocalCodeDeploy(hook_timeout_s=self.hook_timeout_s)
         self.codedeploy.start()
@@ -228,9 +247,7 @@ class LocalStack:
         os.environ["AWS_ENDPOINT_URL_EVENTBRIDGE"] = self.router.start(run_schedules=self.run_schedules)
         runner_port = _free_port()
         os.environ["AWS_ENDPOINT_URL_LAMBDA"] = f"http://127.0.0.1:{runner_port}"
-        from infra import aws
-
-        aws.forget_sessions()  # clients (pynamodb's models too) follow the endpoints just set
+        aws.forget_sessions()  # and clients made since follow the endpoints just set
         self.logs.start()
         self.metrics = LambdaMetrics(interval_s=self.metrics_interval_s).start()
         self.runner = LambdaRunner(
@@ -243,11 +260,57 @@ class LocalStack:
         )
         self.runner.start()
         self._seed()
+        self._start_queue_sources(queues)
         if self.state_dir is not None and self._snapshot is not None:
             from emulator import persist
 
             self.restored = persist.load(self.state_dir, self._snapshot, TABLE)
         self._write_state()
+
+    def _create_queues(self, logical_ids: set[str]) -> dict[str, str]:
+        """Create each queue (and its redrive policy's DLQ) in moto; ``{logical id: URL}``."""
+        import json as _json
+
+        from infra import aws
+
+        assert self.template is not None
+        sqs = aws.client("sqs")
+        resources = self.template.resources("AWS::SQS::Queue")
+        urls: dict[str, str] = {}
+        for logical_id in sorted(logical_ids):
+            attributes: dict[str, str] = {}
+            redrive = (resources.get(logical_id, {}).get("Properties") or {}).get("RedrivePolicy")
+            if isinstance(redrive, dict):
+                target = redrive.get("deadLetterTargetArn") or {}
+                dlq = target.get("Fn::GetAtt", [f"{logical_id}Dlq"])[0] if isinstance(target, dict) else str(target)
+                dlq_url = sqs.create_queue(QueueName=f"{STACK_NAME}-{dlq}")["QueueUrl"]
+                dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]
+                urls[dlq] = dlq_url
+                attributes["RedrivePolicy"] = _json.dumps(
+                    {
+                        "deadLetterTargetArn": dlq_arn["QueueArn"],
+                        "maxReceiveCount": str(redrive.get("maxReceiveCount", 3)),
+                    }
+                )
+            urls[logical_id] = sqs.create_queue(QueueName=f"{STACK_NAME}-{logical_id}", Attributes=attributes)[
+                "QueueUrl"
+            ]
+        return urls
+
+    def _start_queue_sources(self, queues: dict[str, str]) -> None:
+        """Poll each SQS event source's queue and invoke its function through the local runner."""
+        from emulator.sqs_source import SqsEventSource
+
+        assert self.template is not None
+        for function, queue, batch in self.template.queue_sources():
+
+            def handler(event: dict[str, Any], _context: Any, logical_id: str = function) -> Any:
+                return self._deliver_and_wait(logical_id, event)
+
+            source = SqsEventSource(
+                queues[queue], handler, batch_size=min(max(batch, 1), 10), concurrency=2, retry_after_s=1
+            )
+            self.queue_sources.append(source.start())
 
     def _seed(self) -> None:
         from infra import aws
@@ -306,6 +369,9 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stop every part that started, then restore the environment (idempotent)."""
+        for source in self.queue_sources:
+            source.stop()
+        self.queue_sources = []
         if self.state_dir is not None and self.moto is not None and self.runner is not None:
             # Saved while moto still runs; a stack that failed to start (no runner) saves nothing.
             self.save()

@@ -118,6 +118,19 @@ class Template:
             if isinstance(resource, dict) and resource.get("Type") == kind
         }
 
+    def queue_sources(self) -> list[tuple[str, str, int]]:
+        """Every SQS event source: ``(function logical id, queue logical id, batch size)``."""
+        found = []
+        for logical_id, resource in self.resources("AWS::Serverless::Function").items():
+            for event in ((resource.get("Properties") or {}).get("Events") or {}).values():
+                if not isinstance(event, dict) or event.get("Type") != "SQS":
+                    continue
+                queue = (event.get("Properties") or {}).get("Queue")
+                if isinstance(queue, dict) and "Fn::GetAtt" in queue:
+                    batch = int(self.resolve((event.get("Properties") or {}).get("BatchSize", 10)))
+                    found.append((logical_id, str(queue["Fn::GetAtt"][0]), batch))
+        return found
+
     def functions(self) -> list[LocalFunction]:
         """Every ``AWS::Serverless::Function`` with Globals applied and intrinsics resolved."""
         globals_ = (self.document.get("Globals") or {}).get("Function") or {}

@@ -218,7 +218,8 @@ def record_rounds(report: RoundReport, store: object, at_ms: int) -> int:
         if target.sent <= 0:
             continue
         try:
-            noted += bool(record(target.function, target.qualifier, report.group, at_ms))
+            place = {"account": target.account, "region": target.region} if target.account or target.region else {}
+            noted += bool(record(target.function, target.qualifier, report.group, at_ms, **place))
         except Exception as exc:  # noqa: BLE001 - the report matters more than the bookkeeping
             get_logger().warning(
                 "could not record the keep-warm round",
@@ -265,6 +266,10 @@ def report_metric_documents(report: RoundReport) -> list[dict[str, Any]]:
         metrics.add_dimension(name="group", value=report.group)
         metrics.add_dimension(name="function", value=target.function)
         metrics.add_dimension(name="qualifier", value=target.qualifier)
+        if target.account or target.region:
+            # Only outside the own account and region: the own targets keep their metrics' identity.
+            metrics.add_dimension(name="account", value=target.account or "own")
+            metrics.add_dimension(name="region", value=target.region or settings.region)
         # What the round set out to prove (a field, not a metric): the report shows "2 of 2".
         metrics.add_metadata(key="planned", value=target.planned)
         if target.auto is not None:
@@ -319,7 +324,18 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     if changed is not None:
         return forget_facts(changed)
     request = parse_event(event)
-    report = run_keep_warm(request.group, function=request.target, deadline=_deadline(context, time.monotonic))
+    deadline = _deadline(context, time.monotonic)
+    settings = wiring.settings()
+    store: TargetStore | None = None
+    if settings.sharding != "off" and settings.table:
+        from handlers import keep_warm_shards as sharded
+
+        targets = sharded.load_round(validate_group(request.group), request.target, settings)
+        if sharded.sharding_applies(targets, settings, context):
+            rounds = sharded.Rounds(run=run_keep_warm, target_documents=report_metric_documents)
+            return sharded.plan_and_send(request.group, targets, rounds, context=context, deadline=deadline)
+        store = sharded._ShardTargets(targets, wiring.target_store(settings))  # loaded once, not twice
+    report = run_keep_warm(request.group, function=request.target, deadline=deadline, store=store)
     log_report(report)
     publish_report_metrics(report)
     return report.to_dict()

@@ -452,3 +452,52 @@ def price_table(path: str | None = None) -> PriceTable:
     from infra.settings import load_settings
 
     return load_price_table(path or load_settings(only=("prices_file",)).prices_file)
+
+
+# -- sharded keep-warm (the keep-warm handler, the keep-warm worker) ---------------------------
+
+if TYPE_CHECKING:
+    from infra.shard_ledger import DynamoShardLedger
+    from infra.shard_queue import SqsShardQueue
+
+
+@_once()
+def shard_ledger() -> DynamoShardLedger:
+    """The rounds' ledger (plans, shard reports, aggregates) on ``THERMOSTAT_TABLE``."""
+    from infra.shard_ledger import DynamoShardLedger
+
+    configured = settings()
+    return DynamoShardLedger(configured.require_table(), configured.region)
+
+
+def shard_queue() -> SqsShardQueue | None:
+    """The worker's queue (``THERMOSTAT_SHARD_QUEUE``), or None when shards run in this process."""
+    queue = settings().shard_queue
+    return _shard_queue(queue) if queue else None
+
+
+@_once()
+def _shard_queue(url: str) -> SqsShardQueue:
+    from infra.shard_queue import SqsShardQueue
+
+    return SqsShardQueue(url)
+
+
+def own_account(context: Any = None) -> str:
+    """The control plane's account (the Lambda context's ARN, else one STS call per process)."""
+    from infra.accounts import current_account
+
+    return current_account(context)
+
+
+def place_lambda(account: str, region: str, own: str, pool_size: int) -> tuple[BotoFunctionInvoker, LambdaConfig]:
+    """The pings' invoker and a facts reader for ``account`` in ``region`` (another account: through its
+    spoke role; ``AccessDenied`` when that role refuses us), for one shard: built per shard, because
+    another account's credentials are renewed (the caller closes the invoker). The facts are read per
+    round, not from the container's cache, whose entries are keyed by function name alone."""
+    from infra.lambda_config import BotoLambdaConfig
+    from infra.lambda_invoker import BotoFunctionInvoker
+
+    client = spokes(own).client("lambda", account, region, max_pool_connections=pool_size)
+    invoker = BotoFunctionInvoker(client, pool_size=pool_size)
+    return invoker, BotoLambdaConfig(client, invoker=invoker)

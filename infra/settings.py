@@ -107,6 +107,15 @@ class Settings(BaseModel):
         str | None,
         Field(alias="THERMOSTAT_SPOKE_EXTERNAL_ID", min_length=2, max_length=1224, pattern=r"^[\w+=,.@:/-]+$"),
     ] = None
+    #: Sharded keep-warm rounds (domain.keep_warm.shards, handlers.keep_warm_worker).
+    shard_queue: Annotated[str | None, Field(alias="THERMOSTAT_SHARD_QUEUE", min_length=1)] = None
+    sharding: Annotated[Literal["auto", "on", "off"], Field(alias="THERMOSTAT_SHARDING")] = "auto"
+    shard_targets: Annotated[int, Field(alias="THERMOSTAT_SHARD_TARGETS", ge=1, le=10_000)] = 200
+    shard_pings: Annotated[int, Field(alias="THERMOSTAT_SHARD_PINGS", ge=1, le=100_000)] = 1_000
+    #: The DLQ's maxReceiveCount: at the last delivery a shard that still cannot run reports why.
+    shard_max_receives: Annotated[int, Field(alias="THERMOSTAT_SHARD_MAX_RECEIVES", ge=1, le=1_000)] = 3
+    #: Seconds after planning when a round with shards still unreported is finalised (they are listed missing).
+    shard_deadline_s: Annotated[int, Field(alias="THERMOSTAT_SHARD_DEADLINE", ge=60, le=86_400)] = 900
     region: Annotated[str, Field(alias="AWS_REGION", min_length=1)] = "us-east-1"
     #: Set by Lambda: the function this code runs as (the hook never warms itself).
     function_name: Annotated[str | None, Field(alias="AWS_LAMBDA_FUNCTION_NAME", min_length=1)] = None

@@ -105,16 +105,17 @@ def bind_table(table_name: str, region: str | None = None) -> None:
                 model._connection = None  # the next call reconnects to the bound table
 
 
-def _drop_connections() -> None:
-    """Forget every model's connection: its client came from a session that is gone (and, in tests
-    and the local stack, perhaps from an endpoint that is gone too)."""
-    models: list[type[Model]] = [TableModel, *_all_models(TableModel)]
+def forget_connections() -> None:
+    """Drop every record model's connection (its client): the next call builds one for the endpoint
+    configured now (a restarted local stack listens on a new port under the same table name).
+    Runs whenever ``infra.aws`` forgets its sessions: the clients came from a session that is gone."""
     with _bind_lock:
+        models: list[type[Model]] = [TableModel, *_all_models(TableModel)]
         for model in models:
             model._connection = None
 
 
-aws.on_forget(_drop_connections)
+aws.on_forget(forget_connections)
 
 
 def create_table(table_name: str, region: str | None = None, wait: bool = True) -> bool:

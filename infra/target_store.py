@@ -1,10 +1,12 @@
 """``DynamoTargetStore``: keep-warm targets in the thermostat table.
 
 One item per target: pk ``TARGETS``, sk ``{group}#{function}#{qualifier}`` (the key design in
-``infra/table.py``), so one query reads a group (``begins_with(sk, "{group}#")``) or every
-target. Items are validated when read: a record that breaks a rule (written by hand, or by an
-older version) comes back as a :class:`~domain.targets.TargetProblem`, reported by the round and
-never pinged, instead of failing the whole group.
+``infra/table.py``; ``@{account}@{region}`` appended for a target outside the control plane's own
+account or region, so stored keys of older versions keep their meaning), so one query reads a group
+(``begins_with(sk, "{group}#")``) or every target. Items are validated when read: a record that
+breaks a rule (written by hand, or by an older version) comes back as a
+:class:`~domain.targets.TargetProblem`, reported by the round and never pinged, instead of failing
+the whole group.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttrib
 from pynamodb.exceptions import PynamoDBException
 
 from domain.errors import InvalidInput, Unavailable
-from domain.targets import Target, TargetProblem, make_target, validate_group
+from domain.targets import Target, TargetProblem, make_target, split_target_key, target_key, validate_group
 from infra import aws
 from infra.table import TableModel, bind_table
 
@@ -51,11 +53,13 @@ class TargetRecord(TableModel):
     auto_n = NumberAttribute(null=True)
     auto_reason = UnicodeAttribute(null=True)
     auto_at_ms = NumberAttribute(null=True)
+    # Another account or region (None: the control plane's own).
+    account = UnicodeAttribute(null=True)
+    region = UnicodeAttribute(null=True)
 
 
 def _split_key(sk: str) -> tuple[str, str, str]:
-    group, _, rest = sk.partition("#")
-    function, _, qualifier = rest.rpartition("#")
+    group, function, qualifier, _, _ = split_target_key(sk)
     return group, function, qualifier
 
 
@@ -64,7 +68,7 @@ def _number(value: Any) -> int | None:
 
 
 def _to_target(record: TargetRecord) -> Target | TargetProblem:
-    group, function, qualifier = _split_key(record.sk)
+    group, function, qualifier, account, region = split_target_key(record.sk)
     fields: dict[str, Any] = {
         "group": record.group or group,
         "function": record.function or function,
@@ -73,6 +77,8 @@ def _to_target(record: TargetRecord) -> Target | TargetProblem:
         "hold_ms": int(record.hold_ms) if record.hold_ms is not None else None,
         "payloadS3": record.payload_s3,
         "enabled": bool(record.enabled) if record.enabled is not None else True,
+        "account": record.account or account,
+        "region": record.region or region,
     }
     if record.auto:
         fields.update(
@@ -92,6 +98,8 @@ def _to_target(record: TargetRecord) -> Target | TargetProblem:
             group=str(fields.get("group", group)),
             function=str(fields.get("function", function)),
             qualifier=str(fields.get("qualifier", qualifier)),
+            account=account,
+            region=region,
             error=f"stored target {record.sk} is not valid: {exc}; fix it with `thermostat targets add` or remove it",
         )
 
@@ -128,6 +136,8 @@ class DynamoTargetStore:
             payload=payload.decode() if payload is not None else None,
             payload_s3=target.payload_s3,
             enabled=target.enabled,
+            account=target.account,
+            region=target.region,
             updated_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
         if target.auto:
@@ -139,13 +149,21 @@ class DynamoTargetStore:
         except PynamoDBException as exc:
             raise Unavailable(f"could not save target {target.key}: {exc.cause_response_code or exc}") from exc
 
-    def record_round(self, function: str, qualifier: str, group: str, at_ms: int) -> bool:
+    def record_round(
+        self,
+        function: str,
+        qualifier: str,
+        group: str,
+        at_ms: int,
+        account: str | None = None,
+        region: str | None = None,
+    ) -> bool:
         """Note a keep-warm round that pinged this target at ``at_ms``; False when the target is gone.
 
         The first round's time is kept (``if_not_exists``), the last one and the count move on; the
         condition keeps a round from bringing a removed target back as a bare item.
         """
-        record = TargetRecord(PK, f"{group}#{function}#{qualifier}")
+        record = TargetRecord(PK, target_key(group, function, qualifier, account, region))
         try:
             record.update(
                 actions=[
@@ -201,9 +219,19 @@ class DynamoTargetStore:
         except PynamoDBException as exc:
             raise Unavailable(f"could not read keep-warm targets: {exc.cause_response_code or exc}") from exc
 
-    def delete(self, function: str, qualifier: str, group: str) -> bool:
+    def load_keys(self, keys: list[str]) -> list[Target | TargetProblem]:
+        """The targets stored under ``keys`` (one shard's), in key order; keys with no item are left out."""
+        try:
+            records = list(TargetRecord.batch_get([(PK, key) for key in dict.fromkeys(keys)]))
+        except PynamoDBException as exc:
+            raise Unavailable(f"could not read keep-warm targets: {exc.cause_response_code or exc}") from exc
+        return [_to_target(record) for record in sorted(records, key=lambda record: record.sk)]
+
+    def delete(
+        self, function: str, qualifier: str, group: str, account: str | None = None, region: str | None = None
+    ) -> bool:
         """Remove one target; False when there was none."""
-        sk = f"{group}#{function}#{qualifier}"
+        sk = target_key(group, function, qualifier, account, region)
         try:
             TargetRecord(PK, sk).delete(condition=TargetRecord.pk.exists())
         except PynamoDBException as exc:

@@ -25,6 +25,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_lambda_event_sources as lambda_event_sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
@@ -82,7 +83,7 @@ def layer_code() -> lambda_.Code:
 
 
 class ThermostatControlPlane(Construct):
-    """The whole control plane: table, runtime layer, four functions, their rules, alarms and dashboard.
+    """The whole control plane: table, runtime layer, five functions, their rules and queues, alarms and dashboard.
 
     ``code`` is the control-plane bundle (``domain/``, ``infra/``, ``handlers/`` and the pinned
     runtime dependencies): build it with ``ARTIFACTS_DIR=build/cdk-bundle make -f
@@ -112,6 +113,8 @@ class ThermostatControlPlane(Construct):
         max_in_flight: int = 64,
         lookup_rate: float = 5,
         lookup_ttl: int = 600,
+        shard_targets: int = 200,
+        shard_pings: int = 1000,
         warm_function_arns: Sequence[str] = (),
         payload_buckets: Sequence[str] = (),
         guarded_function_arns: Sequence[str] = (),
@@ -433,6 +436,25 @@ class ThermostatControlPlane(Construct):
                 )
 
         # ------------------------------------------------------------ keep-warm
+        # Sharded rounds: one SQS message per shard, the worker as the queue's event source.
+        self.shard_dead_letter_queue = sqs.Queue(
+            self,
+            "KeepWarmShardDeadLetterQueue",
+            retention_period=cdk.Duration.days(14),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=False,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        self.shard_queue = sqs.Queue(
+            self,
+            "KeepWarmShardQueue",
+            visibility_timeout=cdk.Duration.seconds(720),  # six times the worker's timeout
+            retention_period=cdk.Duration.hours(1),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=False,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=3, queue=self.shard_dead_letter_queue),
+        )
         buckets = ",".join(payload_buckets)
         self.keep_warm_function = function(
             "KeepWarm",
@@ -450,6 +472,9 @@ class ThermostatControlPlane(Construct):
                 "THERMOSTAT_PAYLOAD_BUCKETS": buckets,
                 "THERMOSTAT_LOOKUP_RATE": str(lookup_rate),
                 "THERMOSTAT_LOOKUP_TTL": str(lookup_ttl),
+                "THERMOSTAT_SHARD_QUEUE": self.shard_queue.queue_url,
+                "THERMOSTAT_SHARD_TARGETS": str(shard_targets),
+                "THERMOSTAT_SHARD_PINGS": str(shard_pings),
             },
         )
         keep_warm = self.keep_warm_function
@@ -509,6 +534,16 @@ class ThermostatControlPlane(Construct):
                 resources=["*"],
             )
         )
+        ledger = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"]
+        rounds_only = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["ROUNDS#*", "ROUND#*"]}}
+        keep_warm.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="PlanShardedRounds", actions=ledger, resources=[self.table.table_arn], conditions=rounds_only
+            )
+        )
+        keep_warm.add_to_role_policy(
+            iam.PolicyStatement(sid="SendShards", actions=["sqs:SendMessage"], resources=[self.shard_queue.queue_arn])
+        )
         lookups = [
             "lambda:GetFunctionConfiguration",
             "lambda:GetFunctionConcurrency",
@@ -552,6 +587,71 @@ class ThermostatControlPlane(Construct):
             )
         if payload_buckets:
             keep_warm.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="ReadPayloads",
+                    actions=["s3:GetObject"],
+                    resources=[f"arn:{partition}:s3:::{bucket}/*" for bucket in payload_buckets],
+                )
+            )
+
+        # ------------------------------------------------------------ the keep-warm worker (one shard each)
+        self.keep_warm_worker_function = function(
+            "KeepWarmWorker",
+            "keep-warm-worker",
+            handler="handlers.keep_warm_worker.lambda_handler",
+            description="Runs one shard of a sharded keep-warm round (SQS), in its account and region",
+            memory=1024,
+            timeout=120,
+            environment={
+                "THERMOSTAT_MAX_IN_FLIGHT": str(max_in_flight),
+                "THERMOSTAT_PAYLOAD_BUCKETS": buckets,
+                "THERMOSTAT_LOOKUP_RATE": str(lookup_rate),
+                "THERMOSTAT_LOOKUP_TTL": str(lookup_ttl),
+                "THERMOSTAT_SHARD_MAX_RECEIVES": "3",
+                "THERMOSTAT_SPOKE_ROLE": spoke_role_name,
+                "THERMOSTAT_SPOKE_EXTERNAL_ID": spoke_external_id,
+            },
+        )
+        worker = self.keep_warm_worker_function
+        worker.add_event_source(
+            lambda_event_sources.SqsEventSource(self.shard_queue, batch_size=1, report_batch_item_failures=True)
+        )
+        targets_only = {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["TARGETS"]}}
+        every_region_function = f"arn:{partition}:lambda:*:{account}:function:*"
+        for statement in (
+            iam.PolicyStatement(
+                sid="ReadTargets",
+                actions=["dynamodb:DescribeTable", "dynamodb:BatchGetItem"],
+                resources=[self.table.table_arn],
+                conditions=targets_only,
+            ),
+            iam.PolicyStatement(
+                sid="RecordRounds",
+                actions=["dynamodb:UpdateItem"],
+                resources=[self.table.table_arn],
+                conditions=targets_only,
+            ),
+            iam.PolicyStatement(
+                sid="RecordShards", actions=ledger, resources=[self.table.table_arn], conditions=rounds_only
+            ),
+            iam.PolicyStatement(
+                sid="AssumeSpokeRoles",
+                actions=["sts:AssumeRole"],
+                resources=[f"arn:{partition}:iam::*:role/{spoke_role_name}"],
+            ),
+            iam.PolicyStatement(
+                sid="InspectTaggedTargets", actions=lookups, resources=[every_region_function], conditions=tagged
+            ),
+            iam.PolicyStatement(
+                sid="PingTaggedFunctions",
+                actions=["lambda:InvokeFunction"],
+                resources=[every_region_function],
+                conditions=tagged,
+            ),
+        ):
+            worker.add_to_role_policy(statement)
+        if payload_buckets:
+            worker.add_to_role_policy(
                 iam.PolicyStatement(
                     sid="ReadPayloads",
                     actions=["s3:GetObject"],

@@ -50,6 +50,9 @@ class TargetReport(BaseModel):
     qualifier: str
     group: str
     concurrency: int
+    #: Where the function lives (None: the control plane's own account or region).
+    account: str | None = None
+    region: str | None = None
     planned: int = 0
     sent: int = 0
     environments: int | None = 0

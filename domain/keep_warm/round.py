@@ -41,7 +41,7 @@ from domain.keep_warm.auto import AutoInputs, AutoSizer, decide
 from domain.keep_warm.peers import peer_fan_out
 from domain.keep_warm.ports import Dispatcher, Flight, FunctionFacts, LambdaConfig, PayloadLoader, PingBatch
 from domain.keep_warm.reports import AutoReport, RoundReport, Skip, Tally, TargetReport, count, finish
-from domain.targets import Target, TargetProblem, TargetStore, check_payload_bucket
+from domain.targets import Target, TargetProblem, TargetStore, check_payload_bucket, target_key
 from thermostat_runtime import DEFAULT_HOLD_MS_MAX, build_request
 from thermostat_runtime.names import SYNC_INVOKE_LIMIT_BYTES
 
@@ -106,7 +106,12 @@ class _Batch:
 
 def _new_report(target: Target | TargetProblem, concurrency: int) -> TargetReport:
     return TargetReport(
-        function=target.function, qualifier=target.qualifier, group=target.group, concurrency=concurrency
+        function=target.function,
+        qualifier=target.qualifier,
+        group=target.group,
+        concurrency=concurrency,
+        account=target.account,
+        region=target.region,
     )
 
 
@@ -213,7 +218,14 @@ def _resolve(
         resolved.append(item)
         slots["facts", target.key] = len(calls)
         calls.append(functools.partial(_describe, config, target))
-        if target.auto and sizer is not None:
+        if target.auto and sizer is not None and (target.account or target.region):
+            # Its logs and metrics are in that account or region, which this history does not read
+            # (a same-named function here would be the wrong one): it keeps its last N, and says so.
+            item.history = Unavailable(
+                f"the history of a target in {target.account or 'this account'}/{target.region or 'this region'} "
+                "is not read (only the control plane's own account and region are)"
+            )
+        elif target.auto and sizer is not None:
             slots["history", target.key] = len(calls)
             calls.append(functools.partial(_history, sizer, target))
     answers = dispatcher.gather(calls, deadline)
@@ -394,7 +406,7 @@ def run_round(
     live: list[Target] = []
     ordered: list[TargetReport] = []
     for target in targets:
-        key = f"{target.group}#{target.function}#{target.qualifier}"
+        key = target_key(target.group, target.function, target.qualifier, target.account, target.region)
         if key in reports:
             continue
         if isinstance(target, TargetProblem):

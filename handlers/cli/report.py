@@ -1,4 +1,8 @@
-"""``thermostat report [--since DURATION] [--html FILE]``: the fleet's telemetry, as tables or a page."""
+"""``thermostat report [--since DURATION] [--html FILE]``: the fleet's telemetry, as tables or a page.
+
+``thermostat report --account A [--group G]``: the latest sharded keep-warm round of the group, per
+account and region (``--account all``: every account).
+"""
 
 from __future__ import annotations
 
@@ -65,6 +69,12 @@ def register(commands: Any) -> None:
         metavar="N",
         help=f"mark rates from fewer than N invocations as too few to trust (default {DEFAULT_MIN_SAMPLE})",
     )
+    report.add_argument(
+        "--account",
+        metavar="ACCOUNT",
+        help="instead: the latest sharded keep-warm round for this account (12 digits, or 'all'), per region",
+    )
+    report.add_argument("--group", default="default", help="the keep-warm group of --account (default: default)")
     report.set_defaults(run=run)
 
 
@@ -101,6 +111,10 @@ def _account() -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     """Read the telemetry, print the report, optionally write the page."""
+    if getattr(args, "account", None) is not None:
+        from handlers.cli._report_rounds import run_rounds
+
+        return run_rounds(args)
     if args.min_sample < 1:
         raise InvalidInput(f"--min-sample {args.min_sample}: give a whole number of invocations, at least 1")
     now_ms = int(time.time() * 1000)

@@ -14,6 +14,7 @@ from typing import Any
 from domain.deadline import Deadline
 from domain.errors import InvalidInput, ThermostatError
 from domain.targets import DEFAULT_GROUP, validate_group
+from handlers import wiring
 from handlers.cli._output import emit
 from handlers.cli._progress import progress, record
 
@@ -90,6 +91,35 @@ def _known(args: argparse.Namespace) -> int:
     return len(matching)
 
 
+def _run_sharded(args: argparse.Namespace, targets: list[Any], deadline: Deadline | None) -> int:
+    from handlers import keep_warm_shards as sharded
+    from handlers.keep_warm import report_metric_documents, run_keep_warm
+
+    rounds = sharded.Rounds(run=run_keep_warm, target_documents=report_metric_documents)
+    result = sharded.plan_and_send(args.group, targets, rounds, deadline=deadline, publish=False)
+    round_report = result.get("report")
+    if round_report is not None:
+        from domain.keep_warm.shard_reports import ShardedRoundReport
+
+        documents = sharded.round_metric_documents(ShardedRoundReport.model_validate(round_report), rounds)
+        record(args, documents, "keep-warm round")
+    progress(args, f"sharded round {result['round_id']}: {result['shards']} shard(s) of {result['targets']} target(s)")
+    rows = round_report["places"] if round_report else []
+    emit(args, result, rows=rows, title=f"sharded keep-warm round {result['round_id']} per account and region")
+    if result.get("error"):
+        raise ThermostatError(str(result["error"]))
+    failed = [line for line in (round_report or {}).get("shards", []) if line["status"] != "ok"]
+    if failed:
+        raise ThermostatError(
+            f"{len(failed)} of {result['shards']} shards did not finish: "
+            + "; ".join(
+                f"shard {line['index']} ({line['account']}): {line['status']} {line['error'] or ''}".strip()
+                for line in failed
+            )
+        )
+    return 0
+
+
 def run_warm(args: argparse.Namespace) -> int:
     """Run the round, print the report, record its telemetry, fail when a target needs a look."""
     if args.timeout is not None and args.timeout <= 0:
@@ -100,6 +130,14 @@ def run_warm(args: argparse.Namespace) -> int:
     which = f" ({args.target})" if args.target else ""
     progress(args, f"keep-warm round for group {args.group!r}{which}: pinging {count} target(s)…")
     deadline = None if args.timeout is None else Deadline.after(time.monotonic, args.timeout)
+    from handlers import keep_warm_shards as sharded
+
+    settings = wiring.settings()
+    targets = sharded.load_round(args.group, args.target, settings)
+    if any(target.account or target.region for target in targets):
+        # Other accounts or regions need their own clients: the sharded round (its shards here,
+        # one after the other, unless THERMOSTAT_SHARD_QUEUE hands them to the workers).
+        return _run_sharded(args, targets, deadline)
     report = run_keep_warm(args.group, function=args.target, deadline=deadline)
     progress(args, f"round done: {report.sent} pings in {report.duration_ms / 1000:.2f} s")
     record(args, report_metric_documents(report), "keep-warm round")

@@ -149,7 +149,7 @@ def _resources(template: Any, kind: str) -> dict[str, Any]:
 def test_control_plane_has_the_template_s_functions_table_and_layer(k: Cdk, synthesized: Synthesized) -> None:
     assertions = k.assertions
     plane = synthesized.control_plane
-    plane.resource_count_is("AWS::Lambda::Function", 4)
+    plane.resource_count_is("AWS::Lambda::Function", 5)  # and the keep-warm worker
     plane.resource_count_is("AWS::Events::Rule", 6)  # two registry, two schedules, config changes, sweeper
     plane.has_resource_properties(
         "AWS::DynamoDB::Table",

@@ -173,3 +173,34 @@ def test_without_a_table_the_variable_is_named(cli, monkeypatch) -> None:
     code, _, err = cli("targets", "list")
     assert code == 2
     assert "THERMOSTAT_TABLE" in err
+
+
+def test_a_target_in_another_account_and_region(cli) -> None:
+    # Given the same function in the own account and in another one
+    assert cli("targets", "add", "api", "--qualifier", "live")[0] == 0
+    code, out, err = cli(
+        "targets", "add", "api", "--qualifier", "live", "--account", "111111111111", "--region", "eu-west-1"
+    )
+    assert code == 0, err
+    assert "checked by its first round" in err
+    # Then both are listed, with where they live; --account lists one account's
+    places = [(t["account"], t["region"]) for t in stored(cli)]
+    assert places == [(None, None), ("111111111111", "eu-west-1")]  # key order: the own one first
+    code, out, _ = cli("targets", "list", "--account", "111111111111", "--json")
+    assert [(t["function"], t["account"]) for t in json.loads(out)["targets"]] == [("api", "111111111111")]
+    code, out, _ = cli("targets", "list")
+    assert "111111111111" in out
+    assert "eu-west-1" in out
+    # When the other account's is removed, the own one stays
+    code, _, err = cli(
+        "targets", "remove", "api", "--qualifier", "live", "--account", "111111111111", "--region", "eu-west-1"
+    )
+    assert code == 0, err
+    assert [(t["account"], t["region"]) for t in stored(cli)] == [(None, None)]
+
+
+def test_a_bad_account_is_refused_and_nothing_is_stored(cli) -> None:
+    code, _, err = cli("targets", "add", "api", "--qualifier", "live", "--account", "1234")
+    assert code == 2
+    assert "account '1234' is not an AWS account id (12 digits" in err
+    assert stored(cli) == []

@@ -78,3 +78,23 @@ def test_a_stored_record_that_breaks_a_rule_comes_back_as_a_problem(store: Dynam
 def test_a_bad_group_name_is_refused_before_any_query(store: DynamoTargetStore) -> None:
     with pytest.raises(InvalidInput, match="group"):
         store.load("Bad#Group")
+
+
+def test_same_function_in_two_accounts_is_two_targets_and_old_keys_keep_their_meaning(
+    store: DynamoTargetStore,
+) -> None:
+    # Given a target in the own account (stored under the key older versions wrote) and one of the
+    # same name and qualifier in another account and region
+    own = make_target(function="orders-api", qualifier="live")
+    other = make_target(function="orders-api", qualifier="live", account="111111111111", region="eu-west-1")
+    store.put(own)
+    store.put(other)
+    # Then both are stored, the own one under the unchanged key
+    assert TargetRecord.get(PK, "default#orders-api#live").account is None
+    assert TargetRecord.get(PK, "default#orders-api#live@111111111111@eu-west-1").region == "eu-west-1"
+    assert store.load("default") == [own, other]
+    assert store.load_keys([other.key, "default#absent#1"]) == [other]
+    # When the other account's target is removed, the own one stays
+    assert store.delete("orders-api", "live", "default", account="111111111111", region="eu-west-1")
+    assert store.load("default") == [own]
+    assert not store.delete("orders-api", "live", "default", account="111111111111", region="eu-west-1")

@@ -176,6 +176,20 @@ def test_a_failed_history_read_keeps_the_previous_n_and_never_fails_the_round(ex
     assert (web.planned, web.environments) == (1, 1)
 
 
+def test_a_target_in_another_account_is_not_sized_from_this_accounts_history(executor) -> None:
+    # Given a history that knows a same-named function here, and the auto target in another account
+    history = FakeHistory({"api": [9, 9, 9, 9]})
+    fleet = FakeFleet(FakeFunction("api"))
+    target = auto("api", account="111111111111", auto_n=3, auto_at_ms=NOW - 300_000)
+    report = play(fleet, [target], executor, AutoSizer(history, WallClock()))
+    [row] = report.targets
+    # Then the history is never asked, the target keeps its last N, and the report says why
+    assert history.reads == Counter()
+    assert row.auto is not None
+    assert (row.auto.n, row.auto.fallback) == (3, True)
+    assert "only the control plane's own account and region are" in row.auto.reason
+
+
 def test_a_failed_read_without_a_previous_n_uses_min() -> None:
     history = FakeHistory()
     history.failure = RuntimeError("adapter bug")

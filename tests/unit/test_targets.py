@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -153,3 +155,37 @@ def test_the_key_always_splits_back_into_its_parts(function: str, qualifier: str
     # Given any valid target, When its sort key is split on '#', Then the parts come back unchanged
     target = make_target(function=function, qualifier=qualifier, group=group)
     assert target.key.split("#") == [group, function, qualifier]
+
+
+def test_account_and_region_are_part_of_the_key_only_when_set() -> None:
+    from domain.targets import split_target_key
+
+    own = make_target(function="api", qualifier="live")
+    assert own.key == "default#api#live"
+    other = make_target(function="api", qualifier="live", account="111111111111", region="eu-west-1")
+    assert other.key == "default#api#live@111111111111@eu-west-1"
+    assert split_target_key(other.key) == ("default", "api", "live", "111111111111", "eu-west-1")
+    assert split_target_key(own.key) == ("default", "api", "live", None, None)
+    only_region = make_target(function="api", qualifier="live", region="eu-west-1")
+    assert split_target_key(only_region.key) == ("default", "api", "live", None, "eu-west-1")
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"account": "12345"}, "account '12345' is not an AWS account id (12 digits"),
+        ({"account": "abcdefghijkl"}, "is not an AWS account id"),
+        ({"region": "Europe"}, "region 'Europe' is not an AWS region name"),
+        (
+            {"function": "arn:aws:lambda:us-east-1:222222222222:function:api", "account": "111111111111"},
+            "differs from the account 222222222222 in the function's ARN",
+        ),
+        (
+            {"function": "arn:aws:lambda:us-east-1:222222222222:function:api", "region": "eu-west-1"},
+            "differs from the region us-east-1",
+        ),
+    ],
+)
+def test_a_bad_account_or_region_is_refused_with_the_rule(fields: dict[str, str], message: str) -> None:
+    with pytest.raises(InvalidInput, match=re.escape(message)):
+        make_target(**{"function": "api", "qualifier": "live", **fields})

@@ -81,6 +81,8 @@ def _rules(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     found = {}
     for logical_id, resource in _functions(document).items():
         for event_id, event in resource["Properties"].get("Events", {}).items():
+            if event["Type"] == "SQS":
+                continue  # the keep-warm worker's shard queue: not an EventBridge rule
             found[f"{logical_id}.{event_id}"] = {"Type": event["Type"], **event["Properties"]}
     return found
 
@@ -115,6 +117,7 @@ def test_the_template_declares_a_function_for_every_handler_of_the_contract() ->
     contract = {
         "handlers.deployment_events.lambda_handler",
         "handlers.keep_warm.lambda_handler",
+        "handlers.keep_warm_worker.lambda_handler",  # a sharded round's shards (SQS)
         "handlers.pre_traffic.lambda_handler",
         "handlers.sweeper.lambda_handler",
     }
@@ -374,7 +377,12 @@ def _environment_with_defaults(logical_id: str) -> dict[str, str]:
     variables = _properties(document, logical_id)["Environment"]["Variables"]
     resolved = {}
     for name, value in variables.items():
-        resolved[name] = "thermostat-Table-ABC" if value == {"Ref": "Table"} else str(_resolve_default(document, value))
+        if value == {"Ref": "Table"}:
+            resolved[name] = "thermostat-Table-ABC"
+        elif value == {"Ref": "KeepWarmShardQueue"}:  # a queue's Ref is its URL
+            resolved[name] = "https://sqs.us-east-1.amazonaws.com/123456789012/thermostat-KeepWarmShardQueue-ABC"
+        else:
+            resolved[name] = str(_resolve_default(document, value))
     return resolved
 
 
