@@ -120,6 +120,7 @@ WRITE_ACTIONS_WITHOUT_RESOURCE_TYPES: dict[str, str] = {
 #: Reads that AWS offers only on Resource "*": allowed there; any other read must name its resources.
 READ_ACTIONS_WITHOUT_RESOURCE_TYPES: dict[str, str] = {
     "s3:listallmybuckets": "ListBuckets has no resource type (the sweeper's listing)",
+    "cloudwatch:getmetricdata": "GetMetricData has no resource type (auto sizing reads ConcurrentExecutions)",
 }
 
 _READ_VERBS = ("get", "list", "describe", "head", "batchget", "query", "scan", "search", "lookup", "select")
