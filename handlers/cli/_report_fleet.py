@@ -139,8 +139,13 @@ def fleet_html(fleet: PlatformReport) -> str:
 
 def with_fleet(page: str, fleet: PlatformReport) -> str:
     """``page`` (the report's HTML) with the fleet section before ``</body>``."""
+    return with_section(page, fleet_html(fleet))
+
+
+def with_section(page: str, section: str) -> str:
+    """``page`` with ``section`` (an HTML fragment) before ``</body>``."""
     marker = "</body>"
     index = page.rfind(marker)
     if index < 0:
-        return page + fleet_html(fleet)
-    return page[:index] + fleet_html(fleet) + "\n" + page[index:]
+        return page + section
+    return page[:index] + section + "\n" + page[index:]

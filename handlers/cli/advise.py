@@ -188,6 +188,24 @@ def profile_text(advice: TargetAdvice) -> str:
     return ", ".join(busy) or "no real requests"
 
 
+def advice_fragment(now_ms: int) -> str:
+    """The advice section for ``thermostat report --html --advise``: the table's targets, over
+    ``advise``'s own defaults (a week, the shipped or THERMOSTAT_PRICES_FILE prices)."""
+    from handlers.cli._report_html import advice_section
+
+    defaults = argparse.Namespace(
+        since=DEFAULT_SINCE,
+        functions=[],
+        group=None,
+        prices=None,
+        warmer_round_ms=DEFAULT_WARMER_ROUND_MS,
+        auto_min=0,
+        auto_max=1000,
+    )
+    advices, *_ = collect(defaults, now_ms)
+    return advice_section(advices)
+
+
 def run(args: argparse.Namespace) -> int:
     """Advise on every target; print the table (or JSON) and optionally write the page."""
     now_ms = int(time.time() * 1000)

@@ -16,7 +16,7 @@ from domain.errors import InvalidInput
 from domain.report import DEFAULT_MIN_SAMPLE, START_KINDS, FleetReport, FunctionStarts, ReportContext, build_report
 from handlers import wiring
 from handlers.cli._output import emit, print_table
-from handlers.cli._report_fleet import print_fleet, read_fleet, with_fleet
+from handlers.cli._report_fleet import print_fleet, read_fleet, with_fleet, with_section
 from handlers.cli._report_html import render_html
 
 #: Lambda's default log groups, and the named ones the SAM template gives thermostat's own functions.
@@ -47,6 +47,11 @@ def register(commands: Any) -> None:
     report = commands.add_parser("report", help="cold-start rates, warm coverage and hook verdicts from telemetry")
     report.add_argument("--since", default="24h", help="how far back to read (default 24h)")
     report.add_argument("--html", type=Path, help="also write a self-contained HTML page with charts")
+    report.add_argument(
+        "--advise",
+        action="store_true",
+        help="with --html: add `thermostat advise`'s section (a week of the targets' records, their costs)",
+    )
     report.add_argument(
         "--log-group-prefix",
         action="append",
@@ -117,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
         return run_rounds(args)
     if args.min_sample < 1:
         raise InvalidInput(f"--min-sample {args.min_sample}: give a whole number of invocations, at least 1")
+    if getattr(args, "advise", False) and args.html is None:
+        raise InvalidInput("--advise adds a section to the HTML page: give --html FILE too (or run thermostat advise)")
     now_ms = int(time.time() * 1000)
     since_ms = now_ms - parse_duration(args.since) * 1000
     prefixes = args.prefixes or list(DEFAULT_PREFIXES)
@@ -136,7 +143,12 @@ def run(args: argparse.Namespace) -> int:
     # The fleet section reads Lambda's default groups unless the prefixes were named.
     fleet = read_fleet(since_ms, records, args.functions, args.prefixes or ["/aws/lambda/"])
     if args.html is not None:
-        args.html.write_text(with_fleet(render_html(report), fleet), encoding="utf-8")
+        page = with_fleet(render_html(report), fleet)
+        if getattr(args, "advise", False):
+            from handlers.cli.advise import advice_fragment
+
+            page = with_section(page, advice_fragment(now_ms))
+        args.html.write_text(page, encoding="utf-8")
     if getattr(args, "json", False):
         emit(args, {**report.model_dump(mode="json"), "fleet": fleet.model_dump(mode="json")})
         return 0

@@ -12,6 +12,7 @@ import io
 import json
 import time
 import zipfile
+from html import escape
 from typing import Any
 
 import boto3
@@ -184,3 +185,26 @@ def test_missing_function_bad_name_and_unpriced_region(
     _function()
     assert main(["advise", "--function", "orders:live", "--region", "ap-south-2"]) == 2
     assert "no prices for region 'ap-south-2'" in capsys.readouterr().err
+
+
+def test_report_html_carries_the_advice_section(
+    moto_server: str, table: str, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    # Given a target and a week of its records
+    _function()
+    DynamoTargetStore(table).put(make_target(function="orders", qualifier="live", concurrency=2))
+    _write_week(int(time.time() * 1000))
+    advice = _advise(capsys)["targets"][0]
+    # When the report page is written with --advise
+    page = tmp_path / "report.html"
+    assert main(["report", "--since", "1h", "--html", str(page), "--advise"]) == 0
+    capsys.readouterr()
+    html = page.read_text()
+    # Then the page holds the advice section, with advise's own recommendation and reason
+    assert html.count("<section id='advice'>") == 1
+    assert html.index("<section id='advice'>") < html.rindex("</body>")
+    assert advice["recommendation"] in html
+    assert escape(advice["reason"]) in html
+    # And --advise without --html is refused before anything is read
+    assert main(["report", "--advise"]) == 2
+    assert "--advise adds a section to the HTML page: give --html FILE too" in capsys.readouterr().err
