@@ -283,10 +283,67 @@ def step_telemetry(stack: LocalStack, say: Say, table: Table, result: DemoResult
     result.check("telemetry recorded", report.records > 0, f"{report.records} records")
 
 
+AUTO_GROUP = "auto"
+BURST = 4
+
+
+def step_auto(stack: LocalStack, say: Say, table: Table, result: DemoResult) -> None:
+    """An auto target follows a burst of real traffic: min before it, the burst's peak after it."""
+    import uuid
+    from concurrent.futures import ThreadPoolExecutor
+
+    from domain.targets import make_target
+    from emulator.stack import DemoTarget
+    from handlers import wiring
+    from handlers.keep_warm import run_keep_warm
+    from infra.target_store import DynamoTargetStore
+
+    say(f"5. Adaptive keep-warm: an auto target (min 1, max 8) before and after a burst of {BURST} real requests")
+    burst = DemoTarget("demo-burst", "burst.lambda_handler", "requests of one burst wait for each other")
+    stack.add_target_function(burst)
+    DynamoTargetStore(TABLE, REGION).put(
+        make_target(function=burst.name, qualifier="live", concurrency="auto", auto_min=1, auto_max=8, group=AUTO_GROUP)
+    )
+    columns = ("function", "planned", "environments", "cold")
+
+    def warm(title: str) -> dict[str, Any]:
+        # A round in this process (as `thermostat warm` runs it), reading the history afresh.
+        wiring.reset()
+        [row] = run_keep_warm(AUTO_GROUP, sizer=wiring.auto_sizer(0.0)).model_dump(mode="json")["targets"]
+        auto = row.get("auto") or {}
+        table([{**{key: row.get(key) for key in columns}, "n": auto.get("n"), "why": auto.get("reason")}], title)
+        return dict(row)
+
+    before = warm("auto round before the burst")
+    lam = aws.client("lambda", read_timeout=60)
+    event = json.dumps({"burst": uuid.uuid4().hex, "of": BURST}).encode()
+
+    def call(_: int) -> Any:
+        answer = lam.invoke(FunctionName=burst.name, Qualifier="live", Payload=event)
+        return json.loads(answer["Payload"].read())
+
+    with ThreadPoolExecutor(max_workers=BURST) as pool:
+        met = list(pool.map(call, range(BURST)))
+    stack.logs.flush()
+    after = warm(f"auto round after {BURST} requests at once")
+    first, second = before.get("auto") or {}, after.get("auto") or {}
+    result.check("auto: no traffic yet, min", first.get("n") == 1, f"N={first.get('n')}")
+    result.check(
+        "auto: the burst's requests overlapped",
+        met == [{"met": True}] * BURST,
+        f"{sum(1 for answer in met if answer == {'met': True})} of {BURST} met",
+    )
+    result.check(
+        f"auto: N followed the burst to {BURST}",
+        second.get("n") == BURST and after.get("environments") == BURST,
+        f"N={second.get('n')} ({second.get('source')}), environments={after.get('environments')}",
+    )
+
+
 def run_demo(stack: LocalStack, say: Say, table: Table) -> DemoResult:
     """Run every step; an exception in one step is recorded and the next still runs."""
     result = DemoResult()
-    for step in (step_buckets, step_other_account, step_keep_warm, step_hook, step_telemetry):
+    for step in (step_buckets, step_other_account, step_keep_warm, step_hook, step_telemetry, step_auto):
         try:
             step(stack, say, table, result)
         except Exception as exc:  # noqa: BLE001 - the demo reports every step, whatever breaks

@@ -35,6 +35,7 @@ def test_the_demo_scenario_holds_every_check(aws_env: None, tmp_path: Path) -> N
     assert "one bucket for all of them" in names
     assert "its bucket is in that account, not ours" in names
     assert "broken version: alias stayed" in names
+    assert "auto: N followed the burst to 4" in names
     # And the stack left no process behind, and no state file
     alive = [pid for pid in children_before if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
     assert alive == []
