@@ -24,24 +24,14 @@ import sys
 import time
 from typing import Any
 
-from bench._common import REPO_ROOT, format_table, median
+from bench._common import REPO_ROOT, format_table, median, offline_aws
 
 PINGS = 5
 DEFAULT_SIZES = (1_000, 5_000, 20_000)
 
 
 def _environment(url: str) -> None:
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ENDPOINT_URL_LAMBDA": url,
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }
-    )
-    os.environ.pop("AWS_PROFILE", None)
+    offline_aws(AWS_ENDPOINT_URL_LAMBDA=url)
     for path in (str(REPO_ROOT), str(REPO_ROOT / "serverless/layer/python")):
         if path not in sys.path:
             sys.path.insert(0, path)
