@@ -17,7 +17,7 @@ import urllib.parse
 from collections import Counter
 from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 #: ``(method, path pattern, IAM action)`` of the Lambda reads keep-warm makes (service-2.json's routes).
 ACTIONS: tuple[tuple[str, re.Pattern[str], str], ...] = (
@@ -39,12 +39,19 @@ def action_of(method: str, path: str) -> str | None:
     return next((action for m, pattern, action in ACTIONS if m == method and pattern.match(path)), None)
 
 
-class RefusingProxy:
-    """Forwards to ``upstream`` except the requests whose IAM action is in ``refuse``."""
+#: What an intercepted request gets back: status, headers, body, and the label it is counted under.
+Answer = tuple[int, dict[str, str], bytes, str]
 
-    def __init__(self, upstream: str, refuse: Iterable[str]) -> None:
+
+class InterceptingProxy:
+    """Forwards every request to ``upstream``, except those :meth:`intercept` answers itself.
+
+    ``refused`` counts the intercepted requests by label, ``forwarded`` the others (by
+    :meth:`label`). Bound to 127.0.0.1, serves on daemon threads, stops at ``__exit__``.
+    """
+
+    def __init__(self, upstream: str) -> None:
         self.upstream = urllib.parse.urlsplit(upstream)
-        self.refuse = frozenset(refuse)
         self.refused: Counter[str] = Counter()
         self.forwarded: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -59,16 +66,18 @@ class RefusingProxy:
             def _relay(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length > 0 else b""
-                path = urllib.parse.urlsplit(self.path).path
-                action = action_of(self.command, path)
-                if action in proxy.refuse:
+                answer = proxy.intercept(self.command, self.path, body)
+                if answer is not None:
+                    status, headers, data, label = answer
                     with proxy._lock:
-                        proxy.refused[action] += 1
-                    self._deny(action, path)
+                        proxy.refused[label] += 1
+                    self._send(status, list(headers.items()), data)
                     return
                 with proxy._lock:
-                    proxy.forwarded[action or self.command] += 1
-                status, headers, data = proxy._forward(self.command, self.path, dict(self.headers), body)
+                    proxy.forwarded[proxy.label(self.command, self.path, body)] += 1
+                self._send(*proxy._forward(self.command, self.path, dict(self.headers), body))
+
+            def _send(self, status: int, headers: Any, data: bytes) -> None:
                 self.send_response(status)
                 for name, value in headers:
                     if name.lower() not in {"content-length", "transfer-encoding", "connection"}:
@@ -77,33 +86,19 @@ class RefusingProxy:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def _deny(self, action: str, path: str) -> None:
-                function = urllib.parse.unquote(path.split("/")[3])
-                resource = (
-                    function
-                    if function.startswith("arn:")
-                    else (f"arn:aws:lambda:us-east-1:123456789012:function:{function}")
-                )
-                message = (
-                    f"User: {ROLE} is not authorized to perform: {action} on resource: {resource} "
-                    f"because no identity-based policy allows the {action} action"
-                )
-                data = json.dumps({"Message": message}).encode()
-                self.send_response(403)
-                self.send_header("Content-Type", "application/json")
-                self.send_header(
-                    "x-amzn-ErrorType",
-                    "AccessDeniedException:http://internal.amazon.com/coral/com.amazon.coral.service/",
-                )
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
             do_GET = do_POST = do_PUT = do_DELETE = _relay
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="refusing-proxy", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, name=type(self).__name__, daemon=True)
+
+    def intercept(self, method: str, target: str, body: bytes) -> Answer | None:
+        """The answer to give instead of forwarding (None: forward)."""
+        return None
+
+    def label(self, method: str, target: str, body: bytes) -> str:
+        """What a forwarded request is counted under."""
+        return method
 
     @property
     def url(self) -> str:
@@ -121,7 +116,7 @@ class RefusingProxy:
         finally:
             connection.close()
 
-    def __enter__(self) -> RefusingProxy:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -129,3 +124,33 @@ class RefusingProxy:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=10)
+
+
+class RefusingProxy(InterceptingProxy):
+    """Forwards to ``upstream`` except the requests whose IAM action is in ``refuse``."""
+
+    def __init__(self, upstream: str, refuse: Iterable[str]) -> None:
+        super().__init__(upstream)
+        self.refuse = frozenset(refuse)
+
+    def label(self, method: str, target: str, body: bytes) -> str:
+        return action_of(method, urllib.parse.urlsplit(target).path) or method
+
+    def intercept(self, method: str, target: str, body: bytes) -> Answer | None:
+        path = urllib.parse.urlsplit(target).path
+        action = action_of(method, path)
+        if action is None or action not in self.refuse:
+            return None
+        function = urllib.parse.unquote(path.split("/")[3])
+        resource = (
+            function if function.startswith("arn:") else f"arn:aws:lambda:us-east-1:123456789012:function:{function}"
+        )
+        message = (
+            f"User: {ROLE} is not authorized to perform: {action} on resource: {resource} "
+            f"because no identity-based policy allows the {action} action"
+        )
+        headers = {
+            "Content-Type": "application/json",
+            "x-amzn-ErrorType": "AccessDeniedException:http://internal.amazon.com/coral/com.amazon.coral.service/",
+        }
+        return 403, headers, json.dumps({"Message": message}).encode(), action
