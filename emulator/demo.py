@@ -167,11 +167,11 @@ def step_other_account(stack: LocalStack, say: Say, table: Table, result: DemoRe
     )
 
 
-def _warm_round(stack: LocalStack) -> dict[str, Any]:
+def _warm_round(stack: LocalStack, group: str = GROUP) -> dict[str, Any]:
     assert stack.router is not None
     function = stack.function_by_handler("handlers.keep_warm.lambda_handler")
     response = aws.client("lambda", read_timeout=120).invoke(
-        FunctionName=function, Payload=json.dumps({"group": GROUP}).encode()
+        FunctionName=function, Payload=json.dumps({"group": group}).encode()
     )
     payload = json.loads(response["Payload"].read() or b"null")
     if response.get("FunctionError"):
@@ -294,8 +294,6 @@ def step_auto(stack: LocalStack, say: Say, table: Table, result: DemoResult) -> 
 
     from domain.targets import make_target
     from emulator.stack import DemoTarget
-    from handlers import wiring
-    from handlers.keep_warm import run_keep_warm
     from infra.target_store import DynamoTargetStore
 
     say(f"5. Adaptive keep-warm: an auto target (min 1, max 8) before and after a burst of {BURST} real requests")
@@ -307,9 +305,8 @@ def step_auto(stack: LocalStack, say: Say, table: Table, result: DemoResult) -> 
     columns = ("function", "planned", "environments", "cold")
 
     def warm(title: str) -> dict[str, Any]:
-        # A round in this process (as `thermostat warm` runs it), reading the history afresh.
-        wiring.reset()
-        [row] = run_keep_warm(AUTO_GROUP, sizer=wiring.auto_sizer(0.0)).model_dump(mode="json")["targets"]
+        # The keep-warm function's round (the local stack reads the history afresh every round).
+        [row] = _warm_round(stack, AUTO_GROUP)["targets"]
         auto = row.get("auto") or {}
         table([{**{key: row.get(key) for key in columns}, "n": auto.get("n"), "why": auto.get("reason")}], title)
         return dict(row)

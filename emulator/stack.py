@@ -328,6 +328,9 @@ class LocalStack:
                         **function.environment,
                         "THERMOSTAT_TABLE": TABLE,
                         "THERMOSTAT_PAYLOAD_BUCKETS": PAYLOAD_BUCKET,
+                        # Locally every keep-warm round reads an auto target's history afresh (no
+                        # hourly read budget to keep), so N follows the traffic at the next round.
+                        "THERMOSTAT_AUTO_TTL": "0",
                     },
                     timeout_s=min(function.timeout_s, 900.0),
                     memory_mb=max(128, function.memory_mb),

@@ -192,7 +192,7 @@ def _short(value: Any) -> str:
 
 def run_logs(args: argparse.Namespace) -> int:
     """Print the function's log lines from the stack's CloudWatch Logs; ``--tail`` keeps following."""
-    from handlers.cli.report import parse_duration
+    from handlers.cli._args import parse_duration
 
     since_s = parse_duration(args.since)
     use_running_stack()

@@ -28,8 +28,8 @@ from domain.advice import (
 from domain.errors import InvalidInput
 from domain.targets import DEFAULT_HOLD_MS, Target
 from handlers import wiring
+from handlers.cli._args import parse_duration
 from handlers.cli._output import emit, print_table
-from handlers.cli.report import parse_duration
 
 DEFAULT_SINCE = "1w"
 DEFAULT_WARMER_ROUND_MS = 1000.0

@@ -7,7 +7,6 @@ account and region (``--account all``: every account).
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -15,22 +14,13 @@ from typing import Any
 from domain.errors import InvalidInput
 from domain.report import DEFAULT_MIN_SAMPLE, START_KINDS, FleetReport, FunctionStarts, ReportContext, build_report
 from handlers import wiring
+from handlers.cli._args import parse_duration
 from handlers.cli._output import emit, print_table
 from handlers.cli._report_fleet import print_fleet, read_fleet, with_fleet, with_section
 from handlers.cli._report_html import render_html
 
 #: Lambda's default log groups, and the named ones the SAM template gives thermostat's own functions.
 DEFAULT_PREFIXES = ("/aws/lambda/", "/thermostat/")
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> int:
-    """``90s``, ``15m``, ``6h``, ``2d``, ``1w`` → seconds."""
-    match = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", text)
-    if not match:
-        raise InvalidInput(f"--since {text!r}: expected a number and a unit (s, m, h, d, w), e.g. 6h or 2d")
-    return int(match.group(1)) * _UNITS[match.group(2)]
 
 
 def _whole(row: dict[str, Any]) -> dict[str, Any]:

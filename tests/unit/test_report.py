@@ -10,8 +10,8 @@ import pytest
 
 from domain.errors import InvalidInput
 from domain.report import HOUR_MS, ReportContext, build_report
+from handlers.cli._args import parse_duration
 from handlers.cli._report_html import render_html
-from handlers.cli.report import parse_duration
 from infra.telemetry_source import parse_emf_line
 from thermostat_runtime import Telemetry
 
