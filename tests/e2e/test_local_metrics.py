@@ -23,6 +23,7 @@ from emulator.lambda_runner import FunctionSpec
 from emulator.stack import LocalStack
 from infra import aws
 from infra.concurrency_history import SOURCE, SOURCE_FUNCTION_WIDE, CloudWatchConcurrency
+from tests.cloudwatch import statistic
 
 pytestmark = pytest.mark.e2e
 
@@ -47,25 +48,7 @@ def stack(aws_env: None, tmp_path: Path) -> Iterator[LocalStack]:
 
 
 def _statistic(cloudwatch: Any, metric: str, stat: str, dimensions: dict[str, str], now: float) -> list[float]:
-    answer = cloudwatch.get_metric_data(
-        MetricDataQueries=[
-            {
-                "Id": "m",
-                "MetricStat": {
-                    "Metric": {
-                        "Namespace": "AWS/Lambda",
-                        "MetricName": metric,
-                        "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
-                    },
-                    "Period": 3600,
-                    "Stat": stat,
-                },
-            }
-        ],
-        StartTime=now - 7200,
-        EndTime=now + 3600,
-    )
-    return [float(v) for v in answer["MetricDataResults"][0]["Values"]]
+    return statistic(cloudwatch, metric, stat, dimensions, now - 7200, now + 3600, period=3600)
 
 
 def _invoke(lam: Any, payload: dict[str, Any], qualifier: str | None = "live") -> dict[str, Any]:

@@ -13,7 +13,6 @@ botocore's Stubber; and throttling, which moto never does, is injected on the ne
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +23,7 @@ from botocore.stub import ANY, Stubber
 from domain.errors import AccessDenied, InvalidInput, Throttled, Unavailable
 from infra import aws
 from infra.concurrency_history import SOURCE, SOURCE_FUNCTION_WIDE, CloudWatchConcurrency
+from tests.cloudwatch import THROTTLED, proxied_cloudwatch
 from tests.faultproxy import Fault, FaultProxy, Rule
 
 pytestmark = pytest.mark.integration
@@ -199,18 +199,9 @@ def test_a_refused_call_names_the_permission(aws_env: None) -> None:
 # -- throttling on the network path --------------------------------------------------------------
 
 
-#: CloudWatch's throttle as botocore 1.44 reads it: its CloudWatch model offers smithy-rpc-v2-cbor,
-#: JSON and query, and botocore speaks JSON 1.0 (``X-Amz-Target: GraniteServiceVersion20100801.*``)
-#: to it (seen on the wire through the proxy). A throttle is HTTP 400 with ``__type`` Throttling.
-THROTTLED = json.dumps({"__type": "Throttling", "message": "Rate exceeded"}).encode()
-
-
 @pytest.fixture
 def proxied(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
-    with FaultProxy(moto_server) as proxy:
-        monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH", proxy.url)
-        monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # one attempt: botocore's retry sleeps stay out of the test
-        aws.forget_sessions()
+    with proxied_cloudwatch(moto_server, monkeypatch) as proxy:
         yield proxy
 
 

@@ -8,46 +8,25 @@ server), answering as CloudWatch answers botocore's JSON 1.0 requests.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from emulator.runner_metrics import LambdaMetrics
 from infra import aws
+from tests.cloudwatch import THROTTLED, proxied_cloudwatch, statistic
 from tests.fakes import ManualClock
 from tests.faultproxy import Fault, FaultProxy, Rule
 
 pytestmark = pytest.mark.integration
 
 T0 = 1_800_000_000.0  # a whole minute
-THROTTLED = json.dumps({"__type": "Throttling", "message": "Rate exceeded"}).encode()
 
 
 def _read(cloudwatch: Any, metric: str, stat: str, dimensions: dict[str, str]) -> list[float]:
-    answer = cloudwatch.get_metric_data(
-        MetricDataQueries=[
-            {
-                "Id": "m",
-                "MetricStat": {
-                    "Metric": {
-                        "Namespace": "AWS/Lambda",
-                        "MetricName": metric,
-                        "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
-                    },
-                    "Period": 60,
-                    "Stat": stat,
-                },
-            }
-        ],
-        StartTime=datetime.fromtimestamp(T0 - 600, UTC),
-        EndTime=datetime.fromtimestamp(T0 + 600, UTC),
-        ScanBy="TimestampAscending",
-    )
-    return [float(v) for v in answer["MetricDataResults"][0]["Values"]]
+    return statistic(cloudwatch, metric, stat, dimensions, T0 - 600, T0 + 600, period=60)
 
 
 def test_a_minute_put_in_parts_reads_as_one_minute_and_stop_flushes_the_rest(moto_aws: None) -> None:
@@ -79,10 +58,7 @@ def test_a_minute_put_in_parts_reads_as_one_minute_and_stop_flushes_the_rest(mot
 
 @pytest.fixture
 def proxied(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
-    with FaultProxy(moto_server) as proxy:
-        monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH", proxy.url)
-        monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # one attempt: botocore's retry sleeps stay out of the test
-        aws.forget_sessions()
+    with proxied_cloudwatch(moto_server, monkeypatch) as proxy:
         yield proxy
 
 
