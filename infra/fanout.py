@@ -8,9 +8,12 @@ launched at all when the deadline no longer leaves time for its hold.
 Connect, then fire. Threads and connections made inside a burst spread its sends (in a fresh
 process, N = 200 took 355-371 ms to leave, longer than the pings' hold, so environments were
 reused and the round topped up). So :meth:`ThreadDispatcher.prepare`, before the first ping,
-starts the workers and has them open (over TLS, handshake) the connections the round needs, in
-parallel, dropping the ones the service closed since the last round; and each batch's pings
-wait at a barrier, signed and with their connection in hand, and leave together.
+opens (over TLS, handshakes) the connections the round needs, together, dropping the ones the
+service closed since the last round. Then a batch leaves at once: from one thread, every request
+written back to back and the replies read on one selector, when the invoker sends batches
+(:class:`Batching`: ``BotoFunctionInvoker`` on its fast transport); otherwise one worker per ping,
+started ahead by the preparation, each waiting at a barrier, signed and with its connection in
+hand, until all leave together.
 """
 
 from __future__ import annotations
@@ -48,6 +51,19 @@ class Preconnecting(Protocol):
         ...
 
 
+@runtime_checkable
+class Batching(Protocol):
+    """An invoker that can send a whole batch at once from one thread (``BotoFunctionInvoker``)."""
+
+    def sends_batches(self) -> bool:
+        """True when :meth:`invoke_many` does (else it needs a thread per request)."""
+        ...
+
+    def invoke_many(self, requests: list[InvocationRequest]) -> list[InvocationResult]:
+        """Every request at once; each one's result, in order; never raises."""
+        ...
+
+
 class ThreadDispatcher:
     """Launches batches of pings on ``executor`` under a cap of ``max_in_flight``, and waits for them.
 
@@ -71,6 +87,7 @@ class ThreadDispatcher:
         self._barrier = burst and isinstance(workers, int) and workers >= max_in_flight
         self._burst = burst
         self._gated = bool(getattr(invoker, "supports_before_send", False))
+        self._batching: bool | None = None  # asked once, at the first need
         self._preparing: threading.Event | None = None
         #: connections opened by the preparation (0 until it is done)
         self.opened = 0
@@ -98,7 +115,25 @@ class ThreadDispatcher:
 
         threading.Thread(target=run, name="keep-warm-prepare", daemon=True).start()
 
+    def _sends_batches(self) -> bool:
+        if self._batching is None:
+            invoker = self._invoker
+            try:
+                self._batching = self._burst and isinstance(invoker, Batching) and invoker.sends_batches()
+            except Exception:  # noqa: BLE001 - then a thread per ping, which reports what is wrong
+                self._batching = False
+        return self._batching
+
     def _get_ready(self, want: int) -> int:
+        if not self._sends_batches():
+            self._start_workers(want)
+        invoker = self._invoker
+        if not isinstance(invoker, Preconnecting):
+            return 0
+        missing = want - invoker.idle_connections()
+        return invoker.open_connections(missing) if missing > 0 else 0
+
+    def _start_workers(self, want: int) -> None:
         go = threading.Event()
         # Every task waits until all are submitted: the executor then starts a worker for each
         # (an idle worker would otherwise take the next task, and the burst would start the rest).
@@ -106,14 +141,9 @@ class ThreadDispatcher:
             for _ in range(want):
                 self._executor.submit(go.wait, BARRIER_TIMEOUT_S)
         except RuntimeError:
-            return 0  # the executor was shut down meanwhile
+            pass  # the executor was shut down meanwhile
         finally:
             go.set()
-        invoker = self._invoker
-        if not isinstance(invoker, Preconnecting):
-            return 0
-        missing = want - invoker.idle_connections()
-        return invoker.open_connections(missing) if missing > 0 else 0
 
     def _wait_ready(self, deadline: Deadline) -> None:
         ready = self._preparing
@@ -148,13 +178,36 @@ class ThreadDispatcher:
             self._in_flight += batch.size
         read_timeout = batch.read_timeout_s if left is None else min(batch.read_timeout_s, left)
         flight = Flight(results=[None] * batch.size, started=self._clock())
-        barrier = threading.Barrier(batch.size) if self._barrier and batch.size > 1 else None
-        for index, payload in enumerate(batch.payloads):
-            request = InvocationRequest(
+        requests = [
+            InvocationRequest(
                 function=batch.function, qualifier=batch.qualifier, payload=payload, read_timeout_s=read_timeout
             )
+            for payload in batch.payloads
+        ]
+        if batch.size > 1 and self._sends_batches():
+            self._futures.append(self._executor.submit(self._send_batch, flight, requests))
+            return flight
+        barrier = threading.Barrier(batch.size) if self._barrier and batch.size > 1 else None
+        for index, request in enumerate(requests):
             self._futures.append(self._executor.submit(self._ping, flight, index, request, barrier))
         return flight
+
+    def _send_batch(self, flight: Flight, requests: list[InvocationRequest]) -> None:
+        invoker = self._invoker
+        assert isinstance(invoker, Batching)
+        try:
+            results = invoker.invoke_many(requests)
+        except Exception as exc:  # noqa: BLE001 - an adapter bug fails this batch, not the round
+            failed = InvocationResult(outcome=Outcome.FAILED, error=f"invoker raised {type(exc).__name__}: {exc}")
+            results = [failed] * len(requests)
+        if len(results) != len(requests):
+            lost = InvocationResult(outcome=Outcome.FAILED, error="the invoker lost results of the batch")
+            results = [*results[: len(requests)], *[lost] * (len(requests) - len(results))]
+        flight.results[:] = results
+        with self._cond:
+            self._in_flight -= len(requests)
+            flight.finished = self._clock()
+            self._cond.notify_all()
 
     def _ping(
         self, flight: Flight, index: int, request: InvocationRequest, barrier: threading.Barrier | None = None

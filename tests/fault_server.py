@@ -10,7 +10,10 @@ path and botocore see the same bytes. A function's name is its fault:
 * ``missing``: 404 ``ResourceNotFoundException``;
 * ``reset``: the connection is reset (RST) once the request has been read;
 * ``garbled``: a reply that is not HTTP, then the connection is closed;
-* ``slow``: the reply waits ``slow_s`` (or until the server stops).
+* ``slow``: the reply waits ``slow_s`` (or until the server stops);
+* ``together``: the reply waits (at most ``together_s``, 5 s) until ``together`` requests of it have arrived, then
+  200; 504 when they did not all come within that time (a burst that was not sent at once);
+* ``chunked``: a warm reply in ``Transfer-Encoding: chunked``, its chunks written apart.
 
 ``throttle_lookups`` (an attribute, switched at any time) makes every look-up of every function
 answer 429 ``TooManyRequestsException``, as Lambda's control-plane quota does; Invokes are unaffected.
@@ -51,6 +54,11 @@ class FaultServer:
         self.requests: Counter[str] = Counter()
         self.headers: list[dict[str, str]] = []
         self.throttle_lookups = False
+        #: how many ``together`` requests must have arrived before any is answered
+        self.together = 0
+        #: how long ``together`` requests wait for the others
+        self.together_s = 5.0
+        self._arrived = threading.Condition(self._lock)
         self._ready = 0
         self._thread = threading.Thread(target=self._accept, name="fault-server", daemon=True)
 
@@ -157,6 +165,18 @@ class FaultServer:
             return False
         if name == "slow":
             self._stopped.wait(self.slow_s)
+        if name == "together":
+            with self._arrived:
+                self._arrived.notify_all()
+                if not self._arrived.wait_for(lambda: self.requests["together"] >= self.together, timeout=self.together_s):
+                    return _reply(sock, 504, {"message": "the burst did not arrive together"}, {})
+        if name == "chunked":
+            body = json.dumps({"thermostat": {"v": 1, "warm": True, "environment_id": "env-chunked"}}).encode()
+            head = "HTTP/1.1 200 X\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            sock.sendall(head.encode() + f"{len(body[:9]):x}\r\n".encode() + body[:9] + b"\r\n")
+            self._stopped.wait(0.05)
+            sock.sendall(f"{len(body[9:]):x}\r\n".encode() + body[9:] + b"\r\n0\r\n\r\n")
+            return True
         if name == "throttled" or (self.throttle_lookups and operation != "invoke"):
             body = {"Reason": "CallerRateLimitExceeded", "Type": "User", "message": "Rate exceeded"}
             return _reply(sock, 429, body, {"x-amzn-ErrorType": "TooManyRequestsException"})

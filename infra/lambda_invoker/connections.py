@@ -34,11 +34,11 @@ class ConnectFailed(ConnectionError):
     """The connection could not be opened (refused, unreachable, connect timeout): safe to retry."""
 
 
-class _StaleConnection(Exception):
+class StaleConnection(Exception):
     """A pooled connection was closed by the server before it answered: retry on a fresh one."""
 
 
-class _Connection:
+class Connection:
     __slots__ = ("reader", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
@@ -100,11 +100,11 @@ class HttpPool:
         self.port = port
         self.size = size
         self.connect_timeout = connect_timeout
-        self._idle: list[_Connection] = []
+        self._idle: list[Connection] = []
         self._lock = threading.Lock()
         self._tls = tls if tls is not None or scheme != "https" else tls_context(True)
 
-    def _connect(self) -> _Connection:
+    def _connect(self) -> Connection:
         try:
             sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
             # Requests leave in one write anyway; no Nagle delay on the reply's ACKs either.
@@ -113,9 +113,9 @@ class HttpPool:
                 sock = self._tls.wrap_socket(sock, server_hostname=self.host)
         except OSError as exc:
             raise ConnectFailed(f"{type(exc).__name__}: {exc}") from exc
-        return _Connection(sock)
+        return Connection(sock)
 
-    def _checkout(self) -> tuple[_Connection, bool]:
+    def _checkout(self) -> tuple[Connection, bool]:
         while True:
             with self._lock:
                 if not self._idle:
@@ -127,6 +127,20 @@ class HttpPool:
                 return connection, True
             connection.close()
         return self._connect(), False
+
+    def take_idle(self, count: int) -> list[Connection]:
+        """Up to ``count`` idle connections, checked out; the ones the server closed meanwhile are dropped."""
+        taken: list[Connection] = []
+        while len(taken) < count:
+            with self._lock:
+                if not self._idle:
+                    break
+                connection = self._idle.pop()
+            if connection.closed_by_peer():
+                connection.close()
+            else:
+                taken.append(connection)
+        return taken
 
     def idle_count(self) -> int:
         """How many connections are open and idle."""
@@ -155,28 +169,40 @@ class HttpPool:
         Never more than the pool keeps idle; a connection that fails or is not ready within
         ``timeout`` (default: the connect timeout) is dropped. Returns how many were opened.
         """
+        with self._lock:
+            count = min(count, self.size - len(self._idle))
+        opened = 0
+        for connection in self.open_now(count, timeout):
+            if isinstance(connection, Connection):
+                self.checkin(connection)
+                opened += 1
+        return opened
+
+    def open_now(self, count: int, timeout: float | None = None) -> list[Connection | ConnectFailed]:
+        """``count`` new connections opened together on one selector (see :meth:`open_many`); each one, or why not."""
         import selectors
         import time
 
-        with self._lock:
-            count = min(count, self.size - len(self._idle))
         if count <= 0:
-            return 0
+            return []
         try:
             family, kind, proto, _, address = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)[0]
-        except OSError:
-            return 0
-        give_up = time.monotonic() + (self.connect_timeout if timeout is None else timeout)
+        except OSError as exc:
+            return [ConnectFailed(f"{type(exc).__name__}: {exc}")] * count
+        within = self.connect_timeout if timeout is None else timeout
+        give_up = time.monotonic() + within
         selector = selectors.DefaultSelector()
         pending: dict[socket.socket, str] = {}  # socket -> "connect" | "handshake"
-        opened = 0
+        done: list[Connection | ConnectFailed] = []
         try:
             for _ in range(count):
                 sock = socket.socket(family, kind, proto)
                 sock.setblocking(False)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                if sock.connect_ex(address) not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
+                code = sock.connect_ex(address)
+                if code not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
                     sock.close()
+                    done.append(ConnectFailed(f"{errno.errorcode.get(code, code)}: {os.strerror(code)}"))
                     continue
                 pending[sock] = "connect"
                 selector.register(sock, selectors.EVENT_WRITE)
@@ -187,30 +213,33 @@ class HttpPool:
                 for key, _ in selector.select(left):
                     sock = key.fileobj  # type: ignore[assignment]
                     assert isinstance(sock, socket.socket)
-                    done = self._advance(selector, pending, sock)
-                    if done is not None:
-                        self._checkin(done)
-                        opened += 1
+                    step = self._advance(selector, pending, sock)
+                    if step is not None:
+                        done.append(step)
         finally:
             for sock in pending:
                 selector.unregister(sock)
                 sock.close()
+                done.append(ConnectFailed(f"not connected within {within:g} s"))
             selector.close()
-        return opened
+        return done
 
-    def _advance(self, selector: Any, pending: dict[socket.socket, str], sock: socket.socket) -> _Connection | None:
-        """One step of one socket's connect or handshake; the connection once it is ready."""
+    def _advance(
+        self, selector: Any, pending: dict[socket.socket, str], sock: socket.socket
+    ) -> Connection | ConnectFailed | None:
+        """One step of one socket's connect or handshake: the connection once ready, why not once failed, else None."""
         import selectors
 
         state = pending.pop(sock)
         selector.unregister(sock)
         if state == "connect":
-            if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0:
+            code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code != 0:
                 sock.close()
-                return None
+                return ConnectFailed(f"{errno.errorcode.get(code, code)}: {os.strerror(code)}")
             if self._tls is None:
                 sock.settimeout(self.connect_timeout)
-                return _Connection(sock)
+                return Connection(sock)
             sock = self._tls.wrap_socket(sock, server_hostname=self.host, do_handshake_on_connect=False)
         assert isinstance(sock, ssl.SSLSocket)
         try:
@@ -223,13 +252,14 @@ class HttpPool:
             pending[sock] = "handshake"
             selector.register(sock, selectors.EVENT_WRITE)
             return None
-        except OSError:
+        except OSError as exc:
             sock.close()
-            return None
+            return ConnectFailed(f"{type(exc).__name__}: {exc}")
         sock.settimeout(self.connect_timeout)
-        return _Connection(sock)
+        return Connection(sock)
 
-    def _checkin(self, connection: _Connection) -> None:
+    def checkin(self, connection: Connection) -> None:
+        """Keep ``connection`` idle for the next request (closed when the pool is full)."""
         with self._lock:
             if len(self._idle) < self.size:
                 self._idle.append(connection)
@@ -257,12 +287,15 @@ class HttpPool:
                 before_send()
         try:
             return self._exchange(connection, raw, read_timeout)
-        except _StaleConnection:
-            if not reused:
-                raise ConnectionResetError("the server closed the connection without answering") from None
-            return self._exchange(self._connect(), raw, read_timeout)
+        except StaleConnection:
+            if reused:
+                try:
+                    return self._exchange(self._connect(), raw, read_timeout)
+                except StaleConnection:
+                    pass  # the new connection too: not stale, the server's answer
+            raise ConnectionResetError("the server closed the connection without answering") from None
 
-    def _exchange(self, connection: _Connection, raw: bytes, read_timeout: float) -> HttpResponse:
+    def _exchange(self, connection: Connection, raw: bytes, read_timeout: float) -> HttpResponse:
         keep = False
         try:
             connection.sock.settimeout(read_timeout)
@@ -270,19 +303,19 @@ class HttpPool:
                 connection.sock.sendall(raw)
                 status_line = connection.reader.readline(65537)
             except (BrokenPipeError, ConnectionResetError) as exc:
-                raise _StaleConnection from exc
+                raise StaleConnection from exc
             if not status_line:
-                raise _StaleConnection
-            response, keep = _read_response(status_line, connection.reader)
+                raise StaleConnection
+            response, keep = read_response(status_line, connection.reader)
             return response
         finally:
             if keep:
-                self._checkin(connection)
+                self.checkin(connection)
             else:
                 connection.close()
 
 
-def _read_response(status_line: bytes, reader: Any) -> tuple[HttpResponse, bool]:
+def read_response(status_line: bytes, reader: Any) -> tuple[HttpResponse, bool]:
     parts = status_line.split(None, 2)
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):
         raise ConnectionError(f"not an HTTP response: {status_line[:80]!r}")

@@ -186,12 +186,47 @@ class FastPath:
             return InvocationResult(outcome=Outcome.FAILED, error="no AWS credentials found for the Lambda client")
         try:
             response = self.pool.request(raw, read_timeout, before_send)
-        except ConnectFailed as exc:
+        except Exception as exc:  # noqa: BLE001 - classified below; a bug's exception still re-raises there
+            return self._failure(exc, read_timeout)
+        return invocation_result(response.status, response.headers, response.body)
+
+    def invoke_many(
+        self, requests: list[InvocationRequest], read_timeout: float, tail_logs: bool
+    ) -> list[tuple[InvocationResult, float]]:
+        """Every request of a batch at once (:func:`.burst.exchange_all`): each result, and when it came.
+
+        All are signed first, with one reading of the credentials; then they leave back to back
+        from this thread. The times are ``time.perf_counter()`` readings.
+        """
+        import time
+
+        from infra.lambda_invoker.burst import exchange_all
+
+        credentials = self._credentials()
+        raws = []
+        if credentials is not None and credentials.access_key:
+            raws = [self.invoke_request(request, tail_logs, credentials=credentials) for request in requests]
+        signed = [raw for raw in raws if raw is not None]
+        if len(signed) < len(requests):
+            failed = InvocationResult(outcome=Outcome.FAILED, error="no AWS credentials found for the Lambda client")
+            return [(failed, time.perf_counter())] * len(requests)
+        replies, times = exchange_all(self.pool, signed, read_timeout)
+        results = []
+        for reply, at in zip(replies, times, strict=True):
+            if isinstance(reply, HttpResponse):
+                results.append((invocation_result(reply.status, reply.headers, reply.body), at))
+            else:
+                results.append((self._failure(reply, read_timeout), at))
+        return results
+
+    def _failure(self, exc: BaseException, read_timeout: float) -> InvocationResult:
+        """The result of a request that got no reply (connect failure, timeout, reset, not HTTP)."""
+        if isinstance(exc, ConnectFailed):
             return InvocationResult(outcome=Outcome.FAILED, error=f"could not connect to {self.endpoint_url}: {exc}")
-        except TimeoutError:
+        if isinstance(exc, TimeoutError):
             return InvocationResult(outcome=Outcome.TIMEOUT, error=f"no reply within {read_timeout:g} s")
-        except (OSError, ConnectionError, ValueError) as exc:
+        if isinstance(exc, (OSError, ConnectionError, ValueError)):
             return InvocationResult(
                 outcome=Outcome.FAILED, error=f"could not reach {self.endpoint_url}: {type(exc).__name__}: {exc}"
             )
-        return invocation_result(response.status, response.headers, response.body)
+        raise exc

@@ -26,6 +26,7 @@ they are counted by reason instead. Timeouts are never retried (the first call m
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 import time
@@ -114,6 +115,27 @@ def _retryable(result: InvocationResult, retry_throttles: bool) -> bool:
     if result.outcome is not Outcome.FAILED:
         return False
     return result.status_code is None or result.status_code in RETRYABLE_STATUS
+
+
+def _timed(result: InvocationResult, started: float, ended: float) -> InvocationResult:
+    return result.model_copy(update={"duration_ms": round((ended - started) * 1000.0, 3)})
+
+
+def _on_threads(calls: list[Callable[[], InvocationResult]]) -> list[InvocationResult]:
+    """Run ``calls`` together, one thread each (the last on this one); their results in order."""
+    results: list[InvocationResult | None] = [None] * len(calls)
+
+    def run(index: int) -> None:
+        results[index] = calls[index]()
+
+    threads = [threading.Thread(target=run, args=(index,), daemon=True) for index in range(len(calls) - 1)]
+    for thread in threads:
+        thread.start()
+    if calls:
+        run(len(calls) - 1)
+    for thread in threads:
+        thread.join()
+    return [r if r is not None else InvocationResult(outcome=Outcome.FAILED, error="no result") for r in results]
 
 
 class BotoFunctionInvoker:
@@ -293,23 +315,68 @@ class BotoFunctionInvoker:
         gate = _Once(before_send)
         try:
             self._prepare()
-            result = self._attempt(request, gate)
-            attempt = 1
-            # An injected client on the SDK path retries by its own configuration: not twice over.
-            own_retries = self._fast is not None or self._injected_client is None
-            while own_retries and attempt < self.max_attempts and _retryable(result, self.retry_throttles):
-                if not self._quota.acquire():
-                    break
-                self._sleep(self._rng.uniform(0.0, min(2.0, 0.1 * 2**attempt)))
-                result = self._attempt(request)
-                attempt += 1
-            if result.outcome is Outcome.OK:
-                self._quota.refund()
+            result = self._retried(request, self._attempt(request, gate))
         except Exception as exc:  # noqa: BLE001 - the port's promise: a result, never an exception
             result = InvocationResult(outcome=Outcome.FAILED, error=f"{type(exc).__name__}: {exc}")
         finally:
             gate()  # whatever failed, the others at the barrier are not kept waiting
-        return result.model_copy(update={"duration_ms": round((time.perf_counter() - started) * 1000.0, 3)})
+        return _timed(result, started, time.perf_counter())
+
+    def _retried(self, request: InvocationRequest, result: InvocationResult) -> InvocationResult:
+        """``result`` of a first attempt, after the retries it is owed (transient failures, within the quota)."""
+        attempt = 1
+        # An injected client on the SDK path retries by its own configuration: not twice over.
+        own_retries = self._fast is not None or self._injected_client is None
+        while own_retries and attempt < self.max_attempts and _retryable(result, self.retry_throttles):
+            if not self._quota.acquire():
+                break
+            self._sleep(self._rng.uniform(0.0, min(2.0, 0.1 * 2**attempt)))
+            result = self._attempt(request)
+            attempt += 1
+        if result.outcome is Outcome.OK:
+            self._quota.refund()
+        return result
+
+    def sends_batches(self) -> bool:
+        """True when :meth:`invoke_many` sends a batch from one thread (the fast transport); else use threads."""
+        self._prepare()
+        return self._fast is not None
+
+    def invoke_many(self, requests: list[InvocationRequest]) -> list[InvocationResult]:
+        """Invoke every request of a batch at once; each one's result, in order; never raises.
+
+        On the fast transport the first attempts leave together from this thread
+        (:meth:`FastPath.invoke_many`), and the ones that failed transiently are retried as
+        :meth:`invoke` retries them, each on a thread of its own (they back off independently).
+        On the SDK transport each request is :meth:`invoke` on a thread of its own. The read
+        timeout is the first request's (a batch shares one). ``duration_ms`` is each one's time
+        from the batch's start to its reply.
+        """
+        started = time.perf_counter()
+        try:
+            fast = self._fast if self.sends_batches() else None
+            if fast is None or not requests:
+                return _on_threads([functools.partial(self.invoke, request) for request in requests])
+            timeout = requests[0].read_timeout_s or self.read_timeout_s
+            first = fast.invoke_many(requests, timeout, self.tail_logs)
+        except Exception as exc:  # noqa: BLE001 - the port's promise: a result, never an exception
+            failed = InvocationResult(outcome=Outcome.FAILED, error=f"{type(exc).__name__}: {exc}")
+            return [_timed(failed, started, time.perf_counter())] * len(requests)
+        results = [_timed(result, started, at) for result, at in first]
+        again = [index for index, result in enumerate(results) if _retryable(result, self.retry_throttles)]
+        if again and self.max_attempts > 1:
+
+            def retry(index: int) -> InvocationResult:
+                try:
+                    result = self._retried(requests[index], results[index])
+                except Exception as exc:  # noqa: BLE001 - as in invoke
+                    result = InvocationResult(outcome=Outcome.FAILED, error=f"{type(exc).__name__}: {exc}")
+                return _timed(result, started, time.perf_counter())
+
+            retried = _on_threads([functools.partial(retry, index) for index in again])
+            for index, result in zip(again, retried, strict=True):
+                results[index] = result
+        return results
 
     def _attempt(self, request: InvocationRequest, gate: Callable[[], object] | None = None) -> InvocationResult:
         timeout = request.read_timeout_s or self.read_timeout_s
