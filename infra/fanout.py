@@ -59,8 +59,10 @@ class Batching(Protocol):
         """True when :meth:`invoke_many` does (else it needs a thread per request)."""
         ...
 
-    def invoke_many(self, requests: list[InvocationRequest]) -> list[InvocationResult]:
-        """Every request at once; each one's result, in order; never raises."""
+    def invoke_many(
+        self, requests: list[InvocationRequest], *, before_send: Callable[[], object] | None = None
+    ) -> list[InvocationResult]:
+        """Every request at once; each one's result, in order; never raises; ``before_send`` once, first."""
         ...
 
 
@@ -95,8 +97,9 @@ class ThreadDispatcher:
     def prepare(self, pings: int, deadline: Deadline) -> None:
         """Start getting ready for ``pings`` concurrent pings (at most the cap), in the background.
 
-        Starts the workers, then drops the connections the service closed since the last round
-        and opens the missing ones all at once (non-blocking, one selector). It runs while the
+        Starts a worker per ping (only when the invoker cannot send a batch from one thread),
+        then drops the connections the service closed since the last round and opens the missing
+        ones all at once (non-blocking, one selector). It runs while the
         round looks its targets up; :meth:`launch` waits for it (bounded by the connect timeout,
         never past ``deadline``). Never raises.
         """
@@ -163,7 +166,9 @@ class ThreadDispatcher:
         """Launch every ping of ``batch`` at once, waiting for room; None when the deadline says no."""
         if batch.size > self._max_in_flight:
             raise ValueError(f"a batch of {batch.size} can never fit under max_in_flight={self._max_in_flight}")
-        self._wait_ready(deadline)
+        at_once = batch.size > 1 and self._sends_batches()
+        if not at_once:
+            self._wait_ready(deadline)  # at once, the batch waits for it once signed
         need = batch.min_time_s
         with self._cond:
             while self._in_flight + batch.size > self._max_in_flight:
@@ -184,19 +189,19 @@ class ThreadDispatcher:
             )
             for payload in batch.payloads
         ]
-        if batch.size > 1 and self._sends_batches():
-            self._futures.append(self._executor.submit(self._send_batch, flight, requests))
+        if at_once:
+            self._futures.append(self._executor.submit(self._send_batch, flight, requests, deadline))
             return flight
         barrier = threading.Barrier(batch.size) if self._barrier and batch.size > 1 else None
         for index, request in enumerate(requests):
             self._futures.append(self._executor.submit(self._ping, flight, index, request, barrier))
         return flight
 
-    def _send_batch(self, flight: Flight, requests: list[InvocationRequest]) -> None:
+    def _send_batch(self, flight: Flight, requests: list[InvocationRequest], deadline: Deadline) -> None:
         invoker = self._invoker
         assert isinstance(invoker, Batching)
         try:
-            results = invoker.invoke_many(requests)
+            results = invoker.invoke_many(requests, before_send=lambda: self._wait_ready(deadline))
         except Exception as exc:  # noqa: BLE001 - an adapter bug fails this batch, not the round
             failed = InvocationResult(outcome=Outcome.FAILED, error=f"invoker raised {type(exc).__name__}: {exc}")
             results = [failed] * len(requests)

@@ -168,7 +168,9 @@ class FaultServer:
         if name == "together":
             with self._arrived:
                 self._arrived.notify_all()
-                if not self._arrived.wait_for(lambda: self.requests["together"] >= self.together, timeout=self.together_s):
+                if not self._arrived.wait_for(
+                    lambda: self.requests["together"] >= self.together, timeout=self.together_s
+                ):
                     return _reply(sock, 504, {"message": "the burst did not arrive together"}, {})
         if name == "chunked":
             body = json.dumps({"thermostat": {"v": 1, "warm": True, "environment_id": "env-chunked"}}).encode()

@@ -59,11 +59,12 @@ class Connection:
         """
         sock = self.sock
         try:
-            readable, _, _ = select.select([sock], [], [], 0)
+            poller = select.poll()  # not select(): it refuses descriptors >= 1024, and a fan-out has more
+            poller.register(sock, select.POLLIN)
+            if not poller.poll(0):
+                return False
         except (OSError, ValueError):
             return True
-        if not readable:
-            return False
         timeout = sock.gettimeout()
         try:
             sock.setblocking(False)
@@ -129,18 +130,30 @@ class HttpPool:
         return self._connect(), False
 
     def take_idle(self, count: int) -> list[Connection]:
-        """Up to ``count`` idle connections, checked out; the ones the server closed meanwhile are dropped."""
-        taken: list[Connection] = []
-        while len(taken) < count:
-            with self._lock:
-                if not self._idle:
-                    break
-                connection = self._idle.pop()
-            if connection.closed_by_peer():
+        """Up to ``count`` idle connections, checked out; the ones the server closed meanwhile are dropped.
+
+        One ``poll`` looks at all of them (an idle connection has nothing to read); only the
+        readable ones are looked at closer, one by one (:meth:`Connection.closed_by_peer`).
+        """
+        with self._lock:
+            split = max(0, len(self._idle) - count)
+            taken, self._idle = self._idle[split:], self._idle[:split]
+        if not taken:
+            return taken
+        poller = select.poll()
+        for connection in taken:
+            poller.register(connection.sock, select.POLLIN)
+        try:
+            readable = {fd for fd, _ in poller.poll(0)}
+        except OSError:
+            readable = {connection.sock.fileno() for connection in taken}
+        alive = []
+        for connection in taken:
+            if connection.sock.fileno() in readable and connection.closed_by_peer():
                 connection.close()
             else:
-                taken.append(connection)
-        return taken
+                alive.append(connection)
+        return alive
 
     def idle_count(self) -> int:
         """How many connections are open and idle."""

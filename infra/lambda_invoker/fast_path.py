@@ -191,12 +191,17 @@ class FastPath:
         return invocation_result(response.status, response.headers, response.body)
 
     def invoke_many(
-        self, requests: list[InvocationRequest], read_timeout: float, tail_logs: bool
+        self,
+        requests: list[InvocationRequest],
+        read_timeout: float,
+        tail_logs: bool,
+        before_send: Callable[[], object] | None = None,
     ) -> list[tuple[InvocationResult, float]]:
         """Every request of a batch at once (:func:`.burst.exchange_all`): each result, and when it came.
 
-        All are signed first, with one reading of the credentials; then they leave back to back
-        from this thread. The times are ``time.perf_counter()`` readings.
+        All are signed first, with one reading of the credentials; then ``before_send`` runs (the
+        fan-out waits there for the connections it is opening meanwhile), and they leave back to
+        back from this thread. The times are ``time.perf_counter()`` readings.
         """
         import time
 
@@ -207,6 +212,8 @@ class FastPath:
         if credentials is not None and credentials.access_key:
             raws = [self.invoke_request(request, tail_logs, credentials=credentials) for request in requests]
         signed = [raw for raw in raws if raw is not None]
+        if before_send is not None:
+            before_send()
         if len(signed) < len(requests):
             failed = InvocationResult(outcome=Outcome.FAILED, error="no AWS credentials found for the Lambda client")
             return [(failed, time.perf_counter())] * len(requests)

@@ -342,7 +342,9 @@ class BotoFunctionInvoker:
         self._prepare()
         return self._fast is not None
 
-    def invoke_many(self, requests: list[InvocationRequest]) -> list[InvocationResult]:
+    def invoke_many(
+        self, requests: list[InvocationRequest], *, before_send: Callable[[], object] | None = None
+    ) -> list[InvocationResult]:
         """Invoke every request of a batch at once; each one's result, in order; never raises.
 
         On the fast transport the first attempts leave together from this thread
@@ -350,15 +352,18 @@ class BotoFunctionInvoker:
         :meth:`invoke` retries them, each on a thread of its own (they back off independently).
         On the SDK transport each request is :meth:`invoke` on a thread of its own. The read
         timeout is the first request's (a batch shares one). ``duration_ms`` is each one's time
-        from the batch's start to its reply.
+        from the batch's start to its reply. ``before_send``: called once, after signing and
+        before the first request leaves; it must not raise.
         """
         started = time.perf_counter()
         try:
             fast = self._fast if self.sends_batches() else None
             if fast is None or not requests:
+                if before_send is not None:
+                    before_send()
                 return _on_threads([functools.partial(self.invoke, request) for request in requests])
             timeout = requests[0].read_timeout_s or self.read_timeout_s
-            first = fast.invoke_many(requests, timeout, self.tail_logs)
+            first = fast.invoke_many(requests, timeout, self.tail_logs, before_send)
         except Exception as exc:  # noqa: BLE001 - the port's promise: a result, never an exception
             failed = InvocationResult(outcome=Outcome.FAILED, error=f"{type(exc).__name__}: {exc}")
             return [_timed(failed, started, time.perf_counter())] * len(requests)

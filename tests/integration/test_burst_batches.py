@@ -121,7 +121,8 @@ def test_one_at_a_time_the_same_function_is_never_answered_together(faults: Faul
     invoker = BotoFunctionInvoker(max_attempts=1, pool_size=2, read_timeout_s=10.0)
     try:
         first = invoker.invoke(_ping("together").model_copy(update={"read_timeout_s": 10.0}))
-        assert first.outcome is Outcome.FAILED and first.status_code == 504
+        assert first.outcome is Outcome.FAILED
+        assert first.status_code == 504
     finally:
         invoker.close()
 
@@ -151,4 +152,5 @@ def test_a_batch_that_cannot_connect_fails_every_ping_without_raising(
         invoker.close()
     assert [result.outcome for result in results] == [Outcome.FAILED] * 4
     assert all((result.error or "").startswith("could not connect to ") for result in results)
-    assert one.outcome is Outcome.FAILED and (one.error or "").startswith("could not connect to ")
+    assert one.outcome is Outcome.FAILED
+    assert (one.error or "").startswith("could not connect to ")

@@ -271,3 +271,131 @@ def test_a_ping_that_fails_before_its_barrier_does_not_hold_the_others(executor)
     outcomes = [r.outcome if r is not None else None for r in flight.results]
     assert outcomes == [Outcome.OK, Outcome.OK, Outcome.OK, Outcome.FAILED]
     assert sorted(invoker.seen_at_send) == [3, 3, 3]
+
+
+class Batches(Recorder):
+    """An invoker that sends a batch at once (``invoke_many``); ``invoke`` is only for single pings."""
+
+    def __init__(self, batch_size: int = 1, *, batching: bool = True, idle: int = 0) -> None:
+        super().__init__(batch_size)
+        self.batching = batching
+        self.batches: list[list[InvocationRequest]] = []
+        self.idle = idle
+        self.opened: list[int] = []
+        self.pings_in_flight = 0
+        self.peak_pings = 0
+
+    def sends_batches(self) -> bool:
+        return self.batching
+
+    def idle_connections(self) -> int:
+        return self.idle
+
+    def open_connections(self, count: int) -> int:
+        self.opened.append(count)
+        return count
+
+    def invoke_many(self, requests: list[InvocationRequest], *, before_send=None) -> list[InvocationResult]:  # type: ignore[no-untyped-def]
+        if before_send is not None:
+            before_send()
+        with self._cond:
+            self.batches.append(requests)
+            self.pings_in_flight += len(requests)
+            self.peak_pings = max(self.peak_pings, self.pings_in_flight)
+        # Hold the batch a moment so that batches that could overlap would (bounded, no fake time here)
+        threading.Event().wait(0.02)
+        with self._cond:
+            self.pings_in_flight -= len(requests)
+        return [
+            InvocationResult(outcome=Outcome.OK, status_code=200, payload={"i": r.payload.decode()}) for r in requests
+        ]
+
+
+def numbered(name: str, size: int) -> PingBatch:
+    payloads = tuple(f"{name}-{index}".encode() for index in range(size))
+    return PingBatch(function=name, qualifier="live", payloads=payloads, read_timeout_s=5.0, min_time_s=0.0)
+
+
+def test_a_batch_goes_to_the_invoker_whole_and_each_result_lands_at_its_index(executor) -> None:
+    # Given an invoker that sends batches from one thread
+    clock = FakeClock()
+    invoker = Batches()
+    dispatcher = ThreadDispatcher(invoker, executor, 8, clock)  # type: ignore[arg-type]
+    # When a batch of 5 is launched
+    flight = dispatcher.launch(numbered("api", 5), Deadline.never(clock))
+    dispatcher.wait()
+    # Then it went to invoke_many once, whole, in order, with the batch's read timeout, and no ping alone
+    assert [[r.payload for r in batch] for batch in invoker.batches] == [[f"api-{i}".encode() for i in range(5)]]
+    assert {r.read_timeout_s for r in invoker.batches[0]} == {5.0}
+    assert invoker.requests == []
+    assert flight is not None
+    assert [r.payload if r else None for r in flight.results] == [{"i": f"api-{i}"} for i in range(5)]
+    assert flight.finished == clock()
+
+
+def test_batches_sent_at_once_still_keep_the_cap(executor) -> None:
+    # Given a cap of 4 and four batches of 3: no two fit at once
+    clock = FakeClock()
+    invoker = Batches()
+    dispatcher = ThreadDispatcher(invoker, executor, 4, clock)  # type: ignore[arg-type]
+    flights = [dispatcher.launch(numbered(f"fn-{i}", 3), Deadline.never(clock)) for i in range(4)]
+    dispatcher.wait()
+    assert len(invoker.batches) == 4
+    assert all(f is not None and all(r is not None and r.ok for r in f.results) for f in flights)
+    assert invoker.peak_pings <= 4
+
+
+def test_a_batch_whose_invoker_raises_fails_its_pings_and_the_round_goes_on(executor) -> None:
+    class Breaks(Batches):
+        def invoke_many(self, requests: list[InvocationRequest], *, before_send=None) -> list[InvocationResult]:  # type: ignore[no-untyped-def]
+            if requests[0].function == "bad":
+                raise RuntimeError("adapter bug")
+            return super().invoke_many(requests, before_send=before_send)
+
+    clock = FakeClock()
+    dispatcher = ThreadDispatcher(Breaks(), executor, 8, clock)  # type: ignore[arg-type]
+    bad = dispatcher.launch(numbered("bad", 3), Deadline.never(clock))
+    good = dispatcher.launch(numbered("good", 3), Deadline.never(clock))
+    dispatcher.wait()
+    assert bad is not None
+    assert good is not None
+    assert [r.outcome if r else None for r in bad.results] == [Outcome.FAILED] * 3
+    assert all(r is not None and "invoker raised RuntimeError: adapter bug" in (r.error or "") for r in bad.results)
+    assert [r.outcome if r else None for r in good.results] == [Outcome.OK] * 3
+    # and the cap was given back: another batch of 8 still fits
+    assert dispatcher.launch(numbered("after", 8), Deadline.never(clock)) is not None
+    dispatcher.wait()
+
+
+def test_prepare_opens_connections_but_starts_no_worker_per_ping_when_the_invoker_sends_batches() -> None:
+    clock = FakeClock()
+    invoker = Batches(idle=2)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        dispatcher = ThreadDispatcher(invoker, pool, 8, clock)  # type: ignore[arg-type]
+        dispatcher.prepare(8, Deadline.never(clock))
+        flight = dispatcher.launch(numbered("api", 8), Deadline.never(clock))
+        dispatcher.wait()
+        # One worker ran the whole batch; the 6 missing connections were opened ahead
+        assert len(pool._threads) == 1
+        assert invoker.opened == [6]
+    assert flight is not None
+    assert all(r is not None and r.ok for r in flight.results)
+
+
+def test_without_batches_or_for_a_single_ping_each_ping_is_invoked_on_its_own(executor) -> None:
+    clock = FakeClock()
+    for invoker, size in ((Batches(batching=False), 3), (Batches(), 1)):
+        dispatcher = ThreadDispatcher(invoker, executor, 8, clock)  # type: ignore[arg-type]
+        flight = dispatcher.launch(numbered("api", size), Deadline.never(clock))
+        dispatcher.wait()
+        assert invoker.batches == []
+        assert len(invoker.requests) == size
+        assert flight is not None
+        assert all(r is not None and r.ok for r in flight.results)
+    # burst=False is the behaviour before: a thread per ping, whatever the invoker can do
+    plain = Batches()
+    dispatcher = ThreadDispatcher(plain, executor, 8, clock, burst=False)  # type: ignore[arg-type]
+    dispatcher.launch(numbered("api", 3), Deadline.never(clock))
+    dispatcher.wait()
+    assert plain.batches == []
+    assert len(plain.requests) == 3
