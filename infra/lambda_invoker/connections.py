@@ -13,6 +13,7 @@ import select
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -39,15 +40,23 @@ class StaleConnection(Exception):
 
 
 class Connection:
-    __slots__ = ("reader", "sock")
+    __slots__ = ("_reader", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        self.reader = sock.makefile("rb", buffering=65536)
+        self._reader: Any = None
+
+    @property
+    def reader(self) -> Any:
+        """A buffered reader on the socket, made at its first use (a burst reads the socket directly)."""
+        if self._reader is None:
+            self._reader = self.sock.makefile("rb", buffering=65536)
+        return self._reader
 
     def close(self) -> None:
         try:
-            self.reader.close()
+            if self._reader is not None:
+                self._reader.close()
         finally:
             self.sock.close()
 
@@ -122,7 +131,7 @@ class HttpPool:
                 if not self._idle:
                     break
                 connection = self._idle.pop()
-            # One select per request: a connection the server closed while idle is dropped here,
+            # One poll per request: a connection the server closed while idle is dropped here,
             # not found out after the request was sent.
             if not connection.closed_by_peer():
                 return connection, True
@@ -185,16 +194,20 @@ class HttpPool:
         with self._lock:
             count = min(count, self.size - len(self._idle))
         opened = 0
-        for connection in self.open_now(count, timeout):
+        for connection in self.open_now(count, timeout, ready=self.checkin):
             if isinstance(connection, Connection):
-                self.checkin(connection)
                 opened += 1
         return opened
 
-    def open_now(self, count: int, timeout: float | None = None) -> list[Connection | ConnectFailed]:
-        """``count`` new connections opened together on one selector (see :meth:`open_many`); each one, or why not."""
+    def open_now(
+        self, count: int, timeout: float | None = None, ready: Callable[[Connection], object] | None = None
+    ) -> list[Connection | ConnectFailed]:
+        """``count`` new connections opened together on one selector (see :meth:`open_many`); each one, or why not.
+
+        ``ready`` is given each connection as soon as it is ready (:meth:`open_many` checks it in
+        there, so that a request waiting for one can go before the others are open).
+        """
         import selectors
-        import time
 
         if count <= 0:
             return []
@@ -229,6 +242,8 @@ class HttpPool:
                     step = self._advance(selector, pending, sock)
                     if step is not None:
                         done.append(step)
+                        if ready is not None and isinstance(step, Connection):
+                            ready(step)
         finally:
             for sock in pending:
                 selector.unregister(sock)
