@@ -116,16 +116,32 @@ class BotoLambdaConfig:
         notes: list[str] = []
         refused: list[str] = []
         throttled: list[str] = []
+        # The two concurrency reads overlap: one round trip instead of two (a container's first
+        # round looks up every target before its first ping). Their notes keep this order.
+        provisioned_read: list[ApiReply | Exception] = []
+
+        def read_provisioned() -> None:
+            try:
+                provisioned_read.append(
+                    self._call(
+                        "GetProvisionedConcurrencyConfig",
+                        f"/2019-09-30/functions/{name}/provisioned-concurrency",
+                        query,
+                        lambda: self.client.get_provisioned_concurrency_config(**_named(function, qualifier)),
+                    )
+                )
+            except Exception as exc:  # noqa: BLE001 - handed to the caller's thread below
+                provisioned_read.append(exc)
+
+        beside = threading.Thread(target=read_provisioned, name="lookup-provisioned", daemon=True)
+        beside.start()
         reserved = self._reserved(function, name, notes, refused, throttled)
-        try:
-            provisioned_reply = self._call(
-                "GetProvisionedConcurrencyConfig",
-                f"/2019-09-30/functions/{name}/provisioned-concurrency",
-                query,
-                lambda: self.client.get_provisioned_concurrency_config(**_named(function, qualifier)),
-            )
-        except OSError as exc:
-            notes.append(f"provisioned concurrency unknown ({exc}); pinged as if none")
+        beside.join()
+        provisioned_reply = provisioned_read[0] if provisioned_read else OSError("the read did not finish")
+        if isinstance(provisioned_reply, Exception) and not isinstance(provisioned_reply, OSError):
+            raise provisioned_reply  # as if it had been read on this thread
+        if isinstance(provisioned_reply, OSError):
+            notes.append(f"provisioned concurrency unknown ({provisioned_reply}); pinged as if none")
             provisioned = 0
         else:
             provisioned = _provisioned_of(provisioned_reply, notes, refused, throttled)
