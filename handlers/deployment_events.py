@@ -142,8 +142,16 @@ def on_deployment_requested(envelope: EventEnvelope, context: Any) -> dict[str, 
         get_logger().info("deployment bucket resolved", extra={"event_id": envelope.id, **_log_fields(resolution)})
         return resolution.answer()
 
+    deadline = Deadline.from_context(context, time.monotonic)
+
+    def time_left() -> float | None:
+        left = deadline.remaining_or_none()
+        return None if left is None else left - SAFETY_S
+
     def announce(answer: Mapping[str, Any]) -> None:
-        announce_resolution(wiring.event_publisher(), answer, envelope.id)
+        # Bounded by the invocation's deadline: a hanging EventBridge makes a clear error (the
+        # receipt then says the announcement failed, and the retry makes it), not a timeout.
+        announce_resolution(wiring.event_publisher().within(time_left), answer, envelope.id)
 
     answer, duplicate = run_once(
         envelope.id, wiring.event_receipts(), resolve, lease_s=_receipt_lease_s(remaining), announce=announce

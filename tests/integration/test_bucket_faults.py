@@ -10,6 +10,7 @@ The test itself reads the world directly from moto.
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -229,6 +230,44 @@ def test_a_failed_announcement_is_made_once_by_the_retry(
     assert announced["detail"]["bucket"] == answer["bucket"]
     assert answer["reused"] is False
     assert announced["detail"]["resolution_id"] == resolution_id("e1")
+    assert len(all_buckets()) == 1
+
+
+class ShortContext(Context):
+    """An invocation with 9 s left: 4 s for the announcement once ``SAFETY_S`` is kept back."""
+
+    def __init__(self) -> None:
+        self.deadline = time.monotonic() + 9.0
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+def test_a_hanging_eventbridge_fails_the_delivery_before_its_deadline_and_the_retry_announces(
+    proxy: FaultProxy, resolved_queue: str, monkeypatch: pytest.MonkeyPatch, table: str
+) -> None:
+    # Given EventBridge answers PutEvents only after a minute (nothing applied), and 9 s left
+    through(proxy, monkeypatch, "EVENTBRIDGE")
+    hang = proxy.add(Rule(fault=Fault.ANSWER, target="PutEvents", delay_s=60.0, status=500, reply=b"{}"))
+    event = requested({"project": "shop", "stage": "prod"}, "e1")
+    context = ShortContext()
+    # When the deployment is resolved and announced
+    with pytest.raises(Unavailable, match="PutEvents") as failed:
+        deployment_events.lambda_handler(event, context)
+    # Then the delivery failed with a clear error before the invocation's deadline (not killed by
+    # Lambda's timeout, which would leave the receipt held until its lease ends)
+    assert context.get_remaining_time_in_millis() > 0, failed.value
+    assert "ReadTimeoutError" in str(failed.value) or "not attempted" in str(failed.value)
+    assert 1 <= hang.taken <= 3
+    # And nothing was announced, the receipt says so, and the bucket was resolved once
+    assert published(resolved_queue) == []
+    assert receipt(table, "e1")["state"]["S"] != "completed"
+    # When Lambda retries it against a healthy EventBridge
+    proxy.clear()
+    answer = deployment_events.lambda_handler(event, Context())
+    # Then the recorded answer is announced, once
+    (announced,) = published(resolved_queue)
+    assert announced["detail"]["bucket"] == answer["bucket"]
     assert len(all_buckets()) == 1
 
 
