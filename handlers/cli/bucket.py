@@ -57,8 +57,13 @@ def resolve_bucket(
     region: str | None = None,
     bucket: str | None = None,
     svc: BucketServices | None = None,
+    account: str | None = None,
 ) -> Resolution:
-    """The bucket a deploy of ``project``/``stage`` must use (reuse or create); no event is published."""
+    """The bucket a deploy of ``project``/``stage`` must use (reuse or create); no event is published.
+
+    ``account``: another account's deploy (its bucket is made there, through its spoke role, and
+    recorded under its key); default this one.
+    """
     from pydantic import ValidationError
 
     try:
@@ -66,14 +71,15 @@ def resolve_bucket(
     except ValidationError as exc:
         raise InvalidInput(describe_validation_error(exc, "cannot resolve a bucket")) from exc
     svc = svc or services()
+    owner = check_account(account) if account else svc.account
     key = BucketKey.of(
-        account=svc.account, region=request.region or svc.settings.region, project=request.project, stage=request.stage
+        account=owner, region=request.region or svc.settings.region, project=request.project, stage=request.stage
     )
     return resolve_deployment(
         request,
         key,
         registry=svc.registry,
-        store=svc.store(key.region),
+        store=svc.store(key.region, owner),
         clock=time.time,
         sleep=time.sleep,
         rng=wiring.bucket_rng(),
@@ -115,11 +121,12 @@ def _key_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--project", required=True, help="project name (letters, digits, '.', '_', '-')")
     parser.add_argument("--stage", required=True, help="stage name, e.g. dev or prod")
     parser.add_argument("--region", help="AWS region of the deploy (default: AWS_REGION)")
+    parser.add_argument("--account", help="another account's deploy (12 digits; its bucket through its spoke role)")
 
 
 def run_resolve(args: argparse.Namespace) -> int:
     """Print the bucket name (or the whole answer with ``--json``)."""
-    resolution = resolve_bucket(args.project, args.stage, args.region, args.bucket)
+    resolution = resolve_bucket(args.project, args.stage, args.region, args.bucket, account=args.account)
     if getattr(args, "json", False):
         emit(args, resolution.answer())
     else:
@@ -219,8 +226,9 @@ def run_sweep(args: argparse.Namespace) -> int:
 def run_forget(args: argparse.Namespace) -> int:
     """Delete a key's record; the next deploy of that key gets a new bucket."""
     svc = services()
+    account = check_account(args.account) if args.account else svc.account
     key = BucketKey.of(
-        account=svc.account, region=args.region or svc.settings.region, project=args.project, stage=args.stage
+        account=account, region=args.region or svc.settings.region, project=args.project, stage=args.stage
     )
     record = svc.registry.forget(key)
     if record is None:

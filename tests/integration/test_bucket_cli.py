@@ -275,3 +275,37 @@ def test_sweep_of_another_account_lists_that_account_s_buckets(cli: str, capsys:
     assert summary["registered"] == 1
     assert summary["bucket_count"] == 2
     assert spoke not in [s["bucket"] for s in summary["strays"]]
+
+
+def test_resolve_for_another_account_makes_its_bucket_there_once_and_forget_drops_only_that_key(
+    cli: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from handlers import wiring
+
+    # Given a deploy of shop/prod in this account
+    _, own, _ = run(capsys, "bucket", "resolve", "--project", "shop", "--stage", "prod")
+    # When the same key is resolved for a spoke account, twice
+    code, first, err = run(capsys, "bucket", "resolve", "--project", "shop", "--stage", "prod", "--account", SPOKE)
+    assert code == 0, err
+    _, again, _ = run(capsys, "bucket", "resolve", "--project", "shop", "--stage", "prod", "--account", SPOKE)
+    # Then the spoke got its own bucket, made in the spoke account (through its role), and reuses it
+    assert first == again
+    assert first != own
+    spoke_s3 = wiring.spokes("123456789012").client("s3", SPOKE, "us-east-1")
+    assert first.strip() in [b["Name"] for b in spoke_s3.list_buckets()["Buckets"]]
+    _, out, _ = run(capsys, "bucket", "list", "--account", SPOKE, "--json")
+    assert [(b["account"], b["bucket"]) for b in json.loads(out)["buckets"]] == [(SPOKE, first.strip())]
+    # When the spoke's key is forgotten
+    code, out, _ = run(capsys, "bucket", "forget", "--project", "shop", "--stage", "prod", "--account", SPOKE, "--json")
+    # Then only its record went; this account's key and both buckets are kept
+    assert code == 0
+    assert json.loads(out)["bucket"] == first.strip()
+    _, out, _ = run(capsys, "bucket", "list", "--all-accounts", "--json")
+    assert [(b["account"], b["bucket"]) for b in json.loads(out)["buckets"]] == [("123456789012", own.strip())]
+    # And a bad account is refused before anything is written
+    code, out, err = run(capsys, "bucket", "resolve", "--project", "shop", "--stage", "dev", "--account", "12ab")
+    assert code == 2
+    assert out == ""
+    assert "account must be a 12-digit AWS account id (got '12ab')" in err
+    _, out, _ = run(capsys, "bucket", "list", "--all-accounts", "--json")
+    assert len(json.loads(out)["buckets"]) == 1
