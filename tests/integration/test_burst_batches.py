@@ -127,13 +127,17 @@ def test_one_at_a_time_the_same_function_is_never_answered_together(faults: Faul
         invoker.close()
 
 
-def test_a_reply_in_chunks_that_arrive_apart_is_read_whole(faults: FaultServer) -> None:
-    invoker = BotoFunctionInvoker(max_attempts=1, pool_size=2)
+def _batch_then_one(function: str, size: int) -> tuple[list[InvocationResult], InvocationResult]:
+    """A batch of ``size`` pings of ``function`` at once, then one alone, on one invoker (one attempt each)."""
+    invoker = BotoFunctionInvoker(max_attempts=1, pool_size=size)
     try:
-        results = invoker.invoke_many([_ping("chunked", index) for index in range(2)])
-        one = invoker.invoke(_ping("chunked"))
+        return invoker.invoke_many([_ping(function, index) for index in range(size)]), invoker.invoke(_ping(function))
     finally:
         invoker.close()
+
+
+def test_a_reply_in_chunks_that_arrive_apart_is_read_whole(faults: FaultServer) -> None:
+    results, one = _batch_then_one("chunked", 2)
     assert [_classified(result) for result in results] == [_classified(one)] * 2
     assert results[0].payload == {"thermostat": {"v": 1, "warm": True, "environment_id": "env-chunked"}}
 
@@ -144,12 +148,7 @@ def test_a_batch_that_cannot_connect_fails_every_ping_without_raising(
     from tests.fakes import dead_endpoint
 
     monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", dead_endpoint())
-    invoker = BotoFunctionInvoker(pool_size=4, max_attempts=1)
-    try:
-        results = invoker.invoke_many([_ping("ok", index) for index in range(4)])
-        one = invoker.invoke(_ping("ok"))
-    finally:
-        invoker.close()
+    results, one = _batch_then_one("ok", 4)
     assert [result.outcome for result in results] == [Outcome.FAILED] * 4
     assert all((result.error or "").startswith("could not connect to ") for result in results)
     assert one.outcome is Outcome.FAILED
