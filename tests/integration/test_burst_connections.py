@@ -121,3 +121,32 @@ def test_a_ping_that_cannot_connect_still_passes_its_barrier(aws_env: None, monk
         assert sent == ["gate"]
     finally:
         invoker.close()
+
+
+def test_connections_above_descriptor_1024_are_not_taken_for_closed(server) -> None:  # type: ignore[no-untyped-def]
+    # select() refuses descriptors >= 1024 (a fan-out of a few hundred TLS connections gets there):
+    # the idle check must not take every such connection for one the server closed.
+    import os
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1100:
+        pytest.skip(f"needs 1100 descriptors, the limit is {soft}")
+    faults, tls = server
+    fillers = []
+    try:
+        while not fillers or fillers[-1] < 1030:
+            fillers.append(os.dup(0))
+        pool = HttpPool("https" if tls else "http", "127.0.0.1", faults.port, 3, 3.0, tls)
+        try:
+            assert pool.open_many(3) == 3
+            assert pool.discard_closed() == 3
+            taken = pool.take_idle(3)
+            assert len(taken) == 3
+            for connection in taken:
+                connection.close()
+        finally:
+            pool.close()
+    finally:
+        for fd in fillers:
+            os.close(fd)
