@@ -25,6 +25,12 @@ Measured the way Lambda loads a function:
 
 Not measured, on either side: the first request's own work (TLS set-up, the CA bundle, the
 event's parsing and the pydantic models validated on the way).
+
+Before timing, each handler runs its real first invocation once (:func:`import_facts`: its sample
+event from ``serverless/events/``, against a local stack of moto, a simulated Lambda and the local
+CodeDeploy) in a fresh interpreter, which says what that invocation imports beyond the snippets
+below (timed as one more phase) and which of our pydantic models it built without using
+(:data:`UNUSED_MODELS_ALLOWED` names those that stay, and why).
 """
 
 from __future__ import annotations
@@ -224,9 +230,9 @@ OFF_THE_COLD_PATH: tuple[str, ...] = (
 )
 
 #: Our pydantic models built at cold start that a handler's first invocation (its sample event)
-#: never validates nor serialises, each with why it stays: its schema costs 0.1-0.3 ms (``model_rebuild``),
-#: and it lives in a module the invocation needs for other names (moving it would split a module
-#: for a fraction of a millisecond; ``defer_build`` would only move that fraction). Any model
+#: never validates nor serialises, each with why it stays: it costs 0.1-0.8 ms to build (its schema
+#: alone, ``model_rebuild``: 0.1-0.3 ms), and it lives in a module the invocation needs for other
+#: names (moving it would split a module for under a millisecond; ``defer_build`` saves half that). Any model
 #: built and unused that is not named here is reported as unexplained, and fails
 #: ``tests/unit/test_cold_init.py``: import it where it is used.
 UNUSED_MODELS_ALLOWED: dict[str, str] = {
@@ -323,6 +329,7 @@ off_path = sorted(name for name in {off_path!r} if name in sys.modules)
 print(json.dumps({{**at_import, "boto3": "boto3" in sys.modules, "sessions_after": len(aws._sessions),
                   "off_the_cold_path_loaded": off_path,
                   "answered": isinstance(answer, dict),
+                  "status": answer.get("status") if isinstance(answer, dict) else None,
                   "models_built": len(built),
                   "models_used": len([cls for cls in built if cls in needed]),
                   "models_unused": sorted(_name(cls) for cls in built if cls not in needed),
@@ -336,7 +343,8 @@ print(json.dumps({{**at_import, "boto3": "boto3" in sys.modules, "sessions_after
 class _FirstInvocationWorld:
     """What a first invocation talks to, on 127.0.0.1: moto (DynamoDB, S3, EventBridge, STS), a
     simulated Lambda (the keep-warm target and the hook's version under test, both speaking the
-    protocol) and the local CodeDeploy (the hook's AppSpec and its report); the table, one target
+    protocol, the latter with a passing probe: the hook's verdict is Succeeded) and the local
+    CodeDeploy (the hook's AppSpec and its report); the table, one target
     and one registered deployment bucket.
     """
 
@@ -356,7 +364,8 @@ class _FirstInvocationWorld:
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         self.moto_url = f"http://{host}:{port}"
-        self._lambda = LambdaEndpoint([SimulatedFunction("orders", qualifiers={"live": "2", "1": "1", "2": "2"})])
+        orders = SimulatedFunction("orders", qualifiers={"live": "2", "1": "1", "2": "2"}, probe={"ok": True})
+        self._lambda = LambdaEndpoint([orders])
         self._lambda.start()
         self._codedeploy = LocalCodeDeploy().start()
         self.deployment = self._codedeploy.add_deployment(
