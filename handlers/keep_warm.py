@@ -328,13 +328,15 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     settings = wiring.settings()
     store: TargetStore | None = None
     if settings.sharding != "off" and settings.table:
-        from handlers import keep_warm_shards as sharded
+        from handlers import keep_warm_sharding as sharding
 
-        targets = sharded.load_round(validate_group(request.group), request.target, settings)
-        if sharded.sharding_applies(targets, settings, context):
+        targets = sharding.load_round(validate_group(request.group), request.target, settings)
+        if sharding.sharding_applies(targets, settings, context):
+            from handlers import keep_warm_shards as sharded  # the plan, ledger and queue: sharded rounds only
+
             rounds = sharded.Rounds(run=run_keep_warm, target_documents=report_metric_documents)
             return sharded.plan_and_send(request.group, targets, rounds, context=context, deadline=deadline)
-        store = sharded._ShardTargets(targets, wiring.target_store(settings))  # loaded once, not twice
+        store = sharding.ShardTargets(targets, wiring.target_store(settings))  # loaded once, not twice
     report = run_keep_warm(request.group, function=request.target, deadline=deadline, store=store)
     log_report(report)
     publish_report_metrics(report)

@@ -10,7 +10,9 @@ in-flight budget, with clients for the shard's account (through its spoke role) 
 records the shard's report once. The worker whose report completes the round writes the round's
 report (and its EMF); a round with shards that never reported is finalised by the next scheduled
 round of the group once ``THERMOSTAT_SHARD_DEADLINE`` has passed, with those shards listed missing.
-Without a queue, the shards run one after the other in the scheduled invocation itself.
+Without a queue, the shards run one after the other in the scheduled invocation itself. Whether a
+round is sharded at all is asked by :mod:`handlers.keep_warm_sharding`, which the handler imports on
+every round; this module only when the answer is yes.
 
 A shard whose account's spoke role is missing or refuses us reports ``failed`` with the reason
 (retrying would not help); one that cannot run for a transient reason (STS or DynamoDB
@@ -29,16 +31,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from domain.deadline import Clock, Deadline
-from domain.errors import AccessDenied, NotFound, ThermostatError
+from domain.errors import AccessDenied, ThermostatError
 from domain.keep_warm.reports import RoundReport
 from domain.keep_warm.shard_reports import ShardedRoundReport, ShardReport
-from domain.keep_warm.shards import RoundPlan, Shard, ShardPolicy, needs_sharding, plan_round
+from domain.keep_warm.shards import RoundPlan, Shard, plan_round
 from handlers import wiring
+from handlers.keep_warm_sharding import ShardTargets, shard_policy
 from infra.observability import MetricUnit, get_logger
 
 if TYPE_CHECKING:
     from domain.targets import Target, TargetProblem, TargetStore
-    from infra.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -59,55 +61,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class _ShardTargets:
-    """A shard's targets as a store (already loaded), recording rounds in the real store."""
-
-    def __init__(self, targets: list[Target | TargetProblem], store: TargetStore) -> None:
-        self._targets = targets
-        self._store = store
-
-    def load(self, group: str | None = None) -> list[Target | TargetProblem]:
-        return [target for target in self._targets if group is None or target.group == group]
-
-    def put(self, target: Target) -> None:
-        self._store.put(target)
-
-    def delete(
-        self, function: str, qualifier: str, group: str, account: str | None = None, region: str | None = None
-    ) -> bool:
-        return self._store.delete(function, qualifier, group, account, region)
-
-    def record_round(self, *args: Any, **kwargs: Any) -> bool:
-        record = getattr(self._store, "record_round", None)
-        return bool(record(*args, **kwargs)) if record is not None else False
-
-
-def _policy(settings: Settings) -> ShardPolicy:
-    return ShardPolicy(
-        max_targets=settings.shard_targets, max_pings=settings.shard_pings, max_in_flight=settings.max_in_flight
-    )
-
-
 # -- the planner (the scheduled handler) ------------------------------------------------------
-
-
-def load_round(group: str, function: str | None, settings: Settings) -> list[Target | TargetProblem]:
-    """The group's targets (only ``function``'s when given), as the round would load them."""
-    targets = wiring.target_store(settings).load(group)
-    if function is not None:
-        targets = [t for t in targets if function in (t.function, t.function.rsplit(":", 1)[-1])]
-        if not targets:
-            raise NotFound(f"no keep-warm target for function {function!r} in group {group!r}")
-    return targets
-
-
-def sharding_applies(targets: list[Target | TargetProblem], settings: Settings, context: Any = None) -> bool:
-    """True when this round is sharded (``THERMOSTAT_SHARDING``: ``on``, ``off`` or ``auto``)."""
-    if settings.sharding != "auto":
-        return settings.sharding == "on"
-    # The own account is asked for only when a target names one (STS, unless the context says).
-    own = wiring.own_account(context) if any(target.account for target in targets) else None
-    return needs_sharding(targets, _policy(settings), (own, settings.region))
 
 
 def plan_and_send(
@@ -128,7 +82,7 @@ def plan_and_send(
     now = _now_ms()
     finalised = [report.round_id for report in finalise_overdue(group, now, rounds, publish=publish)]
     own = wiring.own_account(context)
-    plan = plan_round(new_round_id(now), group, targets, _policy(settings), own=(own, settings.region))
+    plan = plan_round(new_round_id(now), group, targets, shard_policy(settings), own=(own, settings.region))
     ledger.open(plan, at_ms=now, finalise_after_ms=now + settings.shard_deadline_s * 1000)
     queue = wiring.shard_queue()
     summary: dict[str, Any] = {
@@ -234,7 +188,7 @@ def run_shard(
             shard.group,
             deadline=deadline,
             settings=settings.model_copy(update={"max_in_flight": shard.max_in_flight}),
-            store=_ShardTargets(targets, store),
+            store=ShardTargets(targets, store),
             invoker=invoker,
             config=config,
             clock=clock,

@@ -10,13 +10,17 @@ Cost: one ``DescribeLogGroups`` and three filtered ``FilterLogEvents`` scans per
 platform patterns, one telemetry pattern) over the window asked for; the sizing asks for the five
 2-hour windows it looks at, once an hour per target. ``max_events`` bounds one read; a read that hits it says so
 (``Unavailable``), since peaks from a cut read would be wrong, not merely partial.
+
+Built by every keep-warm container (the auto sizer's history), read only for auto targets: the
+log readers and the platform records' models are imported by the first read, not at cold start.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from domain.errors import Unavailable
 from domain.keep_warm.platform_concurrency import (
@@ -25,10 +29,13 @@ from domain.keep_warm.platform_concurrency import (
     request_intervals,
     with_quiet_periods,
 )
-from domain.keep_warm.sizing import ConcurrencySample
-from domain.platform_report import PlatformRecord, start_kinds
-from infra.platform_source import DEFAULT_PREFIX, CloudWatchLogsPlatform
-from infra.telemetry_source import CloudWatchLogsTelemetry, telemetry_filter_pattern
+
+if TYPE_CHECKING:
+    from domain.keep_warm.sizing import ConcurrencySample
+    from domain.platform_report import PlatformRecord
+
+#: Where Lambda's log groups are (``infra.platform_source.DEFAULT_PREFIX``, not imported: see above).
+DEFAULT_PREFIX = "/aws/lambda/"
 
 
 @dataclass(frozen=True)
@@ -54,13 +61,24 @@ class PlatformRecordsConcurrency:
     ) -> None:
         self._client = client
         self.prefix = prefix
-        self.filter_pattern = telemetry_filter_pattern(namespace)
+        self.namespace = namespace
         self.max_events = max_events
         #: Each thread's last read: the feedback window is inside the history's, so it is not read twice
         #: (per thread: a round reads several targets' histories at once).
         self._local = threading.local()
 
+    @cached_property
+    def filter_pattern(self) -> str:
+        """The ``FilterLogEvents`` pattern of thermostat's own lines in ``namespace``."""
+        from infra.telemetry_source import telemetry_filter_pattern
+
+        return telemetry_filter_pattern(self.namespace)
+
     def _read(self, function: str, start_ms: int, end_ms: int) -> _Read:
+        from domain.platform_report import start_kinds
+        from infra.platform_source import CloudWatchLogsPlatform
+        from infra.telemetry_source import CloudWatchLogsTelemetry
+
         last: _Read | None = getattr(self._local, "last", None)
         if last is not None and last.function == function and last.start_ms <= start_ms and end_ms <= last.end_ms:
             return last

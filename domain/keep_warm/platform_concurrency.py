@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from domain.keep_warm.sizing import ConcurrencySample
-from domain.platform_report import PlatformRecord
+
+if TYPE_CHECKING:
+    from domain.platform_report import PlatformRecord
 
 SOURCE = "platform-records"
 _COLD = frozenset({"cold", "restore"})

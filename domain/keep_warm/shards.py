@@ -19,22 +19,27 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.keep_warm.shard_policy import (
+    DEFAULT_SHARD_PINGS,
+    DEFAULT_SHARD_TARGETS,
+    Place,
+    ShardPolicy,
+    needs_sharding,
+    shard_weight,
+)
 from domain.targets import Target, TargetProblem
 
-Place = tuple[str | None, str | None]
-
-DEFAULT_SHARD_TARGETS = 200
-DEFAULT_SHARD_PINGS = 1_000
-
-
-class ShardPolicy(BaseModel):
-    """How large a shard may be, and the in-flight budget of each place."""
-
-    model_config = ConfigDict(frozen=True)
-
-    max_targets: int = Field(default=DEFAULT_SHARD_TARGETS, ge=1, le=10_000)
-    max_pings: int = Field(default=DEFAULT_SHARD_PINGS, ge=1, le=100_000)
-    max_in_flight: int = Field(default=64, ge=1, le=1_000)
+__all__ = [
+    "DEFAULT_SHARD_PINGS",
+    "DEFAULT_SHARD_TARGETS",
+    "Place",
+    "RoundPlan",
+    "Shard",
+    "ShardPolicy",
+    "ShardSummary",
+    "needs_sharding",
+    "plan_round",
+]
 
 
 class Shard(BaseModel):
@@ -108,13 +113,6 @@ class RoundPlan(BaseModel):
         return sum(len(shard.keys) for shard in self.shards)
 
 
-def _weight(target: Target | TargetProblem) -> int:
-    # A problem or a disabled target sends nothing, but it is still reported by its shard.
-    if isinstance(target, TargetProblem) or not target.enabled:
-        return 0
-    return target.planned_concurrency  # an auto target: its last N (the shard caps it at its slice)
-
-
 def _pack(items: Sequence[tuple[str, int]], max_targets: int, max_pings: int) -> list[list[tuple[str, int]]]:
     """Contiguous chunks within both bounds (a target over ``max_pings`` alone in its chunk)."""
     chunks: list[list[tuple[str, int]]] = []
@@ -170,7 +168,7 @@ def plan_round(
             continue
         seen.add(key)
         place = (target.account or own[0], target.region or own[1])
-        places.setdefault(place, []).append((key, _weight(target)))
+        places.setdefault(place, []).append((key, shard_weight(target)))
     cut: list[tuple[Place, list[list[tuple[str, int]]]]] = []
     for place in sorted(places, key=lambda p: (p[0] or "", p[1] or "")):
         items = sorted(places[place])
@@ -205,10 +203,3 @@ def _key(target: Target | TargetProblem) -> str:
     from domain.targets import target_key
 
     return target_key(target.group, target.function, target.qualifier, target.account, target.region)
-
-
-def needs_sharding(targets: Sequence[Target | TargetProblem], policy: ShardPolicy, own: Place = (None, None)) -> bool:
-    """True when one invocation is not enough: a target outside ``own`` place, or more than one shard's worth."""
-    if any((target.account or own[0], target.region or own[1]) != own for target in targets):
-        return True
-    return len(targets) > policy.max_targets or sum(_weight(target) for target in targets) > policy.max_pings

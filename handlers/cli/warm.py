@@ -130,10 +130,10 @@ def run_warm(args: argparse.Namespace) -> int:
     which = f" ({args.target})" if args.target else ""
     progress(args, f"keep-warm round for group {args.group!r}{which}: pinging {count} target(s)…")
     deadline = None if args.timeout is None else Deadline.after(time.monotonic, args.timeout)
-    from handlers import keep_warm_shards as sharded
+    from handlers.keep_warm_sharding import load_round
 
     settings = wiring.settings()
-    targets = sharded.load_round(args.group, args.target, settings)
+    targets = load_round(args.group, args.target, settings)
     if any(target.account or target.region for target in targets):
         # Other accounts or regions need their own clients: the sharded round (its shards here,
         # one after the other, unless THERMOSTAT_SHARD_QUEUE hands them to the workers).
