@@ -15,8 +15,9 @@ parent charges that unfairly is measured too, on the cases that write: the pipe 
 its reader in a process of its own, then with that process and the child pinned to different
 CPUs (``READERS``).
 
-``baseline_layer=DIR`` (``--baseline-layer DIR``) adds a before/after: the pipe child run
-alternately against that layer (e.g. ``main``'s, from ``git archive``) and this one.
+``baseline_layer=DIR`` (``--baseline-layer DIR``) adds a before/after: that layer (e.g. ``main``'s,
+from ``git archive``) is loaded beside this one in the same child, under another package name, and
+its ``@warmable`` cases are interleaved with this layer's, on each sink, in ``pairs`` children.
 
 Goals (issue 14.3, pipe sink): an ordinary invocation through ``@warmable`` costs no more than
 Powertools' ``inject_lambda_context`` + ``log_metrics`` pair (which writes nothing) and no more
@@ -81,8 +82,12 @@ FUNCTION_ENV = {
 TRACE_ENV = "_X_AMZN_TRACE_ID"
 FULL_STACK = "@warmable(logger=buffered) over the Powertools pair"
 LAMBDA_WARMER_PING = "@warmable answering a lambda-warmer ping"
-#: The cases the reader comparison and the before/after measure: what writes a line, its floors, the pair.
+#: The cases the reader comparison measures: what writes a line, its floors, the pair.
 COMPARED = (BARE, WRITE_FLOOR, PAIR_WRITE, WARMABLE, PING, LAMBDA_WARMER_PING, POWERTOOLS)
+#: The cases a before/after compares, each also measured with the baseline layer (``BEFORE`` + name).
+CHANGED = (WARMABLE, PING, LAMBDA_WARMER_PING)
+BEFORE = "before: "
+BASELINE_PACKAGE = "thermostat_runtime_baseline"
 
 
 class LambdaContext:
@@ -202,6 +207,32 @@ def _lambda_like_process(sink_kind: str) -> Iterator[TextIO]:
 Case = tuple[Callable[..., Any], dict[str, Any], bool]
 
 
+def load_baseline(layer: Path) -> Any:
+    """The runtime module in ``layer``, imported as ``BASELINE_PACKAGE`` beside this one (its own modules)."""
+    import importlib.util
+
+    package = layer / "thermostat_runtime"
+    spec = importlib.util.spec_from_file_location(
+        BASELINE_PACKAGE, package / "__init__.py", submodule_search_locations=[str(package)]
+    )
+    if spec is None or spec.loader is None:
+        raise ValueError(f"no thermostat_runtime package in {layer}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[BASELINE_PACKAGE] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def baseline_cases(baseline: Any) -> dict[str, Case]:
+    """``CHANGED``'s cases built with the baseline layer, on an environment of its own."""
+    ours = baseline.warmable(environment=baseline.Environment())(business_handler)
+    return {
+        BEFORE + WARMABLE: (ours, api_gateway_event(), True),
+        BEFORE + PING: (ours, baseline.build_request("warm", correlation_id="round-1", index=0, of=1), True),
+        BEFORE + LAMBDA_WARMER_PING: (ours, {"warmer": True, "concurrency": 1}, True),
+    }
+
+
 def build_cases(sink: TextIO) -> tuple[dict[str, Case], Callable[[], None]]:
     """Every wrapped handler with its event and whether a trace id is set; and a cleanup."""
     from aws_lambda_powertools import Logger, Metrics
@@ -319,16 +350,32 @@ def profile_top(function: Callable[..., Any], args: tuple[Any, ...], number: int
     return [line for line in lines[header:] if line.strip()]
 
 
-def measure(sink_kind: str, *, number: int, repeats: int, profile: bool, only: Iterable[str] = ()) -> dict[str, Any]:
+def measure(
+    sink_kind: str,
+    *,
+    number: int,
+    repeats: int,
+    profile: bool,
+    only: Iterable[str] = (),
+    baseline_layer: Path | None = None,
+) -> dict[str, Any]:
     """In this process, with stdout on ``sink_kind``: microseconds per call of every case (and profiles).
 
-    ``only``: measure just these cases (all when empty).
+    ``only``: measure just these cases (all when empty); ``baseline_layer``: add ``CHANGED``'s cases
+    built with that layer's runtime module (named ``BEFORE`` + case).
     """
     context = LambdaContext()
     profiles: dict[str, list[str]] = {}
     wanted = set(only)
     with _lambda_like_process(sink_kind) as sink:
         cases, detach = build_cases(sink)
+        if baseline_layer is not None:
+            before = baseline_cases(load_baseline(baseline_layer))
+            # the baseline environment's cold start, spent before anything is timed (as below for ours)
+            before[BEFORE + WARMABLE][0](before[BEFORE + WARMABLE][1], context)
+            cases.update(before)
+            if wanted:
+                wanted.update(before)
         if wanted:
             unknown = wanted - set(cases)
             if unknown:
@@ -389,11 +436,13 @@ def run_child(
     layer: Path = LAYER_DIR,
     reader: str = "thread",
     only: Iterable[str] = (),
+    baseline_layer: Path | None = None,
 ) -> tuple[dict[str, Any], int]:
     """``measure`` in a fresh interpreter whose stdout is ``sink_kind``; its figures and the bytes it wrote.
 
     ``layer``: the runtime module's directory the child imports; ``reader`` (pipe sink only): who
-    drains the pipe, one of ``READERS``; ``only``: the cases to measure (all when empty).
+    drains the pipe, one of ``READERS``; ``only``: the cases to measure (all when empty);
+    ``baseline_layer``: measure ``CHANGED`` with that layer too, in the same child.
     """
     if reader not in READERS:
         raise ValueError(f"unknown reader {reader!r}: use one of {', '.join(READERS)}")
@@ -402,6 +451,8 @@ def run_child(
         argv.append("--profile")
     if only:
         argv += ["--only", json.dumps(list(only))]
+    if baseline_layer is not None:
+        argv += ["--baseline-layer", str(baseline_layer)]
     cpus = _two_cpus() if reader == "process, other CPU" else None
     if reader == "process, other CPU" and cpus is None:
         raise RuntimeError("the reader cannot be put on another CPU here (one CPU, or no sched_setaffinity)")
@@ -525,21 +576,44 @@ def compare_readers(*, number: int, repeats: int) -> dict[str, dict[str, Any]]:
 
 
 def before_after(baseline_layer: Path, *, number: int, repeats: int, pairs: int) -> dict[str, Any]:
-    """The pipe child against ``baseline_layer`` and this layer, alternated ``pairs`` times; medians per case."""
-    runs: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
+    """``CHANGED`` with ``baseline_layer`` and with this layer, interleaved in one child per sink, ``pairs`` times.
+
+    Both layers run in the same process, on the same sink, sample after sample: a busy neighbour
+    slows both alike, which runs alternated in separate children do not ensure.
+    """
+    only = (BARE, WRITE_FLOOR, PAIR_WRITE, POWERTOOLS, *CHANGED)
+    runs: dict[str, list[dict[str, float]]] = {sink: [] for sink in SINKS}
     for _ in range(pairs):
-        for label, layer in (("before", baseline_layer), ("after", LAYER_DIR)):
-            child, _ = run_child("pipe", number=number, repeats=repeats, profile=False, layer=layer, only=COMPARED)
-            runs[label].append(child["us"])
-    medians = {label: {case: median(run[case] for run in done) for case in COMPARED} for label, done in runs.items()}
+        for sink_kind in SINKS:
+            child, _ = run_child(
+                sink_kind, number=number, repeats=repeats, profile=False, only=only, baseline_layer=baseline_layer
+            )
+            runs[sink_kind].append(child["us"])
     print(
-        f"Before/after on the pipe sink: {baseline_layer} (before) and {LAYER_DIR} (after), alternated, "
-        f"{pairs} pairs of children, median of their medians ({repeats} x {number} calls) — {machine_note()}"
+        f"Before/after: {baseline_layer} (before) and {LAYER_DIR} (after) in the same child, interleaved; "
+        f"{pairs} children per sink, median of their medians ({repeats} x {number} calls) — {machine_note()}"
     )
-    print(_compared_table(medians))
-    for case in (WARMABLE, PING, LAMBDA_WARMER_PING):
-        print(f"after/before, {case}: {ratio(medians['after'][case], medians['before'][case]):.2f}x")
-    return {"baseline_layer": str(baseline_layer), "pairs": pairs, "us_per_call": medians, "runs": runs}
+    rows: list[tuple[object, ...]] = []
+    summary: dict[str, dict[str, dict[str, float]]] = {}
+    for case in CHANGED:
+        row: list[object] = [case]
+        for sink_kind in SINKS:
+            before = median(run[BEFORE + case] for run in runs[sink_kind])
+            after = median(run[case] for run in runs[sink_kind])
+            # the ratio per child, then its median: each child's two figures share its conditions
+            change = median(ratio(run[case], run[BEFORE + case]) for run in runs[sink_kind])
+            summary.setdefault(sink_kind, {})[case] = {"before": before, "after": after, "after_over_before": change}
+            row += [before, after, f"{change:.2f}x"]
+        rows.append(tuple(row))
+    # the unchanged cases, for scale: the same code in both columns, so one figure each
+    rows.extend(
+        (case, *(cell for sink in SINKS for cell in (median(run[case] for run in runs[sink]), "", "")))
+        for case in (POWERTOOLS, PAIR_WRITE, WRITE_FLOOR)
+    )
+    columns = ("before", "after", "after/before")
+    header = ["case (us/call)", *(f"{sink} {column}" for sink in SINKS for column in columns)]
+    print(format_table(header, rows))
+    return {"baseline_layer": str(baseline_layer), "pairs": pairs, "cases": summary, "runs": runs}
 
 
 def main(
@@ -589,7 +663,10 @@ def _child(argv: list[str]) -> None:
     only: list[str] = json.loads(options[options.index("--only") + 1]) if "--only" in options else []
     if "--cpu" in options:
         os.sched_setaffinity(0, {int(options[options.index("--cpu") + 1])})
-    figures = measure(sink_kind, number=number, repeats=repeats, profile="--profile" in options, only=only)
+    baseline = Path(options[options.index("--baseline-layer") + 1]) if "--baseline-layer" in options else None
+    figures = measure(
+        sink_kind, number=number, repeats=repeats, profile="--profile" in options, only=only, baseline_layer=baseline
+    )
     # stdout is the sink under test: the figures leave on stderr, as the last line.
     sys.stderr.write(json.dumps(figures) + "\n")
 
