@@ -9,6 +9,16 @@ the same Lambda-like context. Each sink is measured in its own child process:
 * ``devnull`` — ``sys.stdout`` a buffered text file on /dev/null: lines are batched into few
   syscalls, which hides what a line costs (kept for comparison with earlier figures).
 
+In Lambda the reader of fd 1 is another process (the runtime's log collector), usually on another
+core. A write to a pipe whose reader sleeps pays for waking it; whether a reader thread in the
+parent charges that unfairly is measured too, on the cases that write: the pipe sink again with
+its reader in a process of its own, then with that process and the child pinned to different
+CPUs (``READERS``).
+
+``baseline_layer=DIR`` (``--baseline-layer DIR``) adds a before/after: that layer (e.g. ``main``'s,
+from ``git archive``) is loaded beside this one in the same child, under another package name, and
+its ``@warmable`` cases are interleaved with this layer's, on each sink, in ``pairs`` children.
+
 Goals (issue 14.3, pipe sink): an ordinary invocation through ``@warmable`` costs no more than
 Powertools' ``inject_lambda_context`` + ``log_metrics`` pair (which writes nothing) and no more
 than half of that pair plus one ``logger.info`` line; a warm ping costs <= 10 us.
@@ -29,6 +39,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import partial
+from pathlib import Path
 from typing import Any, TextIO
 
 from bench._common import (
@@ -47,6 +58,9 @@ GOAL_PING_US = 10.0
 #: Goal: @warmable, ordinary invocation, <= this share of the Powertools pair plus one logger.info line.
 GOAL_OVER_LOGGED = 0.5
 SINKS = ("pipe", "devnull")
+#: Who drains the pipe: a thread of the parent (the ``pipe`` sink), a process of its own, or a process
+#: of its own on another CPU than the child (both pinned; needs two CPUs).
+READERS = ("thread", "process", "process, other CPU")
 BARE = "bare handler"
 WARMABLE = "@warmable"
 PING = "@warmable warm ping"
@@ -67,6 +81,13 @@ FUNCTION_ENV = {
 }
 TRACE_ENV = "_X_AMZN_TRACE_ID"
 FULL_STACK = "@warmable(logger=buffered) over the Powertools pair"
+LAMBDA_WARMER_PING = "@warmable answering a lambda-warmer ping"
+#: The cases the reader comparison measures: what writes a line, its floors, the pair.
+COMPARED = (BARE, WRITE_FLOOR, PAIR_WRITE, WARMABLE, PING, LAMBDA_WARMER_PING, POWERTOOLS)
+#: The cases a before/after compares, each also measured with the baseline layer (``BEFORE`` + name).
+CHANGED = (WARMABLE, PING, LAMBDA_WARMER_PING)
+BEFORE = "before: "
+BASELINE_PACKAGE = "thermostat_runtime_baseline"
 
 
 class LambdaContext:
@@ -186,6 +207,32 @@ def _lambda_like_process(sink_kind: str) -> Iterator[TextIO]:
 Case = tuple[Callable[..., Any], dict[str, Any], bool]
 
 
+def load_baseline(layer: Path) -> Any:
+    """The runtime module in ``layer``, imported as ``BASELINE_PACKAGE`` beside this one (its own modules)."""
+    import importlib.util
+
+    package = layer / "thermostat_runtime"
+    spec = importlib.util.spec_from_file_location(
+        BASELINE_PACKAGE, package / "__init__.py", submodule_search_locations=[str(package)]
+    )
+    if spec is None or spec.loader is None:
+        raise ValueError(f"no thermostat_runtime package in {layer}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[BASELINE_PACKAGE] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def baseline_cases(baseline: Any) -> dict[str, Case]:
+    """``CHANGED``'s cases built with the baseline layer, on an environment of its own."""
+    ours = baseline.warmable(environment=baseline.Environment())(business_handler)
+    return {
+        BEFORE + WARMABLE: (ours, api_gateway_event(), True),
+        BEFORE + PING: (ours, baseline.build_request("warm", correlation_id="round-1", index=0, of=1), True),
+        BEFORE + LAMBDA_WARMER_PING: (ours, {"warmer": True, "concurrency": 1}, True),
+    }
+
+
 def build_cases(sink: TextIO) -> tuple[dict[str, Case], Callable[[], None]]:
     """Every wrapped handler with its event and whether a trace id is set; and a cleanup."""
     from aws_lambda_powertools import Logger, Metrics
@@ -237,7 +284,7 @@ def build_cases(sink: TextIO) -> tuple[dict[str, Case], Callable[[], None]]:
         TEXT_WRITE: (text_path, event, True),
         WARMABLE: (ours, event, True),
         PING: (ours, build_request("warm", correlation_id="round-1", index=0, of=1), True),
-        "@warmable answering a lambda-warmer ping": (ours, {"warmer": True, "concurrency": 1}, True),
+        LAMBDA_WARMER_PING: (ours, {"warmer": True, "concurrency": 1}, True),
         "lambda-warmer-py @warmer": (peer, event, True),
         "lambda-warmer-py ping (concurrency 1)": (peer, {"warmer": True, "concurrency": 1}, True),
         POWERTOOLS: (powertools_pair, event, True),
@@ -303,12 +350,37 @@ def profile_top(function: Callable[..., Any], args: tuple[Any, ...], number: int
     return [line for line in lines[header:] if line.strip()]
 
 
-def measure(sink_kind: str, *, number: int, repeats: int, profile: bool) -> dict[str, Any]:
-    """In this process, with stdout on ``sink_kind``: microseconds per call of every case (and profiles)."""
+def measure(
+    sink_kind: str,
+    *,
+    number: int,
+    repeats: int,
+    profile: bool,
+    only: Iterable[str] = (),
+    baseline_layer: Path | None = None,
+) -> dict[str, Any]:
+    """In this process, with stdout on ``sink_kind``: microseconds per call of every case (and profiles).
+
+    ``only``: measure just these cases (all when empty); ``baseline_layer``: add ``CHANGED``'s cases
+    built with that layer's runtime module (named ``BEFORE`` + case).
+    """
     context = LambdaContext()
     profiles: dict[str, list[str]] = {}
+    wanted = set(only)
     with _lambda_like_process(sink_kind) as sink:
         cases, detach = build_cases(sink)
+        if baseline_layer is not None:
+            before = baseline_cases(load_baseline(baseline_layer))
+            # the baseline environment's cold start, spent before anything is timed (as below for ours)
+            before[BEFORE + WARMABLE][0](before[BEFORE + WARMABLE][1], context)
+            cases.update(before)
+            if wanted:
+                wanted.update(before)
+        if wanted:
+            unknown = wanted - set(cases)
+            if unknown:
+                raise ValueError(f"unknown case(s) {sorted(unknown)}: the cases are {sorted(cases)}")
+            cases = {name: case for name, case in cases.items() if name in wanted or name == WARMABLE}
         try:
             # The first @warmable call is the environment's cold start: spend it on an ordinary
             # event, as Lambda would, before anything is timed.
@@ -319,7 +391,7 @@ def measure(sink_kind: str, *, number: int, repeats: int, profile: bool) -> dict
             }
             samples = interleaved(samplers, repeats, warmup=1)
             if profile:
-                for name in (WARMABLE, PING, POWERTOOLS):
+                for name in (name for name in (WARMABLE, PING, POWERTOOLS) if name in cases):
                     handler, event, _ = cases[name]
                     profiles[name] = profile_top(handler, (event, context), number)
         finally:
@@ -334,24 +406,85 @@ def _drain(fd: int, counted: list[int]) -> None:
     os.close(fd)
 
 
-def run_child(sink_kind: str, *, number: int, repeats: int, profile: bool) -> tuple[dict[str, Any], int]:
-    """``measure`` in a fresh interpreter whose stdout is ``sink_kind``; its figures and the bytes it wrote."""
+#: The reader in a process of its own: drain stdin (the pipe), optionally pinned, print the byte count.
+_READER_PROCESS = """
+import os, sys
+if len(sys.argv) > 1:
+    os.sched_setaffinity(0, {int(sys.argv[1])})
+total = 0
+while chunk := os.read(0, 1 << 16):
+    total += len(chunk)
+print(total)
+"""
+
+
+def _two_cpus() -> tuple[int, int] | None:
+    """Two CPUs this process may run on (the child's, the reader's), or None where it cannot pin."""
+    getaffinity = getattr(os, "sched_getaffinity", None)
+    if getaffinity is None:
+        return None
+    cpus = sorted(getaffinity(0))
+    return (cpus[0], cpus[1]) if len(cpus) >= 2 else None
+
+
+def run_child(
+    sink_kind: str,
+    *,
+    number: int,
+    repeats: int,
+    profile: bool,
+    layer: Path = LAYER_DIR,
+    reader: str = "thread",
+    only: Iterable[str] = (),
+    baseline_layer: Path | None = None,
+) -> tuple[dict[str, Any], int]:
+    """``measure`` in a fresh interpreter whose stdout is ``sink_kind``; its figures and the bytes it wrote.
+
+    ``layer``: the runtime module's directory the child imports; ``reader`` (pipe sink only): who
+    drains the pipe, one of ``READERS``; ``only``: the cases to measure (all when empty);
+    ``baseline_layer``: measure ``CHANGED`` with that layer too, in the same child.
+    """
+    if reader not in READERS:
+        raise ValueError(f"unknown reader {reader!r}: use one of {', '.join(READERS)}")
     argv = [sys.executable, "-m", "bench.runtime_overhead", "--child", sink_kind, str(number), str(repeats)]
     if profile:
         argv.append("--profile")
+    if only:
+        argv += ["--only", json.dumps(list(only))]
+    if baseline_layer is not None:
+        argv += ["--baseline-layer", str(baseline_layer)]
+    cpus = _two_cpus() if reader == "process, other CPU" else None
+    if reader == "process, other CPU" and cpus is None:
+        raise RuntimeError("the reader cannot be put on another CPU here (one CPU, or no sched_setaffinity)")
+    if cpus is not None:
+        argv += ["--cpu", str(cpus[0])]
     env = dict(os.environ)
     env.pop("PYTHONUNBUFFERED", None)  # the pipe case makes stdout unbuffered itself, as Lambda does
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), str(LAYER_DIR), env.get("PYTHONPATH", "")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), str(layer), env.get("PYTHONPATH", "")]))
     counted = [0]
     if sink_kind == "pipe":
         read_end, write_end = os.pipe()
-        reader = threading.Thread(target=_drain, args=(read_end, counted), daemon=True)
-        reader.start()
+        if reader == "thread":
+            thread = threading.Thread(target=_drain, args=(read_end, counted), daemon=True)
+            thread.start()
+            drainer: subprocess.Popen[bytes] | None = None
+        else:
+            pin = [str(cpus[1])] if cpus is not None else []
+            drainer = subprocess.Popen(
+                [sys.executable, "-c", _READER_PROCESS, *pin], stdin=read_end, stdout=subprocess.PIPE
+            )
+            os.close(read_end)
         try:
             done = subprocess.run(argv, stdout=write_end, stderr=subprocess.PIPE, env=env, cwd=REPO_ROOT, check=False)
         finally:
             os.close(write_end)
-        reader.join()
+        if drainer is None:
+            thread.join()
+        else:
+            out, _ = drainer.communicate(timeout=60)
+            if drainer.returncode != 0:
+                raise RuntimeError(f"the pipe's reader process exited {drainer.returncode}")
+            counted[0] = int(out)
     else:
         done = subprocess.run(
             argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=REPO_ROOT, check=False
@@ -408,10 +541,94 @@ def _report(sink_kind: str, us: dict[str, float], number: int, repeats: int) -> 
     }
 
 
-def main(*, number: int = 20_000, repeats: int = 15, profile: bool = False) -> dict[str, Any]:
+def _compared_table(columns: dict[str, dict[str, float]]) -> str:
+    """The compared cases, one column per run, in us per call, and the two goals' figures under them."""
+    names = list(columns)
+    rows: list[tuple[object, ...]] = [(case, *(columns[name][case] for name in names)) for case in COMPARED]
+    rows.append(("@warmable / Powertools pair", *(ratio(columns[n][WARMABLE], columns[n][POWERTOOLS]) for n in names)))
+    rows.append(
+        (
+            "one write after the pair's work (floor - pair)",
+            *(columns[n][PAIR_WRITE] - columns[n][POWERTOOLS] for n in names),
+        )
+    )
+    return format_table(["case (us/call)", *names], rows)
+
+
+def compare_readers(*, number: int, repeats: int) -> dict[str, dict[str, Any]]:
+    """The pipe sink with each of ``READERS`` draining it, on the cases that write (``COMPARED``)."""
+    readers = [reader for reader in READERS if reader != "process, other CPU" or _two_cpus() is not None]
+    columns: dict[str, dict[str, float]] = {}
+    for reader in readers:
+        child, _ = run_child("pipe", number=number, repeats=repeats, profile=False, reader=reader, only=COMPARED)
+        columns[reader] = child["us"]
+    print(f"Who drains the pipe (median of {repeats} x {number} calls, each reader its own child) — {machine_note()}")
+    print(_compared_table(columns))
+    return {
+        reader: {
+            "us_per_call": us,
+            "warmable_over_powertools": ratio(us[WARMABLE], us[POWERTOOLS]),
+            "goal_normal_met": us[WARMABLE] <= us[POWERTOOLS],
+            "goal_ping_met": us[PING] <= GOAL_PING_US,
+        }
+        for reader, us in columns.items()
+    }
+
+
+def before_after(baseline_layer: Path, *, number: int, repeats: int, pairs: int) -> dict[str, Any]:
+    """``CHANGED`` with ``baseline_layer`` and with this layer, interleaved in one child per sink, ``pairs`` times.
+
+    Both layers run in the same process, on the same sink, sample after sample: a busy neighbour
+    slows both alike, which runs alternated in separate children do not ensure.
+    """
+    only = (BARE, WRITE_FLOOR, PAIR_WRITE, POWERTOOLS, *CHANGED)
+    runs: dict[str, list[dict[str, float]]] = {sink: [] for sink in SINKS}
+    for _ in range(pairs):
+        for sink_kind in SINKS:
+            child, _ = run_child(
+                sink_kind, number=number, repeats=repeats, profile=False, only=only, baseline_layer=baseline_layer
+            )
+            runs[sink_kind].append(child["us"])
+    print(
+        f"Before/after: {baseline_layer} (before) and {LAYER_DIR} (after) in the same child, interleaved; "
+        f"{pairs} children per sink, median of their medians ({repeats} x {number} calls) — {machine_note()}"
+    )
+    rows: list[tuple[object, ...]] = []
+    summary: dict[str, dict[str, dict[str, float]]] = {}
+    for case in CHANGED:
+        row: list[object] = [case]
+        for sink_kind in SINKS:
+            before = median(run[BEFORE + case] for run in runs[sink_kind])
+            after = median(run[case] for run in runs[sink_kind])
+            # the ratio per child, then its median: each child's two figures share its conditions
+            change = median(ratio(run[case], run[BEFORE + case]) for run in runs[sink_kind])
+            summary.setdefault(sink_kind, {})[case] = {"before": before, "after": after, "after_over_before": change}
+            row += [before, after, f"{change:.2f}x"]
+        rows.append(tuple(row))
+    # the unchanged cases, for scale: the same code in both columns, so one figure each
+    rows.extend(
+        (case, *(cell for sink in SINKS for cell in (median(run[case] for run in runs[sink]), "", "")))
+        for case in (POWERTOOLS, PAIR_WRITE, WRITE_FLOOR)
+    )
+    columns = ("before", "after", "after/before")
+    header = ["case (us/call)", *(f"{sink} {column}" for sink in SINKS for column in columns)]
+    print(format_table(header, rows))
+    return {"baseline_layer": str(baseline_layer), "pairs": pairs, "cases": summary, "runs": runs}
+
+
+def main(
+    *,
+    number: int = 20_000,
+    repeats: int = 15,
+    profile: bool = False,
+    readers: bool = True,
+    baseline_layer: str | None = None,
+    pairs: int = 3,
+) -> dict[str, Any]:
     """Measure with each sink in a fresh process, print both tables, return the figures (us per invocation).
 
-    The top-level figures are the pipe sink's (what Lambda has); ``sinks`` holds both.
+    The top-level figures are the pipe sink's (what Lambda has); ``sinks`` holds both. ``readers``
+    adds the comparison of who drains the pipe; ``baseline_layer`` a before/after against that layer.
     """
     sinks: dict[str, dict[str, Any]] = {}
     for sink_kind in SINKS:
@@ -424,7 +641,7 @@ def main(*, number: int = 20_000, repeats: int = 15, profile: bool = False) -> d
             print(f"cProfile ({sink_kind}), {name}, top by own time:")
             print("\n".join(lines))
         print()
-    return {
+    figures: dict[str, Any] = {
         "number": number,
         "repeats": repeats,
         **sinks["pipe"],
@@ -432,17 +649,44 @@ def main(*, number: int = 20_000, repeats: int = 15, profile: bool = False) -> d
         "goal_over_logged": GOAL_OVER_LOGGED,
         "sinks": sinks,
     }
+    if readers:
+        figures["readers"] = compare_readers(number=number, repeats=repeats)
+        print()
+    if baseline_layer is not None:
+        figures["before_after"] = before_after(Path(baseline_layer), number=number, repeats=repeats, pairs=pairs)
+    return figures
 
 
 def _child(argv: list[str]) -> None:
     sink_kind, number, repeats = argv[0], int(argv[1]), int(argv[2])
-    figures = measure(sink_kind, number=number, repeats=repeats, profile="--profile" in argv[3:])
+    options = argv[3:]
+    only: list[str] = json.loads(options[options.index("--only") + 1]) if "--only" in options else []
+    if "--cpu" in options:
+        os.sched_setaffinity(0, {int(options[options.index("--cpu") + 1])})
+    baseline = Path(options[options.index("--baseline-layer") + 1]) if "--baseline-layer" in options else None
+    figures = measure(
+        sink_kind, number=number, repeats=repeats, profile="--profile" in options, only=only, baseline_layer=baseline
+    )
     # stdout is the sink under test: the figures leave on stderr, as the last line.
     sys.stderr.write(json.dumps(figures) + "\n")
+
+
+def _main_options(argv: list[str]) -> dict[str, Any]:
+    """``--profile``, ``--no-readers``, ``--baseline-layer DIR``, ``--pairs N``, ``--number N``, ``--repeats N``."""
+    options: dict[str, Any] = {"profile": "--profile" in argv, "readers": "--no-readers" not in argv}
+    for flag, name, kind in (
+        ("--baseline-layer", "baseline_layer", str),
+        ("--pairs", "pairs", int),
+        ("--number", "number", int),
+        ("--repeats", "repeats", int),
+    ):
+        if flag in argv:
+            options[name] = kind(argv[argv.index(flag) + 1])
+    return options
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
         _child(sys.argv[2:])
     else:
-        main(profile="--profile" in sys.argv[1:])
+        main(**_main_options(sys.argv[1:]))

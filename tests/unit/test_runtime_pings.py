@@ -166,6 +166,12 @@ MALFORMED = [
         {"v": 1, "action": "warm", "correlation_id": 7}, "correlation_id must be a string", id="correlation-int"
     ),
     pytest.param({"v": 1, "action": "warm", "extra": 1}, "unknown field(s) ['extra']", id="unknown-field"),
+    # bool is an int to Python, not to the protocol; checked past the inline check of each field
+    pytest.param({"v": 1, "action": "warm", "index": True}, "index must be a non-negative integer", id="index-bool"),
+    pytest.param({"v": 1, "action": "warm", "of": -1}, "of must be a non-negative integer", id="negative-of"),
+    pytest.param({"v": 1, "hold_ms": False}, "hold_ms must be a non-negative integer", id="hold-bool"),
+    pytest.param({"v": 1.0, "action": "warm"}, "unsupported protocol version 1.0", id="version-float"),
+    pytest.param({"v": 1, "action": ["warm"]}, "unknown action ['warm']", id="action-list"),
 ]
 
 
@@ -196,6 +202,69 @@ def test_warm_reply_matches_the_protocol() -> None:
     assert parsed.speaks_protocol
     assert parsed.warm
     assert parsed.environment_id == body["environment_id"]
+
+
+#: The order of a reply's fields, as the protocol lists them (README "warm-ping protocol"); JSON keeps it.
+REPLY_HEAD = ["v", "warm", "environment_id", "start_kind", "init_type", "init_ms", "function_name", "function_version"]
+
+
+def test_reply_fields_keep_their_order_for_each_kind_of_ping() -> None:
+    # Given one environment answering, in turn, our ping with every optional field, a malformed one,
+    # a lambda-warmer ping whose fan-out is not sent, and OpenNext's
+    harness = Harness()
+    ours = harness(build_request("warm", correlation_id="c-1", index=0, of=2, hold_ms=5), context())
+    malformed = harness({"thermostat": {"v": 7}}, context())
+    warmer = harness({"warmer": True, "concurrency": 3}, context())
+    opennext = harness({"type": "warmer", "warmerId": "w", "index": 1, "concurrency": 2, "delay": 5}, context())
+
+    # Then every body lists the constant fields first, then the ping's own, in the same order each time
+    assert list(ours["thermostat"]) == [*REPLY_HEAD, "correlation_id", "probe", "index", "of", "held_ms"]
+    assert list(malformed["thermostat"]) == [*REPLY_HEAD, "correlation_id", "probe", "error"]
+    assert list(warmer["thermostat"]) == [*REPLY_HEAD, "correlation_id", "probe", "peer", "of", "unsent_fan_out"]
+    assert list(opennext["thermostat"]) == [*REPLY_HEAD, "correlation_id", "probe", "peer", "index", "of", "held_ms"]
+    assert list(opennext) == ["thermostat", "type", "serverId"]
+    # and the first found the environment cold, the later ones warm, all with its id and init figure
+    bodies = [reply["thermostat"] for reply in (ours, malformed, warmer, opennext)]
+    assert [body["start_kind"] for body in bodies] == ["cold", "warm", "warm", "warm"]
+    assert {body["environment_id"] for body in bodies} == {harness.environment.environment_id}
+    assert {body["init_ms"] for body in bodies} == {1000.0}
+    assert [body["warm"] for body in bodies] == [True, False, True, True]
+    assert [body["correlation_id"] for body in bodies] == ["c-1", None, None, "w"]
+
+
+def test_a_reply_its_caller_changes_leaves_the_next_reply_alone() -> None:
+    # Given a warm environment and a reply that the caller (a test harness, a wrapper above us) edits in place
+    harness = Harness()
+    harness({"path": "/"}, context())
+    first = harness(build_request("warm", correlation_id="c-1", index=3), context())
+    first["thermostat"].update(warm=False, environment_id="edited", correlation_id="x", probe={"ok": False})
+    first["thermostat"]["extra"] = 1
+
+    # When the environment answers the next ping
+    second = harness(build_request("warm"), context())["thermostat"]
+
+    # Then that reply is whole and its own
+    assert second["warm"] is True
+    assert second["environment_id"] == harness.environment.environment_id
+    assert second["correlation_id"] is None
+    assert second["probe"] is None
+    assert "extra" not in second
+    assert "index" not in second
+
+
+def test_an_int_subclass_is_an_integer_to_the_protocol() -> None:
+    # Given an index that is an int subclass (an IntEnum, as a caller may build it), not an int itself
+    from enum import IntEnum
+
+    class Slot(IntEnum):
+        SECOND = 1
+
+    harness = Harness()
+    # When it pings, Then the reply carries the plain number, as JSON will
+    body = harness({"thermostat": {"v": 1, "index": Slot.SECOND}}, context())["thermostat"]
+    assert body["warm"] is True
+    assert body["index"] == 1
+    assert type(body["index"]) is int
 
 
 def test_hold_waits_then_replies() -> None:

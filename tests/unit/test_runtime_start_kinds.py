@@ -175,3 +175,36 @@ def test_environment_id_is_stable_within_an_environment() -> None:
     environment.begin(1.0, ping=False)
     assert environment.environment_id == first
     assert Environment(init_type="on-demand", started_at=0.0).environment_id != first
+
+
+def test_the_id_is_made_at_first_read_and_again_after_a_renewal(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a new environment, and os.urandom counted (the id is made from it, never at construction:
+    # with SnapStart, construction happens before the snapshot that many environments share)
+    import thermostat_runtime.start as start_module
+
+    made: list[int] = []
+    real_urandom = os.urandom
+
+    def counting_urandom(size: int) -> bytes:
+        made.append(size)
+        return real_urandom(size)
+
+    monkeypatch.setattr(start_module.os, "urandom", counting_urandom)
+    environment = Environment(init_type="snap-start", started_at=0.0)
+    assert made == []
+
+    # When it is read many times, then renewed (a restore), then read again
+    reads = {environment.environment_id for _ in range(5)}
+    environment.begin(1.0, ping=False)
+    environment.begin(2.0, ping=True)
+    environment.renew()
+    assert len(made) == 1
+    renewed = environment.environment_id
+
+    # Then one id before and one new id after, each made once, and the next invocation is the restore
+    assert len(reads) == 1
+    assert renewed not in reads
+    assert environment.environment_id == renewed
+    assert len(made) == 2
+    assert environment.begin(3.0, ping=False) == ("restore", "restore")
+    assert environment.begin(4.0, ping=True) == ("warm_ping", "warm")

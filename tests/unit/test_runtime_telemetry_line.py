@@ -374,3 +374,51 @@ def test_a_custom_sink_still_gets_text_lines() -> None:
     assert len(lines) == 1
     assert not lines[0].endswith("\n")
     assert json.loads(lines[0])["start_kind"] == "warm"
+
+
+def test_lines_stay_right_when_the_shape_cache_is_emptied(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given more distinct line shapes than the cache keeps (one per exception type that escaped)
+    env = function_env(monkeypatch)
+    clock = Clock()
+    errors = [type(f"Failure{number}", (Exception,), {}) for number in range(40)]
+    environment = Environment(init_type="on-demand", started_at=STARTED - 0.25)
+
+    @warmable(environment=environment, clock=clock)
+    def handler(event: Any, context: Any) -> Any:
+        clock.now += 0.001
+        if event["fail"] is not None:
+            raise errors[event["fail"]]("failed")
+        return {"statusCode": 200}
+
+    context = SimpleNamespace(aws_request_id="r-1")
+    with lambda_stdout() as (_, read_end):
+        # When each fails once, then an ordinary invocation and the first exception type come back
+        before = now_ms()
+        lines: list[str] = []
+        for number in [*range(40), None, 0]:
+            try:
+                handler({"fail": number}, context)
+            except Exception:  # the failure is the point; its line is checked below
+                pass
+            lines += read_lines(read_end)
+        after = now_ms()
+
+    # Then every line is the documented document for its own invocation
+    assert len(lines) == 42
+    for index, (line, number) in enumerate(zip(lines, [*range(40), None, 0], strict=True)):
+        kind = "cold" if index == 0 else "warm"
+        expected = expected_document(
+            namespace=env["THERMOSTAT_METRICS_NAMESPACE"],
+            function_name=env["AWS_LAMBDA_FUNCTION_NAME"],
+            function_version=env["AWS_LAMBDA_FUNCTION_VERSION"],
+            service=env["POWERTOOLS_SERVICE_NAME"],
+            init_type="on-demand",
+            kind=kind,
+            found=kind,
+            init_ms=250.0,
+            environment_id=environment.environment_id,
+            request_id="r-1",
+            duration_ms=1.0,
+            error=None if number is None else f"Failure{number}",
+        )
+        check(line, expected, before, after)

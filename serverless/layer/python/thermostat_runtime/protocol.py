@@ -106,22 +106,31 @@ def _is_int(value: object) -> bool:
 
 
 def _parse_request(body: dict[str, Any]) -> Ping:
-    # A warm ping is the hot path of every keep-warm round: no set is built unless a key is wrong.
+    # A warm ping is the hot path of every keep-warm round: no set is built unless a key is wrong,
+    # and a field of the exact expected type is checked inline; anything else takes the full check
+    # (which also writes the error).
     if not _REQUEST_KEYS.issuperset(body):
         extra = set(body) - _REQUEST_KEYS
         raise ProtocolError(f"unknown field(s) {sorted(extra)}; v1 accepts {sorted(_REQUEST_KEYS)}")
-    version = body.get("v")
-    if version != PROTOCOL_VERSION or not _is_int(version):
+    get = body.get
+    version = get("v")
+    if version != PROTOCOL_VERSION or (type(version) is not int and not _is_int(version)):
         raise ProtocolError(f"unsupported protocol version {version!r}; this runtime speaks v{PROTOCOL_VERSION}")
-    action = body.get("action", "warm")
-    if action not in ACTIONS:
+    action = get("action", "warm")
+    if action != "warm" and action not in ACTIONS:
         raise ProtocolError(f"unknown action {action!r}; expected one of {list(ACTIONS)}")
-    correlation_id = body.get("correlation_id")
+    correlation_id = get("correlation_id")
     if correlation_id is not None and not isinstance(correlation_id, str):
         raise ProtocolError("correlation_id must be a string")
-    index = _non_negative(body, "index")
-    of = _non_negative(body, "of")
-    hold_ms = _non_negative(body, "hold_ms")
+    index = get("index")
+    if index is not None and (type(index) is not int or index < 0):
+        index = _non_negative(body, "index")
+    of = get("of")
+    if of is not None and (type(of) is not int or of < 0):
+        of = _non_negative(body, "of")
+    hold_ms = get("hold_ms")
+    if hold_ms is not None and (type(hold_ms) is not int or hold_ms < 0):
+        hold_ms = _non_negative(body, "hold_ms")
     return Ping("thermostat", action, correlation_id, index, of, hold_ms or 0)
 
 
@@ -283,7 +292,8 @@ def detect_ping(event: object, context: object = None) -> Ping | None:
         return _opennext(event)
     if "detail-type" in event:
         return _zappa(event)
-    if _client_context_source(context) == _PLUGIN_SOURCE:
+    # Lambda's context has no client context unless the caller sent one: one look-up, no call.
+    if getattr(context, "client_context", None) is not None and _client_context_source(context) == _PLUGIN_SOURCE:
         return Ping(peer="serverless-plugin-warmup")
     return None
 

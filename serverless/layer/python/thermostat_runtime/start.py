@@ -83,6 +83,24 @@ def _process_start_monotonic() -> float | None:
 _IMPORTED_AT: Final = time.monotonic()
 
 
+class _EnvironmentId:
+    """``Environment.environment_id``: made at first use, then an ordinary instance attribute.
+
+    A non-data descriptor, so that once the id is in the instance's ``__dict__`` every later read
+    is a plain attribute look-up (it is read on every invocation), not a call; ``renew`` takes
+    it out of the ``__dict__`` so that the next read makes a new one.
+    """
+
+    def __get__(self, instance: Environment | None, owner: type[Environment]) -> str:
+        if instance is None:
+            raise AttributeError("environment_id is made per Environment instance")
+        with instance._lock:
+            made: str | None = instance.__dict__.get("environment_id")
+            if made is None:
+                made = instance.__dict__["environment_id"] = os.urandom(8).hex()
+        return made
+
+
 class Environment:
     """What one execution environment knows about itself.
 
@@ -114,17 +132,13 @@ class Environment:
         #: How long the SnapStart priming took before the snapshot (``@warmable(prime=…)``), else None.
         self.primed_ms: float | None = None
         self._first_pending = True
-        self._id: str | None = None
         self._lock = allocate_lock()
 
-    @property
-    def environment_id(self) -> str:
-        """A random id made once per environment (after any SnapStart restore)."""
-        if self._id is None:
-            with self._lock:
-                if self._id is None:
-                    self._id = os.urandom(8).hex()
-        return self._id
+    if TYPE_CHECKING:
+        #: A random id made once per environment (after any SnapStart restore), at first use.
+        environment_id: str
+    else:
+        environment_id = _EnvironmentId()
 
     def renew(self) -> None:
         """After a SnapStart restore: a new environment, whatever the snapshot's process had made or used.
@@ -133,7 +147,7 @@ class Environment:
         first (a priming that went through the handler had consumed the snapshot's).
         """
         with self._lock:
-            self._id = None
+            self.__dict__.pop("environment_id", None)
             self._first_pending = True
             self.invocations = 0
             self.init_ms = None
@@ -154,6 +168,11 @@ class Environment:
         ``kind`` is the same, except that a ping is always ``warm_ping``. The first
         invocation, ping or not, ends the environment's cold state.
         """
+        if not self._first_pending:
+            # Warm: nothing left to decide, and once False only ``renew`` (under the lock, before
+            # any invocation of the restored environment) sets it back; no lock on this path.
+            self.invocations += 1
+            return ("warm_ping" if ping else "warm"), "warm"
         with self._lock:
             first = self._first_pending
             self._first_pending = False

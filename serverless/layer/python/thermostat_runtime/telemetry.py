@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from typing import Final
 
     Sink = Callable[[str], object]
+    #: (kind, found state, init type, init ms, environment id, error, peer): what a line's constant parts depend on.
+    _ShapeKey = tuple[str, str, str, float | None, str, str | None, str | None]
 
 DEFAULT_NAMESPACE: Final = "Thermostat"
 MARKER: Final = "thermostat"
@@ -66,23 +68,27 @@ _STDOUT = _Stdout()
 
 
 def _stdout_sink(line: str) -> object:
-    _write_stdout(line + "\n")
+    _write_stdout((line + "\n").encode())
     return None
 
 
-def _write_stdout(text: str) -> None:
+def _write_stdout(data: bytes) -> None:
     out = sys.stdout
     target = _STDOUT
     if out is not target.stream:
         target.resolve(out)
     if target.fd < 0:
-        out.write(text)
+        out.write(data.decode())
         return
-    data = text.encode()
     written = os.write(target.fd, data)
-    while written < len(data):  # a pipe takes a line this small whole; a signal may cut a longer one
-        data = data[written:]
-        written = os.write(target.fd, data)
+    if written < len(data):
+        _write_rest(target.fd, data, written)
+
+
+def _write_rest(fd: int, data: bytes, written: int) -> None:
+    """A pipe takes a line this small whole; a signal may cut a longer one: write what is left."""
+    while written < len(data):
+        written += os.write(fd, data[written:])
 
 
 class Telemetry:
@@ -90,8 +96,9 @@ class Telemetry:
 
     Everything that does not change within an environment — the EMF directive, the function's
     name, version and service, the start kind, the init figures and the environment id — is
-    serialised once per shape and kept; an invocation adds its timestamp, request id and duration,
-    and the default sink writes the result as one ``write`` of bytes (see ``_Stdout``).
+    serialised once per shape and kept as bytes; an invocation adds its timestamp, request id and
+    duration with one ``bytes`` formatting (no text to encode afterwards), and the default sink
+    writes the result as one ``write`` (see ``_Stdout``).
     """
 
     def __init__(self, sink: Sink | None = None, namespace: str | None = None) -> None:
@@ -102,7 +109,7 @@ class Telemetry:
         self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         self.service = os.environ.get("POWERTOOLS_SERVICE_NAME") or self.function_name
         self._cache: dict[tuple[str, bool], tuple[str, str]] = {}
-        self._shapes: dict[tuple[str, str, str, float | None, str, str | None, str | None], tuple[str, str, str]] = {}
+        self._shapes: dict[_ShapeKey, tuple[bytes, bytes, bytes]] = {}
 
     def _static(self, init_type: str, ping: bool) -> tuple[str, str]:
         """The parts of the line that never change within an environment, cached per shape."""
@@ -146,34 +153,33 @@ class Telemetry:
         environment_id: str,
         error: str | None,
         peer: str | None,
-    ) -> tuple[str, str, str]:
+    ) -> tuple[bytes, bytes, bytes]:
         """``(before the timestamp, after it up to the request id's value, the closing part)`` for one shape.
 
-        Few shapes per environment (its first invocation, warm ones, pings of each peer, each
-        exception type that escaped; a SnapStart restore makes a new environment id): the cache is
-        emptied if it ever grows past a few dozen.
+        As bytes, the closing part with the newline. Few shapes per environment (its first invocation, warm ones,
+        pings of each peer, each exception type that escaped; a SnapStart restore makes a new
+        environment id): the cache is emptied if it ever grows past a few dozen.
         """
         key = (kind, found, init_type, init_ms, environment_id, error, peer)
-        shape = self._shapes.get(key)
-        if shape is None:
-            head, fixed = self._static(init_type, kind == "warm_ping")
-            cold = kind in {"cold", "restore"}
-            middle = (
-                f'{fixed},"start_kind":{_json_str(kind)},"found_state":{_json_str(found)},'
-                f'"cold_start":{"true" if cold else "false"},"init_ms":{_json_number(init_ms)},'
-                f'"environment_id":{_json_str(environment_id)},"request_id":'
-            )
-            if kind == "warm_ping":
-                value = ',"WarmPing":1}'
-            else:
-                value = ',"ColdStart":1}' if cold else ',"ColdStart":0}'
-            if peer is not None:
-                value = ',"peer":' + _json_str(peer) + value
-            if error is not None:
-                value = ',"error":' + _json_str(error) + value
-            if len(self._shapes) >= _MAX_SHAPES:
-                self._shapes.clear()
-            shape = self._shapes[key] = (head, middle, value)
+        head, fixed = self._static(init_type, kind == "warm_ping")
+        cold = kind in {"cold", "restore"}
+        middle = (
+            f'{fixed},"start_kind":{_json_str(kind)},"found_state":{_json_str(found)},'
+            f'"cold_start":{"true" if cold else "false"},"init_ms":{_json_number(init_ms)},'
+            f'"environment_id":{_json_str(environment_id)},"request_id":'
+        )
+        if kind == "warm_ping":
+            value = ',"WarmPing":1}'
+        else:
+            value = ',"ColdStart":1}' if cold else ',"ColdStart":0}'
+        if peer is not None:
+            value = ',"peer":' + _json_str(peer) + value
+        if error is not None:
+            value = ',"error":' + _json_str(error) + value
+        if len(self._shapes) >= _MAX_SHAPES:
+            self._shapes.clear()
+        # ASCII throughout: every part went through json.dumps or _json_str, which escape the rest.
+        shape = self._shapes[key] = (head.encode(), middle.encode(), (value + "\n").encode())
         return shape
 
     def line(
@@ -190,7 +196,8 @@ class Telemetry:
         peer: str | None = None,
     ) -> str:
         """Format the record for one invocation as one JSON line (an EMF document)."""
-        return self._format(kind, found, init_type, init_ms, environment_id, request_id, duration_ms, error, peer)
+        data = self._format(kind, found, init_type, init_ms, environment_id, request_id, duration_ms, error, peer)
+        return data[:-1].decode()
 
     def _format(
         self,
@@ -203,13 +210,26 @@ class Telemetry:
         duration_ms: float,
         error: str | None,
         peer: str | None,
-    ) -> str:
+    ) -> bytes:
+        """The line as bytes, newline included: one formatting of three values into the cached parts."""
+        key = (kind, found, init_type, init_ms, environment_id, error, peer)
+        shape = self._shapes.get(key)
+        if shape is None:
+            shape = self._shape(kind, found, init_type, init_ms, environment_id, error, peer)
+        timestamp = time.time_ns() // 1_000_000
+        # The request id is the one free-text value per invocation: a Lambda one (a UUID) needs no
+        # escape and goes between the format's quotes as is; anything else through the JSON encoder.
         # The duration with three decimals: the same number as ``round(duration_ms, 3)`` (both round
         # the exact binary value), printed in one step instead of two.
-        head, middle, value = self._shape(kind, found, init_type, init_ms, environment_id, error, peer)
-        return (
-            f'{head}{time.time_ns() // 1_000_000}{middle}{_json_str(request_id)},"duration_ms":{duration_ms:.3f}{value}'
-        )
+        if (
+            type(request_id) is str
+            and request_id.isascii()
+            and request_id.isprintable()
+            and '"' not in request_id
+            and "\\" not in request_id
+        ):
+            return _LINE % (shape[0], timestamp, shape[1], request_id.encode(), duration_ms, shape[2])
+        return _LINE_ESCAPED % (shape[0], timestamp, shape[1], _json_str(request_id).encode(), duration_ms, shape[2])
 
     def record(
         self,
@@ -225,11 +245,18 @@ class Telemetry:
     ) -> None:
         """Format and write one invocation's line (``line``'s fields, in order). Never raises."""
         try:
-            text = self._format(kind, found, init_type, init_ms, environment_id, request_id, duration_ms, error, peer)
-            if self.sink is _stdout_sink:
-                _write_stdout(text + "\n")
-            else:
-                self.sink(text)
+            data = self._format(kind, found, init_type, init_ms, environment_id, request_id, duration_ms, error, peer)
+            if self.sink is not _stdout_sink:
+                self.sink(data[:-1].decode())
+                return
+            # _write_stdout, inlined: this runs once per invocation.
+            target = _STDOUT
+            if sys.stdout is not target.stream or target.fd < 0:
+                _write_stdout(data)
+                return
+            written = os.write(target.fd, data)
+            if written < len(data):
+                _write_rest(target.fd, data, written)
         except Exception:  # noqa: BLE001, S110 - losing one telemetry line beats failing a request
             pass
 
@@ -241,6 +268,10 @@ class Telemetry:
             pass
 
 
+#: The line: cached head, timestamp, cached middle, request id, duration, cached closing part.
+_LINE: Final = b'%b%d%b"%b","duration_ms":%.3f%b'
+#: The same, the request id already a JSON value (null, or escaped by the encoder).
+_LINE_ESCAPED: Final = b'%b%d%b%b,"duration_ms":%.3f%b'
 #: More shapes than an environment has (start kinds x found states): a bound, not a tuning knob.
 _MAX_SHAPES: Final = 32
 

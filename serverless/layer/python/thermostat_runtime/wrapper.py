@@ -241,6 +241,7 @@ class _Warmable:
         self.offload_threshold_bytes = offload_threshold_bytes
         self.clock = clock
         self.sleep = sleep
+        self._bodies: dict[tuple[StartKind, str, float | None, bool], dict[str, Any]] = {}
         environment.mark_ready(clock())
 
     @property
@@ -356,58 +357,85 @@ class _Warmable:
                 )
         return answer
 
-    def _answer(self, ping: Ping, found: StartKind, context: Any, started: float) -> dict[str, Any]:
-        env = self.environment
-        telemetry = self.telemetry
-        body: dict[str, Any] = {
+    def _reply_body(self, key: tuple[StartKind, str, float | None, bool], telemetry: Telemetry) -> dict[str, Any]:
+        """The reply body's template for ``key`` = (found state, environment id, init figure, warm or not).
+
+        Its fields in the reply's order, the ones a ping varies (``correlation_id``, ``probe``)
+        already there, so that setting them on a copy keeps the order. A handful per environment.
+        """
+        found, environment_id, init_ms, warm = key
+        if len(self._bodies) >= _MAX_BODIES:
+            self._bodies.clear()
+        template = self._bodies[key] = {
             "v": PROTOCOL_VERSION,
-            "warm": ping.error is None,
-            "environment_id": env.environment_id,
+            "warm": warm,
+            "environment_id": environment_id,
             "start_kind": found,
-            "init_type": env.init_type,
-            "init_ms": env.init_ms,
+            "init_type": self.environment.init_type,
+            "init_ms": init_ms,
             "function_name": telemetry.function_name,
             "function_version": telemetry.function_version,
-            "correlation_id": ping.correlation_id,
+            "correlation_id": None,
             "probe": None,
         }
-        if ping.peer != "thermostat":
-            body["peer"] = ping.peer
-        if ping.error is not None:
-            body["error"] = ping.error
+        return template
+
+    def _answer(self, ping: Ping, found: StartKind, context: Any, started: float) -> dict[str, Any]:
+        env = self.environment
+        telemetry = self._telemetry or self.telemetry
+        error = ping.error
+        environment_id = env.environment_id
+        init_ms = env.init_ms
+        # What does not change within an environment is copied from a template (one C-level copy of
+        # a small dict instead of ten stores); a ping sets what is its own.
+        key = (found, environment_id, init_ms, error is None)
+        body = (self._bodies.get(key) or self._reply_body(key, telemetry)).copy()
+        body["correlation_id"] = ping.correlation_id
+        peer = ping.peer
+        if peer != "thermostat":
+            body["peer"] = peer
+        if error is not None:
+            body["error"] = error
         else:
             if ping.index is not None:
                 body["index"] = ping.index
             if ping.of is not None:
                 body["of"] = ping.of
-            body.update(ping.reply_fields)
+            if ping.reply_fields:
+                body.update(ping.reply_fields)
             if ping.action == "probe":
                 body["probe"] = self._run_probe()
-            hold = self._hold_ms(ping.hold_ms, context) if ping.hold_ms else 0
-            if hold:
-                elapsed_ms = (self.clock() - started) * 1000.0
-                if hold > elapsed_ms:
-                    self.sleep((hold - elapsed_ms) / 1000.0)
-            if ping.hold_ms:
+            requested = ping.hold_ms
+            if requested:
+                hold = self._hold_ms(requested, context)
+                if hold:
+                    elapsed_ms = (self.clock() - started) * 1000.0
+                    if hold > elapsed_ms:
+                        self.sleep((hold - elapsed_ms) / 1000.0)
                 body["held_ms"] = hold
-                if hold < ping.hold_ms:
+                if hold < requested:
                     body["hold_capped"] = True
         reply: dict[str, Any] = {"thermostat": body}
-        reply.update(ping.peer_reply)
-        if ping.peer == "opennext":
-            reply["serverId"] = env.environment_id
+        if ping.peer_reply:
+            reply.update(ping.peer_reply)
+        if peer == "opennext":
+            reply["serverId"] = environment_id
         telemetry.record(
             "warm_ping",
             found,
             env.init_type,
-            env.init_ms,
-            env.environment_id,
+            init_ms,
+            environment_id,
             _request_id(context),
             (self.clock() - started) * 1000.0,
-            ping.error,
-            ping.peer,
+            error,
+            peer,
         )
         return reply
+
+
+#: More reply bodies than an environment has (found states x warm or not, and a restore): a bound.
+_MAX_BODIES: Final = 16
 
 
 def _priming_work(prime: object, probe: Callable[[], object] | None) -> Callable[[], object] | None:
@@ -513,8 +541,10 @@ def warmable(
             sleep=sleep,
         )
 
+        call = wrapped.__call__  # the bound method: calling the instance would look ``__call__`` up every time
+
         def entry(event: Any, context: Any) -> Any:
-            return wrapped(event, context)
+            return call(event, context)
 
         # What functools.wraps does, without importing functools on the cold path.
         for name in ("__module__", "__name__", "__qualname__", "__doc__"):
