@@ -197,6 +197,23 @@ INIT_TYPES = [
 ]
 
 
+def expected_common(
+    env: dict[str, str], handler: Any, context: Any, init_type: str, init_ms: float | None, *, duration_ms: float
+) -> dict[str, Any]:
+    """The fields every line of this environment carries, as the documented document names them."""
+    return {
+        "namespace": env["THERMOSTAT_METRICS_NAMESPACE"],
+        "function_name": env["AWS_LAMBDA_FUNCTION_NAME"],
+        "function_version": env["AWS_LAMBDA_FUNCTION_VERSION"],
+        "service": env["POWERTOOLS_SERVICE_NAME"],
+        "init_type": init_type,
+        "init_ms": init_ms,
+        "environment_id": handler.thermostat.environment.environment_id,
+        "request_id": context.aws_request_id,
+        "duration_ms": duration_ms,
+    }
+
+
 @pytest.mark.parametrize(("init_type", "first_kind", "init_ms"), INIT_TYPES)
 def test_ordinary_invocations_write_the_documented_line_to_a_lambda_like_pipe(
     monkeypatch: pytest.MonkeyPatch, init_type: str, first_kind: str, init_ms: float | None
@@ -218,18 +235,7 @@ def test_ordinary_invocations_write_the_documented_line_to_a_lambda_like_pipe(
     assert len(lines) == 2
     assert wrapper.writes == 0
     # and each parses to the documented document: the first is the start kind, the second warm
-    environment_id = handler.thermostat.environment.environment_id
-    common = {
-        "namespace": env["THERMOSTAT_METRICS_NAMESPACE"],
-        "function_name": env["AWS_LAMBDA_FUNCTION_NAME"],
-        "function_version": env["AWS_LAMBDA_FUNCTION_VERSION"],
-        "service": env["POWERTOOLS_SERVICE_NAME"],
-        "init_type": init_type,
-        "init_ms": init_ms,
-        "environment_id": environment_id,
-        "request_id": context.aws_request_id,
-        "duration_ms": 12.3456,
-    }
+    common = expected_common(env, handler, context, init_type, init_ms, duration_ms=12.3456)
     check(lines[0], expected_document(kind=first_kind, found=first_kind, **common), before, after)
     check(lines[1], expected_document(kind="warm", found="warm", **common), before, after)
 
@@ -253,17 +259,7 @@ def test_warm_pings_write_the_documented_line(
         lines = read_lines(read_end)
 
     # Then both lines are warm pings carrying the state they found and whose ping it was
-    common = {
-        "namespace": env["THERMOSTAT_METRICS_NAMESPACE"],
-        "function_name": env["AWS_LAMBDA_FUNCTION_NAME"],
-        "function_version": env["AWS_LAMBDA_FUNCTION_VERSION"],
-        "service": env["POWERTOOLS_SERVICE_NAME"],
-        "init_type": init_type,
-        "init_ms": init_ms,
-        "environment_id": handler.thermostat.environment.environment_id,
-        "request_id": context.aws_request_id,
-        "duration_ms": 0.0,
-    }
+    common = expected_common(env, handler, context, init_type, init_ms, duration_ms=0.0)
     assert len(lines) == 2
     check(lines[0], expected_document(kind="warm_ping", found=first_kind, peer="thermostat", **common), before, after)
     check(lines[1], expected_document(kind="warm_ping", found="warm", peer="lambda-warmer", **common), before, after)
